@@ -1,0 +1,54 @@
+# Thin wrappers over cargo and chatport subcommands. See README.md.
+CARGO ?= cargo
+CHATPORT = target/release/chatport
+SAMPLE ?= fixtures/slack/sample-export
+OUT ?= out
+
+.PHONY: all build release test lint fmt demo extract validate stats schemas bench-extract clean
+
+all: build
+
+build:
+	$(CARGO) build --workspace
+
+release:
+	$(CARGO) build --release -p chatport-cli
+
+## The second README command: every test of the workspace.
+test:
+	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --doc
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## The first README command: the sample export through the pipeline.
+demo: release
+	$(CHATPORT) extract $(SAMPLE) --out $(OUT)/canonical --force
+	$(CHATPORT) validate $(OUT)/canonical
+	$(CHATPORT) stats $(OUT)/canonical
+
+extract: release
+	$(CHATPORT) extract $(EXPORT) --out $(OUT)/canonical
+
+validate: release
+	$(CHATPORT) validate $(OUT)/canonical
+
+stats: release
+	$(CHATPORT) stats $(OUT)/canonical
+
+## Regenerate the committed JSON Schemas from the Rust types.
+schemas:
+	UPDATE_SCHEMAS=1 $(CARGO) test -p chatport-model --test schemas_fresh
+
+## Extraction benchmark: 1,000,000-message generated zip; prints messages/s, peak RSS, floor ratio.
+bench-extract:
+	$(CARGO) build --release -p chatport-cli -p chatport-bench
+	target/release/chatport-bench extract-bench --messages $${MESSAGES:-1000000}
+
+clean:
+	rm -rf $(OUT) bench-out

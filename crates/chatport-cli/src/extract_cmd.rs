@@ -1,0 +1,132 @@
+//! `chatport extract`: flags, progress bar and the end-of-run summary.
+
+use crate::Outcome;
+use chatport_extract::{ExtractOptions, Progress};
+use chatport_model::{Manifest, Warning};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Flags of `chatport extract`.
+#[derive(Debug, Args)]
+pub struct ExtractArgs {
+    /// The Slack export: the zip file as downloaded (read in place, never unpacked) or an
+    /// unpacked folder. Standard, Business+/Enterprise and slackdump layouts are recognised.
+    pub input: PathBuf,
+    /// Output canonical directory. It must be absent or empty unless --force is given.
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Replace the canonical files of a previous extraction in --out (other files are left
+    /// alone).
+    #[arg(long)]
+    pub force: bool,
+    /// Exit with code 1 when there is any warning (the output is still written).
+    #[arg(long)]
+    pub strict: bool,
+    /// Largest inflated size of one JSON file; larger ones are skipped with a warning
+    /// (protects against decompression bombs).
+    #[arg(long, default_value_t = 512 << 20, value_name = "BYTES")]
+    pub max_json_bytes: u64,
+    /// Largest inflated size of one uploaded file's content inside the export.
+    #[arg(long, default_value_t = 4 << 30, value_name = "BYTES")]
+    pub max_file_bytes: u64,
+    /// Largest inflated size of the whole export; entries beyond it are skipped.
+    #[arg(long, default_value_t = 1 << 40, value_name = "BYTES")]
+    pub max_total_bytes: u64,
+    /// Print the summary as JSON (manifest counts, warnings by code, seconds) instead of
+    /// a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Never draw a progress bar (it is drawn only when stderr is a terminal anyway).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+struct Bar(ProgressBar);
+
+impl Progress for Bar {
+    fn set_total(&self, day_files: u64) {
+        self.0.set_length(day_files);
+    }
+    fn advance(&self, day_files: u64, messages: u64) {
+        self.0.inc(day_files);
+        let done = self.0.position();
+        let _ = messages;
+        self.0.set_message(format!("{done} day files"));
+    }
+}
+
+/// Runs the command.
+pub fn run(a: ExtractArgs) -> anyhow::Result<Outcome> {
+    let opts = ExtractOptions {
+        max_json_bytes: a.max_json_bytes,
+        max_file_bytes: a.max_file_bytes,
+        max_total_bytes: a.max_total_bytes,
+        force: a.force,
+        ..ExtractOptions::default()
+    };
+    let bar = if a.no_progress { ProgressBar::hidden() } else { ProgressBar::new(0) };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} extract [{bar:30}] {pos}/{len} day files, {elapsed} (eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let started = Instant::now();
+    let result = chatport_extract::extract_slack(&a.input, &a.out, &opts, &Bar(bar.clone()));
+    bar.finish_and_clear();
+    let (manifest, warnings) = result?;
+    let elapsed = started.elapsed();
+    print_summary(&a, &manifest, &warnings, elapsed);
+    Ok(if a.strict && !warnings.is_empty() { Outcome::Problems } else { Outcome::Clean })
+}
+
+fn print_summary(a: &ExtractArgs, m: &Manifest, warnings: &[Warning], elapsed: Duration) {
+    let mut by_code: BTreeMap<String, u64> = BTreeMap::new();
+    for w in warnings {
+        let code =
+            serde_json::to_value(w.code).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        *by_code.entry(code).or_default() += 1;
+    }
+    let secs = elapsed.as_secs_f64();
+    let rate = if secs > 0.0 { m.counts.messages as f64 / secs } else { 0.0 };
+    if a.json {
+        let v = serde_json::json!({
+            "out": a.out, "counts": m.counts, "warnings_by_code": by_code,
+            "seconds": secs, "messages_per_second": rate.round(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return;
+    }
+    let c = &m.counts;
+    println!("extracted {} → {}", a.input.display(), a.out.display());
+    println!("  layouts        {}", m.source.layouts.join(", "));
+    for (name, n) in [
+        ("users", c.users),
+        ("conversations", c.conversations),
+        ("messages", c.messages),
+        ("replies", c.replies),
+        ("reactions", c.reactions),
+        ("files", c.files),
+        ("blobs", c.blobs),
+        ("memberships", c.memberships),
+        ("warnings", c.warnings),
+    ] {
+        println!("  {name:<14} {n}");
+    }
+    for (code, n) in &by_code {
+        println!("    {code:<26} {n}");
+    }
+    let shown: Vec<&Warning> = warnings.iter().take(5).collect();
+    for w in &shown {
+        println!("    e.g. {w}");
+    }
+    if warnings.len() > shown.len() {
+        println!("    … all {} in {}/warnings.jsonl", warnings.len(), a.out.display());
+    }
+    println!("  time           {secs:.2} s ({rate:.0} messages/s)");
+}

@@ -1,0 +1,58 @@
+//! `chatport`: the command-line tool. Glue only: parses flags, draws progress, prints
+//! summaries and maps outcomes to exit codes; the work is done by the library crates.
+//!
+//! Exit codes: 0 success; 1 the command ran but found problems (`validate` not clean,
+//! `extract --strict` with warnings); 2 the command could not run (bad input, I/O).
+
+mod extract_cmd;
+mod inspect_cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Move chat history out of a Slack export and into Google Chat or Microsoft Teams, and
+/// prove afterwards that nothing was lost.
+///
+/// Pipeline: `extract` (export → canonical JSONL) → `transform` → `load` → `verify` →
+/// `complete`. Every stage reads and writes plain files you can inspect.
+#[derive(Debug, Parser)]
+#[command(name = "chatport", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Read a Slack export (zip or folder) into a canonical directory.
+    Extract(extract_cmd::ExtractArgs),
+    /// Check a canonical directory: schemas, manifest counts and checksums, references.
+    Validate(inspect_cmd::ValidateArgs),
+    /// Print per-conversation counts of a canonical directory.
+    Stats(inspect_cmd::StatsArgs),
+}
+
+/// The outcome of a command that ran.
+pub enum Outcome {
+    /// Everything is fine.
+    Clean,
+    /// The command ran and found problems.
+    Problems,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Extract(a) => extract_cmd::run(a),
+        Command::Validate(a) => inspect_cmd::validate(a),
+        Command::Stats(a) => inspect_cmd::stats(a),
+    };
+    match result {
+        Ok(Outcome::Clean) => ExitCode::SUCCESS,
+        Ok(Outcome::Problems) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

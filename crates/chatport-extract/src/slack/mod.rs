@@ -1,0 +1,918 @@
+//! The Slack reader: standard exports, Business+/Enterprise exports (private channels,
+//! DMs, group DMs) and slackdump archives (file contents inside the archive), zipped or
+//! unpacked, into a canonical directory.
+//!
+//! Flow: list entries → parse the metadata files → store file contents as blobs →
+//! conversations in parallel (rayon), each streaming its day files in order, a small
+//! window of them parsed in parallel → merge files, placeholder users and warnings in a
+//! fixed order → write the manifest. Memory is bounded by the window and by the number of
+//! distinct users and files, not by the number of messages.
+
+pub mod dayfile;
+pub mod fields;
+pub mod records;
+pub mod urls;
+
+use crate::source::{Entry, EntryError, ExportSource};
+use crate::{ExtractError, ExtractOptions, Progress};
+use chatport_model::jsonl::{sha256_hex, write_json_file};
+use chatport_model::{
+    Conversation, ConversationKind, Counts, DataFile, DataFileWriter, FileRecord, FileState, Manifest,
+    Membership, MessageKind, SlackTs, Source, Tool, User, Warning, WarningCode, FORMAT_VERSION,
+};
+use dayfile::DayParse;
+use fields::Ctx;
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Root-level files of real exports that carry nothing the canonical format holds.
+const IGNORED_ROOT_FILES: [&str; 6] = [
+    "integration_logs.json",
+    "canvases.json",
+    "org_users.json",
+    "huddle_transcripts.json",
+    "ref-channels.json",
+    "lists.json",
+];
+
+/// Day files parsed in parallel within one conversation; bounds memory per conversation.
+const DAY_WINDOW: usize = 8;
+
+/// Everything the reader needs while running.
+struct Run<'a> {
+    source: &'a ExportSource,
+    opts: &'a ExtractOptions,
+    out: &'a Path,
+    /// Length of the root prefix to strip from entry names (`export/` in some zips).
+    prefix: String,
+    inflated: AtomicU64,
+    known_users: HashSet<String>,
+    progress: &'a dyn Progress,
+}
+
+impl Run<'_> {
+    /// The name of an entry relative to the export root, for messages and records.
+    fn rel<'e>(&self, entry: &'e Entry) -> &'e str {
+        entry.name.strip_prefix(self.prefix.as_str()).unwrap_or(&entry.name)
+    }
+
+    /// Reads an entry with the per-entry and total bounds, as text; problems become
+    /// warnings.
+    fn read_text(&self, entry: &Entry, warnings: &mut Vec<Warning>) -> Option<String> {
+        let rel = self.rel(entry).to_owned();
+        let bytes = match self.source.read(entry, self.opts.max_json_bytes) {
+            Ok(b) => b,
+            Err(EntryError::TooLarge { limit }) => {
+                warnings.push(Warning::new(
+                    WarningCode::EntryTooLarge,
+                    Some(&rel),
+                    None,
+                    format!("inflates to more than {limit} bytes (--max-json-bytes): skipped"),
+                ));
+                return None;
+            }
+            Err(EntryError::Read(e)) => {
+                warnings.push(Warning::new(
+                    WarningCode::UnreadableSource,
+                    Some(&rel),
+                    None,
+                    format!("{e}: skipped"),
+                ));
+                return None;
+            }
+        };
+        if !self.charge(bytes.len() as u64, &rel, warnings) {
+            return None;
+        }
+        match String::from_utf8(bytes) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                let at = e.utf8_error().valid_up_to();
+                warnings.push(Warning::new(
+                    WarningCode::InvalidUtf8,
+                    Some(&rel),
+                    None,
+                    format!("invalid UTF-8 at byte {at}: replaced with U+FFFD"),
+                ));
+                Some(String::from_utf8_lossy(e.as_bytes()).into_owned())
+            }
+        }
+    }
+
+    /// Counts inflated bytes against the total bound.
+    fn charge(&self, n: u64, rel: &str, warnings: &mut Vec<Warning>) -> bool {
+        let before = self.inflated.fetch_add(n, Ordering::Relaxed);
+        if before.saturating_add(n) > self.opts.max_total_bytes {
+            warnings.push(Warning::new(
+                WarningCode::TotalTooLarge,
+                Some(rel),
+                None,
+                format!(
+                    "the export inflates beyond {} bytes (--max-total-bytes): skipped",
+                    self.opts.max_total_bytes
+                ),
+            ));
+            return false;
+        }
+        true
+    }
+
+    /// Parses a metadata file (a JSON array of records) with `convert` per record.
+    fn metadata<T>(
+        &self,
+        entry: Option<&Entry>,
+        warnings: &mut Vec<Warning>,
+        mut convert: impl FnMut(&mut Ctx<'_>, serde_json::Value) -> Option<T>,
+    ) -> Vec<T> {
+        let Some(entry) = entry else { return Vec::new() };
+        let Some(text) = self.read_text(entry, warnings) else { return Vec::new() };
+        let rel = self.rel(entry).to_owned();
+        let mut out = Vec::new();
+        let mut local = Vec::new();
+        let result = dayfile::for_each_element(&text, |index, value| {
+            let mut ctx = Ctx { file: &rel, index, warnings: &mut local };
+            if let Some(t) = convert(&mut ctx, value) {
+                out.push(t);
+            }
+        });
+        warnings.append(&mut local);
+        if let DayParse::Broken { read, error } = result {
+            warnings.push(Warning::new(
+                WarningCode::InvalidJson,
+                Some(&rel),
+                Some(read),
+                format!("not a valid JSON array after {read} record(s): {error}"),
+            ));
+        }
+        out
+    }
+}
+
+/// Is `name` (the last part of a path) a Slack day file name, `YYYY-MM-DD.json`?
+fn is_day_file(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.len() == 15
+        && name.ends_with(".json")
+        && b[..10]
+            .iter()
+            .enumerate()
+            .all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() })
+}
+
+/// A conversation id usable as a file name: Slack ids are; anything else is hashed.
+fn file_stem_for(id: &str) -> String {
+    let ok = !id.is_empty()
+        && id.len() <= 120
+        && !id.starts_with('.')
+        && id.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if ok {
+        id.to_owned()
+    } else {
+        format!("x-{}", &sha256_hex(id.as_bytes())[..24])
+    }
+}
+
+/// What the export holds, sorted into kinds of entries.
+#[derive(Default)]
+struct Layout<'s> {
+    metadata: HashMap<&'static str, &'s Entry>,
+    folders: BTreeMap<String, Vec<&'s Entry>>,
+    /// `(file id, entry)` of file contents in the archive.
+    blobs: Vec<(String, &'s Entry)>,
+    slackdump: bool,
+}
+
+fn root_prefix(source: &ExportSource) -> String {
+    let best = source
+        .entries()
+        .iter()
+        .filter(|e| {
+            let last = e.name.rsplit('/').next().unwrap_or("");
+            last == "users.json" || last == "channels.json"
+        })
+        .min_by_key(|e| (e.name.matches('/').count(), e.name.clone()));
+    match best {
+        Some(e) => match e.name.rfind('/') {
+            Some(p) => e.name[..=p].to_owned(),
+            None => String::new(),
+        },
+        None => String::new(),
+    }
+}
+
+fn layout<'s>(run: &Run<'_>, source: &'s ExportSource, warnings: &mut Vec<Warning>) -> Layout<'s> {
+    let mut l = Layout::default();
+    for name in source.unsafe_names() {
+        warnings.push(Warning::new(
+            WarningCode::UnsafePath,
+            Some(name),
+            None,
+            "unsafe entry name (absolute, `..`, link or not UTF-8): skipped",
+        ));
+    }
+    for entry in source.entries() {
+        let Some(rel) = entry.name.strip_prefix(run.prefix.as_str()) else {
+            warnings.push(Warning::new(
+                WarningCode::UnexpectedEntry,
+                Some(&entry.name),
+                None,
+                format!("outside the export root `{}`: skipped", run.prefix),
+            ));
+            continue;
+        };
+        let parts: Vec<&str> = rel.split('/').collect();
+        match parts.as_slice() {
+            [file] => {
+                let known = ["users.json", "channels.json", "groups.json", "mpims.json", "dms.json"];
+                if let Some(k) = known.iter().find(|k| *k == file) {
+                    l.metadata.insert(k, entry);
+                } else if !IGNORED_ROOT_FILES.contains(file) {
+                    warnings.push(Warning::new(
+                        WarningCode::UnexpectedEntry,
+                        Some(rel),
+                        None,
+                        "not a file of a Slack export: skipped",
+                    ));
+                }
+            }
+            ["__uploads", id, _name] => {
+                l.slackdump = true;
+                l.blobs.push(((*id).to_owned(), entry));
+            }
+            [_folder, "attachments", name] => {
+                l.slackdump = true;
+                let id = name.split_once('-').map(|(id, _)| id).unwrap_or(name);
+                l.blobs.push((id.to_owned(), entry));
+            }
+            [folder, day] if is_day_file(day) => {
+                l.folders.entry((*folder).to_owned()).or_default().push(entry);
+            }
+            _ => warnings.push(Warning::new(
+                WarningCode::UnexpectedEntry,
+                Some(rel),
+                None,
+                "neither a day file, a metadata file nor file content: skipped",
+            )),
+        }
+    }
+    l
+}
+
+/// A stored file content.
+struct Blob {
+    sha256: String,
+    path: String,
+    bytes: u64,
+}
+
+fn store_blob(run: &Run<'_>, entry: &Entry, seq: usize, warnings: &mut Vec<Warning>) -> Option<Blob> {
+    let rel = run.rel(entry).to_owned();
+    let tmp_dir = run.out.join("blobs").join(".incoming");
+    let tmp = tmp_dir.join(seq.to_string());
+    let result = (|| -> Result<(String, u64), String> {
+        std::fs::create_dir_all(&tmp_dir).map_err(|e| e.to_string())?;
+        let file = std::fs::File::create(&tmp).map_err(|e| e.to_string())?;
+        let mut w = HashingWriter { inner: std::io::BufWriter::new(file), hasher: Sha256::new() };
+        let n = run.source.copy(entry, run.opts.max_file_bytes, &mut w).map_err(|e| e.to_string())?;
+        w.inner.flush().map_err(|e| e.to_string())?;
+        Ok((hex::encode(w.hasher.finalize()), n))
+    })();
+    match result {
+        Ok((sha, n)) => {
+            if !run.charge(n, &rel, warnings) {
+                let _ = std::fs::remove_file(&tmp);
+                return None;
+            }
+            let path = format!("blobs/{}/{}", &sha[..2], sha);
+            let dest = run.out.join(&path);
+            let moved = std::fs::create_dir_all(dest.parent().unwrap_or(run.out)).and_then(|()| {
+                if dest.exists() {
+                    std::fs::remove_file(&tmp)
+                } else {
+                    std::fs::rename(&tmp, &dest)
+                }
+            });
+            if let Err(e) = moved {
+                warnings.push(Warning::new(WarningCode::UnreadableSource, Some(&rel), None, e.to_string()));
+                return None;
+            }
+            Some(Blob { sha256: sha, path, bytes: n })
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            let code = if e.starts_with("inflates to more") {
+                WarningCode::EntryTooLarge
+            } else {
+                WarningCode::UnreadableSource
+            };
+            warnings.push(Warning::new(code, Some(&rel), None, format!("file content: {e}: skipped")));
+            None
+        }
+    }
+}
+
+struct HashingWriter<W: Write> {
+    inner: W,
+    hasher: Sha256,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// What one day file yields.
+#[derive(Default)]
+struct DayOutput {
+    file: String,
+    lines: Vec<u8>,
+    records: u64,
+    /// `(ts µs, thread root µs if a reply, record index)` per message.
+    metas: Vec<(i64, Option<i64>, u64)>,
+    files: Vec<FileRecord>,
+    /// Unknown user ids with the record that references them.
+    unknown_users: Vec<(String, u64)>,
+    /// `(ts, user, joined?)` from join/leave messages.
+    membership_events: Vec<(SlackTs, String, bool)>,
+    warnings: Vec<Warning>,
+    replies: u64,
+    reactions: u64,
+}
+
+fn process_day(run: &Run<'_>, conv_id: &str, entry: &Entry) -> DayOutput {
+    let mut out = DayOutput { file: run.rel(entry).to_owned(), ..Default::default() };
+    let mut warnings = Vec::new();
+    let Some(text) = run.read_text(entry, &mut warnings) else {
+        out.warnings = warnings;
+        return out;
+    };
+    let may_hold_secrets = text.contains("xox") || text.contains("pub_secret") || text.contains("token=");
+    let file = out.file.clone();
+    let mut refs = Vec::new();
+    let result = dayfile::for_each_element(&text, |index, value| {
+        let mut ctx = Ctx { file: &file, index, warnings: &mut warnings };
+        let Some(conv) = records::message(&mut ctx, conv_id, value, may_hold_secrets) else { return };
+        let msg = &conv.message;
+        let Some(ts) = msg.ts.micros() else { return };
+        out.metas.push((ts, msg.reply_to.as_ref().and_then(SlackTs::micros), index));
+        if msg.is_reply() {
+            out.replies += 1;
+        }
+        out.reactions += msg.reactions.iter().map(|r| r.users.len() as u64).sum::<u64>();
+        if msg.kind == MessageKind::System {
+            if let (Some(join), Some(user)) =
+                (records::membership_change(msg.subtype.as_deref()), &msg.author)
+            {
+                out.membership_events.push((msg.ts.clone(), user.clone(), join));
+            }
+        }
+        refs.clear();
+        records::referenced_users(msg, &conv.files, &mut refs);
+        for id in refs.drain(..) {
+            if !run.known_users.contains(&id) && records::plausible_user_id(&id) {
+                out.unknown_users.push((id, index));
+            }
+        }
+        if serde_json::to_writer(&mut out.lines, msg).is_ok() {
+            out.lines.push(b'\n');
+            out.records += 1;
+        }
+        out.files.extend(conv.files);
+    });
+    if let DayParse::Broken { read, error } = result {
+        warnings.push(Warning::new(
+            WarningCode::InvalidJson,
+            Some(&file),
+            Some(read),
+            format!("not a valid JSON array of messages after {read} record(s): {error}; the records before were kept"),
+        ));
+    }
+    out.warnings = warnings;
+    out
+}
+
+/// What one conversation yields.
+struct ConversationOutput {
+    conversation: Conversation,
+    data_file: Option<DataFile>,
+    files: Vec<FileRecord>,
+    unknown_users: Vec<(String, String, u64)>,
+    warnings: Vec<Warning>,
+    replies: u64,
+    reactions: u64,
+}
+
+fn process_conversation(
+    run: &Run<'_>,
+    mut conversation: Conversation,
+    days: &[&Entry],
+) -> Result<ConversationOutput, ExtractError> {
+    let stem = file_stem_for(&conversation.id);
+    conversation.messages_path = format!("messages/{stem}.jsonl");
+    let mut writer = DataFileWriter::create(run.out, &conversation.messages_path)?;
+    let mut warnings = Vec::new();
+    let mut seen_ts: HashSet<i64> = HashSet::new();
+    let mut pending_replies: Vec<(i64, String, u64)> = Vec::new();
+    let mut files: Vec<FileRecord> = Vec::new();
+    let mut file_ids: HashSet<String> = HashSet::new();
+    let mut unknown_users = Vec::new();
+    let mut unknown_seen: HashSet<String> = HashSet::new();
+    let mut events = Vec::new();
+    let (mut replies, mut reactions) = (0, 0);
+    for window in days.chunks(DAY_WINDOW) {
+        let outputs: Vec<DayOutput> =
+            window.par_iter().map(|e| process_day(run, &conversation.id, e)).collect();
+        for day in outputs {
+            writer.write_lines(&day.lines, day.records)?;
+            run.progress.advance(1, day.records);
+            for (ts, root, index) in &day.metas {
+                if !seen_ts.insert(*ts) {
+                    warnings.push(Warning::new(
+                        WarningCode::DuplicateTs,
+                        Some(&day.file),
+                        Some(*index),
+                        "a message with the same `ts` is already in this conversation: both kept",
+                    ));
+                }
+                if let Some(root) = root {
+                    if !seen_ts.contains(root) {
+                        pending_replies.push((*root, day.file.clone(), *index));
+                    }
+                }
+            }
+            for f in day.files {
+                if file_ids.insert(f.id.clone()) {
+                    files.push(f);
+                }
+            }
+            for (id, index) in day.unknown_users {
+                if unknown_seen.insert(id.clone()) {
+                    unknown_users.push((id, day.file.clone(), index));
+                }
+            }
+            events.extend(day.membership_events);
+            warnings.extend(day.warnings);
+            replies += day.replies;
+            reactions += day.reactions;
+        }
+    }
+    for (root, file, index) in pending_replies {
+        if !seen_ts.contains(&root) {
+            warnings.push(Warning::new(
+                WarningCode::OrphanReply,
+                Some(&file),
+                Some(index),
+                "the thread root of this reply is not in the export: kept as a reply",
+            ));
+        }
+    }
+    conversation.memberships = intervals(events);
+    let data_file = writer.finish()?;
+    conversation.message_count = data_file.records;
+    Ok(ConversationOutput {
+        conversation,
+        data_file: Some(data_file),
+        files,
+        unknown_users,
+        warnings,
+        replies,
+        reactions,
+    })
+}
+
+/// Turns join/leave events into intervals per user, in time order.
+pub fn intervals(mut events: Vec<(SlackTs, String, bool)>) -> Vec<Membership> {
+    events.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    let mut out: Vec<Membership> = Vec::new();
+    let mut open: Option<usize> = None;
+    let mut current_user: Option<String> = None;
+    for (ts, user, join) in events {
+        if current_user.as_ref() != Some(&user) {
+            current_user = Some(user.clone());
+            open = None;
+        }
+        match (join, open) {
+            (true, None) => {
+                out.push(Membership { user, joined: Some(ts), left: None });
+                open = Some(out.len() - 1);
+            }
+            // A second join while a member: the first one stands.
+            (true, Some(_)) => {}
+            (false, Some(i)) => {
+                out[i].left = Some(ts);
+                open = None;
+            }
+            // A leave with no join seen: a member since before the export's first message.
+            (false, None) => out.push(Membership { user, joined: None, left: Some(ts) }),
+        }
+    }
+    out
+}
+
+fn guess_kind(folder: &str) -> ConversationKind {
+    if folder.starts_with("mpdm-") {
+        ConversationKind::GroupDm
+    } else if folder.len() > 1
+        && folder.starts_with('D')
+        && folder.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    {
+        ConversationKind::Dm
+    } else {
+        ConversationKind::PublicChannel
+    }
+}
+
+fn prepare_out(out: &Path, force: bool) -> Result<(), ExtractError> {
+    let io = |e: std::io::Error| ExtractError::Output { path: out.to_owned(), source: e };
+    if out.exists() {
+        let mut items = std::fs::read_dir(out).map_err(io)?;
+        if items.next().is_some() {
+            if !force {
+                return Err(ExtractError::OutputNotEmpty(out.to_owned()));
+            }
+            for name in
+                ["manifest.json", "users.jsonl", "conversations.jsonl", "files.jsonl", "warnings.jsonl"]
+            {
+                let p = out.join(name);
+                if p.exists() {
+                    std::fs::remove_file(&p).map_err(io)?;
+                }
+            }
+            for dir in ["messages", "blobs"] {
+                let p = out.join(dir);
+                if p.exists() {
+                    std::fs::remove_dir_all(&p).map_err(io)?;
+                }
+            }
+        }
+    }
+    std::fs::create_dir_all(out.join("messages")).map_err(io)?;
+    Ok(())
+}
+
+/// Reads a Slack export into a canonical directory and returns its manifest.
+pub fn extract(
+    input: &Path,
+    out: &Path,
+    opts: &ExtractOptions,
+    progress: &dyn Progress,
+) -> Result<(Manifest, Vec<Warning>), ExtractError> {
+    let source = ExportSource::open(input)?;
+    prepare_out(out, opts.force)?;
+    let (fingerprint, result) =
+        rayon::join(|| source.fingerprint(), || extract_from(&source, out, opts, progress));
+    let (mut manifest, warnings) = result?;
+    manifest.source.sha256 = fingerprint?;
+    write_json_file(out, "manifest.json", &manifest)?;
+    Ok((manifest, warnings))
+}
+
+fn extract_from(
+    source: &ExportSource,
+    out: &Path,
+    opts: &ExtractOptions,
+    progress: &dyn Progress,
+) -> Result<(Manifest, Vec<Warning>), ExtractError> {
+    let mut warnings = Vec::new();
+    let mut run = Run {
+        source,
+        opts,
+        out,
+        prefix: root_prefix(source),
+        inflated: AtomicU64::new(0),
+        known_users: HashSet::new(),
+        progress,
+    };
+    let layout = layout(&run, source, &mut warnings);
+
+    // Users.
+    let users_entry = layout.metadata.get("users.json").copied();
+    if users_entry.is_none() {
+        warnings.push(Warning::new(
+            WarningCode::MissingMetadata,
+            Some("users.json"),
+            None,
+            "absent: every referenced user becomes a placeholder",
+        ));
+    }
+    let mut users: BTreeMap<String, User> = BTreeMap::new();
+    for u in run.metadata(users_entry, &mut warnings, records::user) {
+        if users.contains_key(&u.id) {
+            warnings.push(Warning::new(
+                WarningCode::DuplicateUser,
+                Some("users.json"),
+                None,
+                format!("user {} listed twice: the first is kept", u.id),
+            ));
+        } else {
+            users.insert(u.id.clone(), u);
+        }
+    }
+    run.known_users = users.keys().cloned().collect();
+
+    // Conversations listed in the metadata.
+    if !layout.metadata.contains_key("channels.json") {
+        warnings.push(Warning::new(
+            WarningCode::MissingMetadata,
+            Some("channels.json"),
+            None,
+            "absent: conversation folders are taken as they are",
+        ));
+    }
+    let mut conversations: BTreeMap<String, Conversation> = BTreeMap::new();
+    let lists = [
+        ("channels.json", ConversationKind::PublicChannel),
+        ("groups.json", ConversationKind::PrivateChannel),
+        ("mpims.json", ConversationKind::GroupDm),
+        ("dms.json", ConversationKind::Dm),
+    ];
+    let mut business = false;
+    for (file, kind) in lists {
+        let listed = run.metadata(layout.metadata.get(file).copied(), &mut warnings, |ctx, v| {
+            records::conversation(ctx, v, kind)
+        });
+        business |= kind != ConversationKind::PublicChannel && !listed.is_empty();
+        for c in listed {
+            if conversations.contains_key(&c.id) {
+                warnings.push(Warning::new(
+                    WarningCode::DuplicateConversation,
+                    Some(file),
+                    None,
+                    format!("conversation {} listed again: the first is kept", c.id),
+                ));
+            } else {
+                conversations.insert(c.id.clone(), c);
+            }
+        }
+    }
+
+    // Match folders to conversations: channels by name, DMs by id.
+    let mut folder_owner: HashMap<String, String> = HashMap::new();
+    for c in conversations.values() {
+        for key in [c.name.as_deref(), Some(c.id.as_str())].into_iter().flatten() {
+            if layout.folders.contains_key(key) && !folder_owner.contains_key(key) {
+                folder_owner.insert(key.to_owned(), c.id.clone());
+                break;
+            }
+        }
+    }
+    let mut work: Vec<(Conversation, Vec<&Entry>)> = Vec::new();
+    let mut claimed: HashSet<&str> = HashSet::new();
+    for (folder, days) in &layout.folders {
+        if let Some(id) = folder_owner.get(folder) {
+            if let Some(mut c) = conversations.remove(id) {
+                c.folder = Some(folder.clone());
+                claimed.insert(folder);
+                work.push((c, days.clone()));
+            }
+        }
+    }
+    for (folder, days) in &layout.folders {
+        if claimed.contains(folder.as_str()) {
+            continue;
+        }
+        let kind = guess_kind(folder);
+        let mut id = folder.clone();
+        if work.iter().any(|(c, _)| c.id == id) || conversations.contains_key(&id) {
+            id = format!("{folder}~unlisted");
+        }
+        warnings.push(Warning::new(
+            WarningCode::UnlistedConversation,
+            Some(folder),
+            None,
+            format!("folder not listed in the metadata: extracted as a {} with id `{id}`", kind.as_str()),
+        ));
+        work.push((
+            Conversation {
+                id,
+                kind,
+                name: (kind != ConversationKind::Dm).then(|| folder.clone()),
+                created: None,
+                creator: None,
+                topic: None,
+                purpose: None,
+                archived: false,
+                is_general: false,
+                members: Vec::new(),
+                memberships: Vec::new(),
+                listed_in: None,
+                folder: Some(folder.clone()),
+                messages_path: String::new(),
+                message_count: 0,
+                extra: Default::default(),
+            },
+            days.clone(),
+        ));
+    }
+    work.extend(conversations.into_values().map(|c| (c, Vec::new())));
+    work.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+
+    // File contents stored in the archive.
+    let blob_results: Vec<(Option<Blob>, Vec<Warning>)> = layout
+        .blobs
+        .par_iter()
+        .enumerate()
+        .map(|(seq, (_, entry))| {
+            let mut w = Vec::new();
+            (store_blob(&run, entry, seq, &mut w), w)
+        })
+        .collect();
+    let _ = std::fs::remove_dir(out.join("blobs").join(".incoming"));
+    let mut blob_by_file: HashMap<&str, &Blob> = HashMap::new();
+    let mut blob_files: BTreeMap<&str, &Blob> = BTreeMap::new();
+    for ((id, _), (blob, w)) in layout.blobs.iter().zip(&blob_results) {
+        warnings.extend(w.iter().cloned());
+        if let Some(b) = blob {
+            blob_by_file.entry(id.as_str()).or_insert(b);
+            blob_files.insert(b.path.as_str(), b);
+        }
+    }
+
+    // Conversations, in parallel.
+    progress.set_total(work.iter().map(|(_, d)| d.len() as u64).sum());
+    let outputs: Vec<ConversationOutput> = work
+        .into_par_iter()
+        .map(|(c, days)| process_conversation(&run, c, &days))
+        .collect::<Result<_, _>>()?;
+
+    // Merge in conversation order.
+    let mut counts = Counts::default();
+    let mut data_files: Vec<DataFile> = Vec::new();
+    let mut files: BTreeMap<String, FileRecord> = BTreeMap::new();
+    let mut unknown: BTreeMap<String, (String, u64)> = BTreeMap::new();
+    let mut conv_records = Vec::with_capacity(outputs.len());
+    for o in outputs {
+        counts.messages += o.conversation.message_count;
+        counts.replies += o.replies;
+        counts.reactions += o.reactions;
+        counts.memberships += o.conversation.memberships.len() as u64;
+        data_files.extend(o.data_file);
+        for f in o.files {
+            files.entry(f.id.clone()).or_insert(f);
+        }
+        for (id, file, index) in o.unknown_users {
+            unknown.entry(id).or_insert((file, index));
+        }
+        warnings.extend(o.warnings);
+        conv_records.push(o.conversation);
+    }
+    // Users referenced by conversation metadata.
+    for c in &conv_records {
+        let listed_in = c.listed_in.clone().unwrap_or_else(|| c.folder.clone().unwrap_or_default());
+        let topic_creators = [&c.topic, &c.purpose]
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.creator.as_ref())
+            .chain(c.creator.iter());
+        for id in c.members.iter().chain(topic_creators) {
+            if !users.contains_key(id) && records::plausible_user_id(id) {
+                unknown.entry(id.clone()).or_insert((listed_in.clone(), 0));
+            }
+        }
+    }
+    for (id, (file, index)) in unknown {
+        if users.contains_key(&id) {
+            continue;
+        }
+        warnings.push(Warning::new(
+            WarningCode::PlaceholderUser,
+            Some(&file),
+            Some(index),
+            format!("user {id} is referenced but not described in users.json: a placeholder was written"),
+        ));
+        users.insert(id.clone(), User { id, placeholder: true, ..Default::default() });
+    }
+    // Attach blobs to files.
+    let mut referenced_blobs: HashSet<&str> = HashSet::new();
+    for f in files.values_mut() {
+        if let Some(b) = blob_by_file.get(f.id.as_str()) {
+            f.state = FileState::Present;
+            f.sha256 = Some(b.sha256.clone());
+            f.blob = Some(b.path.clone());
+            referenced_blobs.insert(b.path.as_str());
+        }
+    }
+    for ((id, entry), (blob, _)) in layout.blobs.iter().zip(&blob_results) {
+        if let Some(b) = blob {
+            if !referenced_blobs.contains(b.path.as_str()) {
+                warnings.push(Warning::new(
+                    WarningCode::UnreferencedBlob,
+                    Some(run.rel(entry)),
+                    None,
+                    format!("content of file {id} that no message references: stored as {}", b.path),
+                ));
+            }
+        }
+    }
+    if users.is_empty() && conv_records.is_empty() {
+        warnings.push(Warning::new(
+            WarningCode::EmptyExport,
+            None,
+            None,
+            "no users and no conversations found",
+        ));
+    }
+
+    // Write the remaining files.
+    let mut w = DataFileWriter::create(out, "users.jsonl")?;
+    for u in users.values() {
+        w.write(u)?;
+    }
+    counts.users = w.records();
+    data_files.push(w.finish()?);
+    let mut w = DataFileWriter::create(out, "conversations.jsonl")?;
+    for c in &conv_records {
+        w.write(c)?;
+    }
+    counts.conversations = w.records();
+    data_files.push(w.finish()?);
+    let mut w = DataFileWriter::create(out, "files.jsonl")?;
+    for f in files.values() {
+        w.write(f)?;
+    }
+    counts.files = w.records();
+    data_files.push(w.finish()?);
+    let mut w = DataFileWriter::create(out, "warnings.jsonl")?;
+    for warning in &warnings {
+        w.write(warning)?;
+    }
+    counts.warnings = w.records();
+    data_files.push(w.finish()?);
+    for b in blob_files.values() {
+        data_files.push(DataFile {
+            path: b.path.clone(),
+            records: 1,
+            bytes: b.bytes,
+            sha256: b.sha256.clone(),
+        });
+    }
+    counts.blobs = blob_files.len() as u64;
+    data_files.sort_by(|a, b| a.path.cmp(&b.path));
+
+    let mut layouts = vec!["standard".to_owned()];
+    if business {
+        layouts.push("business".into());
+    }
+    if layout.slackdump {
+        layouts.push("slackdump".into());
+    }
+    let name = source.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        tool: Tool { name: "chatport".into(), version: opts.tool_version.clone() },
+        source: Source { kind: "slack".into(), layouts, name, sha256: String::new() },
+        counts,
+        files: data_files,
+    };
+    Ok((manifest, warnings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn day_file_names() {
+        assert!(is_day_file("2020-01-31.json"));
+        assert!(!is_day_file("2020-1-31.json"));
+        assert!(!is_day_file("canvas.json"));
+        assert!(!is_day_file("2020-01-31.jsonx"));
+    }
+
+    #[test]
+    fn intervals_from_events() {
+        let e = |ts: &str, u: &str, j: bool| (SlackTs::new(ts), u.to_owned(), j);
+        let got =
+            intervals(vec![e("5", "U1", false), e("1", "U1", true), e("9", "U1", true), e("3", "U2", false)]);
+        assert_eq!(
+            got,
+            vec![
+                Membership {
+                    user: "U1".into(),
+                    joined: Some(SlackTs::new("1")),
+                    left: Some(SlackTs::new("5"))
+                },
+                Membership { user: "U1".into(), joined: Some(SlackTs::new("9")), left: None },
+                Membership { user: "U2".into(), joined: None, left: Some(SlackTs::new("3")) },
+            ]
+        );
+    }
+
+    #[test]
+    fn stems_are_safe() {
+        assert_eq!(file_stem_for("C123"), "C123");
+        assert_eq!(file_stem_for("общий"), "общий");
+        assert!(file_stem_for("../x").starts_with("x-"));
+        assert!(file_stem_for(".hidden").starts_with("x-"));
+    }
+}

@@ -1,0 +1,95 @@
+//! Removing access secrets from Slack URLs: the `t=xox…` token Slack appends to file
+//! URLs in exports, `pub_secret` query parameters, and any other `xox…` value.
+
+use serde_json::Value;
+
+const SECRET_KEYS: [&str; 4] = ["t", "token", "pub_secret", "access_token"];
+
+/// Whether a string may carry a secret worth a closer look.
+fn suspicious(s: &str) -> bool {
+    s.contains("xox") || s.contains("pub_secret") || s.contains("token=")
+}
+
+/// Returns the URL without secret query parameters, or `None` when nothing changed.
+pub fn strip_url_tokens(s: &str) -> Option<String> {
+    if !suspicious(s) {
+        return None;
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut changed = false;
+    let mut rest = s;
+    // A string may hold several URLs (message text): treat every `?query` run.
+    while let Some(q) = rest.find('?') {
+        out.push_str(&rest[..=q]);
+        let after = &rest[q + 1..];
+        let end = after
+            .find(|c: char| c == '#' || c == '>' || c == '|' || c.is_whitespace())
+            .unwrap_or(after.len());
+        let query = &after[..end];
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                let secret = SECRET_KEYS.contains(&k) || v.starts_with("xox");
+                changed |= secret;
+                !secret
+            })
+            .collect();
+        if kept.is_empty() {
+            out.pop();
+        } else {
+            out.push_str(&kept.join("&"));
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    changed.then_some(out)
+}
+
+/// Strips secrets from every string inside a JSON value, in place. Fields that are
+/// secrets themselves (`pub_secret`) are removed.
+pub fn strip_value(v: &mut Value) {
+    match v {
+        Value::String(s) => {
+            if let Some(clean) = strip_url_tokens(s) {
+                *s = clean;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_value),
+        Value::Object(map) => {
+            map.remove("pub_secret");
+            map.values_mut().for_each(strip_value);
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn strips_file_tokens() {
+        assert_eq!(
+            strip_url_tokens("https://files.slack.com/files-pri/T1-F1/a.png?t=xoxe-123-abc").as_deref(),
+            Some("https://files.slack.com/files-pri/T1-F1/a.png")
+        );
+        assert_eq!(
+            strip_url_tokens("https://x/a?v=1&t=xoxe-1&w=2#frag").as_deref(),
+            Some("https://x/a?v=1&w=2#frag")
+        );
+        assert_eq!(strip_url_tokens("https://x/a?v=1"), None);
+        assert_eq!(
+            strip_url_tokens("see <https://x/f?t=xoxp-9|file> and https://y/?pub_secret=abc").as_deref(),
+            Some("see <https://x/f|file> and https://y/")
+        );
+    }
+
+    #[test]
+    fn strips_inside_values() {
+        let mut v = json!({"a": ["https://x/f?t=xoxe-1"], "pub_secret": "s", "n": 1});
+        strip_value(&mut v);
+        assert_eq!(v, json!({"a": ["https://x/f"], "n": 1}));
+    }
+}

@@ -1,0 +1,283 @@
+//! Reading an export, zipped or unpacked, as a flat list of entries with bounded reads.
+//!
+//! Owns: opening the zip without unpacking it (concurrent readers share one file handle
+//! through positional reads), listing entries, refusing unsafe names, and bounding how
+//! much one entry may inflate to. It never writes anything.
+
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Errors opening or reading an export.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The input path does not exist or cannot be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The zip's central directory cannot be read (truncated or not a zip).
+    #[error("{path}: not a readable zip archive: {detail}")]
+    BadZip {
+        /// The path.
+        path: PathBuf,
+        /// What the zip reader said.
+        detail: String,
+    },
+}
+
+/// Why one entry could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum EntryError {
+    /// The entry inflates beyond the bound.
+    #[error("inflates to more than {limit} bytes")]
+    TooLarge {
+        /// The bound in bytes.
+        limit: u64,
+    },
+    /// Corrupt data, bad CRC, truncated archive or an I/O error.
+    #[error("{0}")]
+    Read(String),
+}
+
+/// One entry of an export: a file, by its `/`-separated path relative to the export.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Entry {
+    /// `/`-separated path inside the export.
+    pub name: String,
+    /// Index in the zip (unused for folders).
+    index: usize,
+}
+
+/// A file positioned independently of other clones of the same handle (`pread`), so
+/// threads can read one zip at once without reopening it.
+#[derive(Clone)]
+struct SharedFile {
+    file: Arc<File>,
+    pos: u64,
+    len: u64,
+}
+
+impl Read for SharedFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for SharedFile {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        let new = match pos {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        match new {
+            Some(p) => {
+                self.pos = p;
+                Ok(p)
+            }
+            None => Err(io::Error::new(io::ErrorKind::InvalidInput, "seek before start")),
+        }
+    }
+}
+
+enum Backing {
+    Zip(zip::ZipArchive<SharedFile>),
+    Dir(PathBuf),
+}
+
+/// An opened export.
+pub struct ExportSource {
+    path: PathBuf,
+    backing: Backing,
+    entries: Vec<Entry>,
+    unsafe_names: Vec<String>,
+}
+
+/// Whether a `/`-separated name is safe: relative, no `..`, no empty or `.` parts, no NUL
+/// and no backslash (a Windows separator in a zip name).
+pub fn is_safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('/')
+        && !name.contains('\\')
+        && !name.contains('\0')
+        && (name.len() < 2 || name.as_bytes()[1] != b':')
+        && name.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+}
+
+impl ExportSource {
+    /// Opens a zip file or a folder.
+    pub fn open(path: &Path) -> Result<Self, SourceError> {
+        let meta =
+            std::fs::metadata(path).map_err(|source| SourceError::Io { path: path.to_owned(), source })?;
+        if meta.is_dir() {
+            return Self::open_dir(path);
+        }
+        let file = File::open(path).map_err(|source| SourceError::Io { path: path.to_owned(), source })?;
+        let shared = SharedFile { file: Arc::new(file), pos: 0, len: meta.len() };
+        let archive = zip::ZipArchive::new(shared)
+            .map_err(|e| SourceError::BadZip { path: path.to_owned(), detail: e.to_string() })?;
+        let mut entries = Vec::new();
+        let mut unsafe_names = Vec::new();
+        for index in 0..archive.len() {
+            let Some(raw) = archive.name_for_index(index) else { continue };
+            if raw.ends_with('/') {
+                continue;
+            }
+            if is_safe_name(raw) {
+                entries.push(Entry { name: raw.to_owned(), index });
+            } else {
+                unsafe_names.push(raw.to_owned());
+            }
+        }
+        entries.sort();
+        entries.dedup_by(|a, b| a.name == b.name);
+        Ok(ExportSource { path: path.to_owned(), backing: Backing::Zip(archive), entries, unsafe_names })
+    }
+
+    fn open_dir(root: &Path) -> Result<Self, SourceError> {
+        let mut entries = Vec::new();
+        let mut unsafe_names = Vec::new();
+        let mut stack = vec![PathBuf::new()];
+        while let Some(rel) = stack.pop() {
+            let dir = root.join(&rel);
+            let read =
+                std::fs::read_dir(&dir).map_err(|source| SourceError::Io { path: dir.clone(), source })?;
+            for item in read {
+                let item = item.map_err(|source| SourceError::Io { path: dir.clone(), source })?;
+                let ty = item.file_type().map_err(|source| SourceError::Io { path: item.path(), source })?;
+                let child = rel.join(item.file_name());
+                let Some(name) = child.to_str().map(str::to_owned) else {
+                    unsafe_names.push(child.to_string_lossy().into_owned());
+                    continue;
+                };
+                if ty.is_dir() {
+                    stack.push(child);
+                } else if ty.is_file() {
+                    entries.push(Entry { name, index: 0 });
+                } else {
+                    // Symlinks could point outside the export: never followed.
+                    unsafe_names.push(name);
+                }
+            }
+        }
+        entries.sort();
+        Ok(ExportSource {
+            path: root.to_owned(),
+            backing: Backing::Dir(root.to_owned()),
+            entries,
+            unsafe_names,
+        })
+    }
+
+    /// The export's path as given.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the export is a zip archive.
+    pub fn is_zip(&self) -> bool {
+        matches!(self.backing, Backing::Zip(_))
+    }
+
+    /// Every readable entry, sorted by name.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// Entry names refused as unsafe (`..`, absolute, symlinks, not UTF-8).
+    pub fn unsafe_names(&self) -> &[String] {
+        &self.unsafe_names
+    }
+
+    /// Reads a whole entry, failing when it inflates beyond `limit` bytes.
+    pub fn read(&self, entry: &Entry, limit: u64) -> Result<Vec<u8>, EntryError> {
+        let mut buf = Vec::new();
+        self.copy(entry, limit, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Streams an entry into `out`, failing when it inflates beyond `limit` bytes.
+    /// Returns the number of bytes copied.
+    pub fn copy(&self, entry: &Entry, limit: u64, out: &mut dyn Write) -> Result<u64, EntryError> {
+        match &self.backing {
+            Backing::Zip(archive) => {
+                let mut archive = archive.clone();
+                let file = archive.by_index(entry.index).map_err(|e| EntryError::Read(e.to_string()))?;
+                bounded_copy(file, limit, out)
+            }
+            Backing::Dir(root) => {
+                let file = File::open(root.join(&entry.name)).map_err(|e| EntryError::Read(e.to_string()))?;
+                bounded_copy(file, limit, out)
+            }
+        }
+    }
+
+    /// SHA-256 of the export: of the zip file's bytes, or, for a folder, of the sorted
+    /// `path\0sha256\n` lines of its entries.
+    pub fn fingerprint(&self) -> Result<String, SourceError> {
+        let io_err = |source| SourceError::Io { path: self.path.clone(), source };
+        match &self.backing {
+            Backing::Zip(_) => {
+                let mut f = File::open(&self.path).map_err(io_err)?;
+                let mut h = Sha256::new();
+                io::copy(&mut f, &mut h).map_err(io_err)?;
+                Ok(hex::encode(h.finalize()))
+            }
+            Backing::Dir(root) => {
+                let mut h = Sha256::new();
+                for e in &self.entries {
+                    let mut f = File::open(root.join(&e.name)).map_err(io_err)?;
+                    let mut fh = Sha256::new();
+                    io::copy(&mut f, &mut fh).map_err(io_err)?;
+                    h.update(e.name.as_bytes());
+                    h.update(b"\0");
+                    h.update(hex::encode(fh.finalize()).as_bytes());
+                    h.update(b"\n");
+                }
+                Ok(hex::encode(h.finalize()))
+            }
+        }
+    }
+}
+
+fn bounded_copy(reader: impl Read, limit: u64, out: &mut dyn Write) -> Result<u64, EntryError> {
+    let mut limited = reader.take(limit.saturating_add(1));
+    let n = io::copy(&mut limited, out).map_err(|e| EntryError::Read(e.to_string()))?;
+    if n > limit {
+        return Err(EntryError::TooLarge { limit });
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsafe_names_are_refused() {
+        for bad in ["../x", "a/../../x", "/etc/passwd", "a\\..\\b", "C:/x", "a//b", "./a", ""] {
+            assert!(!is_safe_name(bad), "{bad}");
+        }
+        for good in ["users.json", "general/2020-01-01.json", "__uploads/F1/a b.png", "a..b/c"] {
+            assert!(is_safe_name(good), "{good}");
+        }
+    }
+
+    #[test]
+    fn bounded_read_refuses_a_bomb() {
+        let data = vec![0u8; 1000];
+        let mut out = Vec::new();
+        assert!(matches!(bounded_copy(&data[..], 999, &mut out), Err(EntryError::TooLarge { limit: 999 })));
+        let mut out = Vec::new();
+        assert_eq!(bounded_copy(&data[..], 1000, &mut out).unwrap(), 1000);
+    }
+}
