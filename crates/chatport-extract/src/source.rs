@@ -94,12 +94,23 @@ enum Backing {
     Dir(PathBuf),
 }
 
+/// A folder this reader created and must remove when done.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// An opened export.
 pub struct ExportSource {
     path: PathBuf,
     backing: Backing,
     entries: Vec<Entry>,
     unsafe_names: Vec<String>,
+    notes: Vec<String>,
+    _scratch: Option<Scratch>,
 }
 
 /// Whether a `/`-separated name is safe: relative, no `..`, no empty or `.` parts, no NUL
@@ -114,8 +125,11 @@ pub fn is_safe_name(name: &str) -> bool {
 }
 
 impl ExportSource {
-    /// Opens a zip file or a folder.
-    pub fn open(path: &Path) -> Result<Self, SourceError> {
+    /// Opens a zip file or a folder. A zip whose central directory is missing (a
+    /// truncated download) is recovered by scanning its local headers into `scratch`
+    /// (removed again when the source is dropped); each entry is bounded by
+    /// `entry_limit` bytes.
+    pub fn open(path: &Path, scratch: &Path, entry_limit: u64) -> Result<Self, SourceError> {
         let meta =
             std::fs::metadata(path).map_err(|source| SourceError::Io { path: path.to_owned(), source })?;
         if meta.is_dir() {
@@ -123,8 +137,10 @@ impl ExportSource {
         }
         let file = File::open(path).map_err(|source| SourceError::Io { path: path.to_owned(), source })?;
         let shared = SharedFile { file: Arc::new(file), pos: 0, len: meta.len() };
-        let archive = zip::ZipArchive::new(shared)
-            .map_err(|e| SourceError::BadZip { path: path.to_owned(), detail: e.to_string() })?;
+        let archive = match zip::ZipArchive::new(shared.clone()) {
+            Ok(a) => a,
+            Err(e) => return Self::salvage(path, shared, scratch, entry_limit, e.to_string()),
+        };
         let mut entries = Vec::new();
         let mut unsafe_names = Vec::new();
         for index in 0..archive.len() {
@@ -140,7 +156,78 @@ impl ExportSource {
         }
         entries.sort();
         entries.dedup_by(|a, b| a.name == b.name);
-        Ok(ExportSource { path: path.to_owned(), backing: Backing::Zip(archive), entries, unsafe_names })
+        Ok(ExportSource {
+            path: path.to_owned(),
+            backing: Backing::Zip(archive),
+            entries,
+            unsafe_names,
+            notes: Vec::new(),
+            _scratch: None,
+        })
+    }
+
+    /// Reads a zip front to back by its local headers, copying safe entries into
+    /// `scratch`, and serves them from there.
+    fn salvage(
+        path: &Path,
+        mut reader: SharedFile,
+        scratch: &Path,
+        entry_limit: u64,
+        why: String,
+    ) -> Result<Self, SourceError> {
+        let io_err = |source| SourceError::Io { path: scratch.to_owned(), source };
+        std::fs::create_dir_all(scratch).map_err(io_err)?;
+        let guard = Scratch(scratch.to_owned());
+        let mut unsafe_names = Vec::new();
+        let mut notes = Vec::new();
+        let mut recovered = 0u64;
+        loop {
+            match zip::read::read_zipfile_from_stream(&mut reader) {
+                Ok(Some(mut entry)) => {
+                    let name = entry.name().to_owned();
+                    if name.ends_with('/') {
+                        continue;
+                    }
+                    if !is_safe_name(&name) {
+                        unsafe_names.push(name);
+                        let _ = io::copy(&mut entry, &mut io::sink());
+                        continue;
+                    }
+                    let dest = scratch.join(&name);
+                    if let Some(parent) = dest.parent() {
+                        std::fs::create_dir_all(parent).map_err(io_err)?;
+                    }
+                    let mut out = File::create(&dest).map_err(io_err)?;
+                    match bounded_copy(&mut entry, entry_limit, &mut out) {
+                        Ok(_) => recovered += 1,
+                        Err(e) => {
+                            drop(out);
+                            let _ = std::fs::remove_file(&dest);
+                            notes.push(format!("entry {name} could not be recovered: {e}"));
+                            break;
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    notes.push(format!("scan stopped: {e}"));
+                    break;
+                }
+            }
+        }
+        if recovered == 0 {
+            return Err(SourceError::BadZip { path: path.to_owned(), detail: why });
+        }
+        notes.insert(
+            0,
+            format!("not a complete zip ({why}): {recovered} entries recovered by scanning local headers"),
+        );
+        let mut src = Self::open_dir(scratch)?;
+        src.path = path.to_owned();
+        src.unsafe_names.extend(unsafe_names);
+        src.notes = notes;
+        src._scratch = Some(guard);
+        Ok(src)
     }
 
     fn open_dir(root: &Path) -> Result<Self, SourceError> {
@@ -175,6 +262,8 @@ impl ExportSource {
             backing: Backing::Dir(root.to_owned()),
             entries,
             unsafe_names,
+            notes: Vec::new(),
+            _scratch: None,
         })
     }
 
@@ -196,6 +285,11 @@ impl ExportSource {
     /// Entry names refused as unsafe (`..`, absolute, symlinks, not UTF-8).
     pub fn unsafe_names(&self) -> &[String] {
         &self.unsafe_names
+    }
+
+    /// Problems met while opening (e.g. a truncated zip that was recovered).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     /// Reads a whole entry, failing when it inflates beyond `limit` bytes.
@@ -221,17 +315,21 @@ impl ExportSource {
         }
     }
 
-    /// SHA-256 of the export: of the zip file's bytes, or, for a folder, of the sorted
+    /// SHA-256 of the export: of the zip file's bytes (also when recovered), or, for a folder, of the sorted
     /// `path\0sha256\n` lines of its entries.
     pub fn fingerprint(&self) -> Result<String, SourceError> {
         let io_err = |source| SourceError::Io { path: self.path.clone(), source };
         match &self.backing {
-            Backing::Zip(_) => {
+            _ if self.path.is_file() => {
                 let mut f = File::open(&self.path).map_err(io_err)?;
                 let mut h = Sha256::new();
                 io::copy(&mut f, &mut h).map_err(io_err)?;
                 Ok(hex::encode(h.finalize()))
             }
+            Backing::Zip(_) => Err(SourceError::Io {
+                path: self.path.clone(),
+                source: io::Error::new(io::ErrorKind::NotFound, "the zip file went away"),
+            }),
             Backing::Dir(root) => {
                 let mut h = Sha256::new();
                 for e in &self.entries {

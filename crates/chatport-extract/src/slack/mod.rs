@@ -567,8 +567,9 @@ pub fn extract(
     opts: &ExtractOptions,
     progress: &dyn Progress,
 ) -> Result<(Manifest, Vec<Warning>), ExtractError> {
-    let source = ExportSource::open(input)?;
     prepare_out(out, opts.force)?;
+    let source =
+        ExportSource::open(input, &out.join(".salvage"), opts.max_json_bytes.max(opts.max_file_bytes))?;
     let (fingerprint, result) =
         rayon::join(|| source.fingerprint(), || extract_from(&source, out, opts, progress));
     let (mut manifest, warnings) = result?;
@@ -593,6 +594,10 @@ fn extract_from(
         known_users: HashSet::new(),
         progress,
     };
+    let source_name = source.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    for note in source.notes() {
+        warnings.push(Warning::new(WarningCode::UnreadableSource, Some(&source_name), None, note.clone()));
+    }
     let layout = layout(&run, source, &mut warnings);
 
     // Users.
@@ -866,7 +871,7 @@ fn extract_from(
     if layout.slackdump {
         layouts.push("slackdump".into());
     }
-    let name = source.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = source_name;
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         tool: Tool { name: "chatport".into(), version: opts.tool_version.clone() },

@@ -1,0 +1,243 @@
+//! `chatport extract` on broken and hostile exports: each problem is named (file and
+//! record) in `warnings.jsonl`, the rest is extracted, nothing is written outside `--out`,
+//! and nothing panics.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+
+fn day(messages: &str) -> Vec<u8> {
+    messages.as_bytes().to_vec()
+}
+
+fn good_entries() -> Vec<(String, Vec<u8>)> {
+    vec![
+        ("users.json".into(), br#"[{"id":"U1","name":"a"}]"#.to_vec()),
+        (
+            "channels.json".into(),
+            br#"[{"id":"C1","name":"general","members":["U1"]},{"id":"C2","name":"other"}]"#.to_vec(),
+        ),
+        (
+            "other/2024-01-01.json".into(),
+            day(r#"[{"type":"message","user":"U1","text":"fine","ts":"1.000001"}]"#),
+        ),
+    ]
+}
+
+/// Runs extract and returns (exit code, warnings, manifest counts).
+fn run(input: &Path, out: &Path, extra: &[&str]) -> (i32, Vec<Value>, Value) {
+    let o = chatport()
+        .args(["extract", "--no-progress"])
+        .args(extra)
+        .arg(input)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    let code = o.status.code().expect("no signal");
+    assert_ne!(code, 101, "panic: {}", String::from_utf8_lossy(&o.stderr));
+    if code == 2 {
+        return (code, Vec::new(), Value::Null);
+    }
+    (code, jsonl(&out.join("warnings.jsonl")), json(&out.join("manifest.json"))["counts"].clone())
+}
+
+fn has(warnings: &[Value], code: &str, file: &str) -> bool {
+    warnings.iter().any(|w| w["code"] == code && w["file"] == file)
+}
+
+#[test]
+fn zip_slip_entries_are_refused_and_nothing_escapes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut entries = good_entries();
+    entries.push(("../evil.json".into(), b"[]".to_vec()));
+    entries.push(("/tmp/abs-evil.json".into(), b"[]".to_vec()));
+    entries.push(("general/../../escape/2024-01-01.json".into(), b"[]".to_vec()));
+    entries.push(("__uploads/F1/../../../../up.txt".into(), b"x".to_vec()));
+    let zip = tmp.path().join("e.zip");
+    write_zip(&zip, &entries);
+    let work = tmp.path().join("work");
+    let out = work.join("out");
+    let (code, w, counts) = run(&zip, &out, &[]);
+    assert_eq!(code, 0);
+    for bad in ["../evil.json", "/tmp/abs-evil.json", "general/../../escape/2024-01-01.json"] {
+        assert!(has(&w, "unsafe_path", bad), "{bad}: {w:?}");
+    }
+    assert_eq!(counts["messages"], 1);
+    assert_eq!(files_under(&work).iter().filter(|f| !f.starts_with("out/")).count(), 0);
+    assert!(!tmp.path().join("evil.json").exists() && !Path::new("/tmp/abs-evil.json").exists());
+}
+
+#[test]
+fn decompression_bomb_is_bounded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut entries = good_entries();
+    let mut bomb = b"[".to_vec();
+    bomb.extend(std::iter::repeat_n(b' ', 20 << 20));
+    bomb.push(b']');
+    entries.push(("general/2024-01-01.json".into(), bomb));
+    let zip = tmp.path().join("bomb.zip");
+    write_zip(&zip, &entries);
+    assert!(std::fs::metadata(&zip).unwrap().len() < 200_000, "compresses well");
+    let out = tmp.path().join("out");
+    let (code, w, counts) = run(&zip, &out, &["--max-json-bytes", "1000000"]);
+    assert_eq!(code, 0);
+    assert!(has(&w, "entry_too_large", "general/2024-01-01.json"), "{w:?}");
+    assert_eq!(counts["messages"], 1, "the rest is extracted");
+    // A total bound too.
+    let out2 = tmp.path().join("out2");
+    let (_, w2, _) = run(&zip, &out2, &["--max-total-bytes", "100"]);
+    assert!(w2.iter().any(|w| w["code"] == "total_too_large"), "{w2:?}");
+}
+
+#[test]
+fn broken_json_names_file_and_keeps_the_rest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut entries = good_entries();
+    entries.push(("general/2024-01-01.json".into(), b"this is not json".to_vec()));
+    entries.push((
+        "general/2024-01-02.json".into(),
+        day(r#"[{"type":"message","user":"U1","text":"kept","ts":"2.000001"},{"type":"message","ts":"#),
+    ));
+    entries.push(("general/2024-01-03.json".into(), day(r#"{"not": "an array"}"#)));
+    entries.push(("users2.json".into(), b"[]".to_vec()));
+    let zip = tmp.path().join("j.zip");
+    write_zip(&zip, &entries);
+    let out = tmp.path().join("out");
+    let (code, w, counts) = run(&zip, &out, &[]);
+    assert_eq!(code, 0);
+    assert!(has(&w, "invalid_json", "general/2024-01-01.json"));
+    let partial = w.iter().find(|w| w["file"] == "general/2024-01-02.json").unwrap();
+    assert_eq!(partial["code"], "invalid_json");
+    assert_eq!(partial["record"], 1, "names the record where it broke");
+    assert!(has(&w, "invalid_json", "general/2024-01-03.json"));
+    assert!(has(&w, "unexpected_entry", "users2.json"));
+    assert_eq!(counts["messages"], 2, "the record before the break and the other channel");
+}
+
+#[test]
+fn invalid_utf8_and_wrong_types_are_reported_not_fatal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("export");
+    std::fs::create_dir_all(dir.join("general")).unwrap();
+    for (name, bytes) in good_entries() {
+        std::fs::create_dir_all(dir.join(&name).parent().unwrap()).unwrap();
+        std::fs::write(dir.join(&name), bytes).unwrap();
+    }
+    let mut bad = br#"[{"type":"message","user":"U1","text":"caf"#.to_vec();
+    bad.extend([0xff, 0xfe]);
+    bad.extend(br#"","ts":"3.000001"},{"type":"message","user":42,"text":"t","ts":"4.000001","reactions":"lots","thread_ts":7}]"#);
+    std::fs::write(dir.join("general/2024-01-01.json"), bad).unwrap();
+    let out = tmp.path().join("out");
+    let (code, w, counts) = run(&dir, &out, &[]);
+    assert_eq!(code, 0);
+    assert!(has(&w, "invalid_utf8", "general/2024-01-01.json"), "{w:?}");
+    let wrong: Vec<&Value> = w.iter().filter(|w| w["code"] == "wrong_type").collect();
+    assert_eq!(wrong.len(), 3, "{wrong:?}");
+    assert!(wrong.iter().all(|w| w["record"] == 1));
+    assert_eq!(counts["messages"], 3);
+    let msgs = jsonl(&out.join("messages/C1.jsonl"));
+    assert!(msgs[0]["body"]["text"].as_str().unwrap().contains('\u{fffd}'));
+    assert_eq!(msgs[1]["extra"]["user"], 42, "the wrong value is kept");
+    assert_eq!(msgs[1]["extra"]["reactions"], "lots");
+    assert_eq!(msgs[1]["extra"]["thread_ts"], 7);
+    chatport().arg("validate").arg(&out).assert().success();
+}
+
+#[test]
+fn missing_metadata_and_empty_exports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let only_folder = tmp.path().join("only");
+    std::fs::create_dir_all(only_folder.join("general")).unwrap();
+    std::fs::write(
+        only_folder.join("general/2024-01-01.json"),
+        r#"[{"type":"message","user":"U7","text":"hi <@U8>","ts":"1.000001"}]"#,
+    )
+    .unwrap();
+    let out = tmp.path().join("o1");
+    let (code, w, counts) = run(&only_folder, &out, &[]);
+    assert_eq!(code, 0);
+    assert!(has(&w, "missing_metadata", "users.json") && has(&w, "missing_metadata", "channels.json"));
+    assert!(has(&w, "unlisted_conversation", "general"));
+    assert_eq!(counts["users"], 2, "author and mention become placeholders");
+    chatport().arg("validate").arg(&out).assert().success();
+
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (code, w, counts) = run(&empty, &tmp.path().join("o2"), &[]);
+    assert_eq!(code, 0);
+    assert!(w.iter().any(|w| w["code"] == "empty_export"));
+    assert_eq!(counts["messages"], 0);
+
+    let empty_zip = tmp.path().join("empty.zip");
+    write_zip(&empty_zip, &[]);
+    let (code, w, _) = run(&empty_zip, &tmp.path().join("o3"), &["--strict"]);
+    assert_eq!(code, 1, "--strict fails on the warnings");
+    assert!(w.iter().any(|w| w["code"] == "empty_export"));
+}
+
+#[test]
+fn truncated_zip_is_recovered_as_far_as_it_goes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let zip = tmp.path().join("full.zip");
+    zip_dir(&sample(), &zip, "");
+    let bytes = std::fs::read(&zip).unwrap();
+    let cut = tmp.path().join("cut.zip");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let out = tmp.path().join("out");
+    let (code, w, counts) = run(&cut, &out, &[]);
+    assert_eq!(code, 0);
+    let note = w.iter().find(|w| w["code"] == "unreadable_source").expect("a warning about the zip");
+    assert_eq!(note["file"], "cut.zip");
+    assert!(note["detail"].as_str().unwrap().contains("recovered"));
+    let m = counts["messages"].as_u64().unwrap();
+    assert!(m > 0 && m < 35, "some but not all messages: {m}");
+    assert!(!out.join(".salvage").exists(), "the scratch folder is removed");
+    chatport().arg("validate").arg(&out).assert().success();
+
+    // Not a zip at all: a clear error naming the file.
+    let junk = tmp.path().join("junk.zip");
+    std::fs::write(&junk, b"definitely not a zip file").unwrap();
+    let o = chatport()
+        .args(["extract", "--no-progress"])
+        .arg(&junk)
+        .arg("--out")
+        .arg(tmp.path().join("o"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("junk.zip") && err.contains("not a readable zip"), "{err}");
+}
+
+#[test]
+fn corrupt_entry_is_skipped_with_its_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let entries = good_entries();
+    let zip = tmp.path().join("c.zip");
+    {
+        use std::io::Write;
+        let file = std::fs::File::create(&zip).unwrap();
+        let mut z = zip::ZipWriter::new(file);
+        let stored =
+            zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        for (name, bytes) in &entries {
+            z.start_file(name.as_str(), stored).unwrap();
+            z.write_all(bytes).unwrap();
+        }
+        z.start_file("general/2024-01-01.json", stored).unwrap();
+        z.write_all(br#"[{"type":"message","user":"U1","text":"CORRUPTME","ts":"9.000001"}]"#).unwrap();
+        z.finish().unwrap();
+    }
+    let mut bytes = std::fs::read(&zip).unwrap();
+    let at = bytes.windows(9).position(|w| w == b"CORRUPTME").unwrap();
+    bytes[at] = b'X';
+    std::fs::write(&zip, &bytes).unwrap();
+    let out = tmp.path().join("out");
+    let (code, w, counts) = run(&zip, &out, &[]);
+    assert_eq!(code, 0);
+    assert!(has(&w, "unreadable_source", "general/2024-01-01.json"), "{w:?}");
+    assert_eq!(counts["messages"], 1);
+}
