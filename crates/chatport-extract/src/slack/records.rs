@@ -215,7 +215,11 @@ pub fn message(
         m.remove("type");
     }
     let subtype = ctx.take_str(&mut m, "subtype");
-    let author = ctx.take_nonempty_str(&mut m, "user");
+    let mut author = ctx.take_nonempty_str(&mut m, "user");
+    if author.is_none() && subtype.as_deref() == Some("file_comment") {
+        // Old exports: a file comment's author is `comment.user` (`file.user` is the uploader).
+        author = m.get("comment").and_then(|c| c.get("user")).and_then(Value::as_str).map(str::to_owned);
+    }
     let bot_id = ctx.take_nonempty_str(&mut m, "bot_id");
     let (kind, known) = classify(subtype.as_deref(), bot_id.is_some(), author.is_some());
     if !known {
