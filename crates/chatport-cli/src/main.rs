@@ -6,6 +6,7 @@
 
 mod extract_cmd;
 mod inspect_cmd;
+mod transform_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -30,6 +31,11 @@ enum Command {
     Validate(inspect_cmd::ValidateArgs),
     /// Print per-conversation counts of a canonical directory.
     Stats(inspect_cmd::StatsArgs),
+    /// Write the user-mapping template (CSV) for a canonical directory.
+    Users(transform_cmd::UsersArgs),
+    /// Plan the migration to Google Chat or Microsoft Teams: a plan directory of ready
+    /// operations and a report of everything not carried exactly.
+    Transform(transform_cmd::TransformArgs),
 }
 
 /// The outcome of a command that ran.
@@ -46,6 +52,8 @@ fn main() -> ExitCode {
         Command::Extract(a) => extract_cmd::run(a),
         Command::Validate(a) => inspect_cmd::validate(a),
         Command::Stats(a) => inspect_cmd::stats(a),
+        Command::Users(a) => transform_cmd::users(a),
+        Command::Transform(a) => transform_cmd::transform(a),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

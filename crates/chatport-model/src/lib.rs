@@ -17,6 +17,7 @@
 
 pub mod canonical;
 pub mod jsonl;
+pub mod plan;
 pub mod schema;
 pub mod ts;
 

@@ -3,9 +3,10 @@
 //! stale.
 
 use crate::canonical::{Conversation, FileRecord, Manifest, Message, User, Warning};
+use crate::plan::{Container, Operation, PlanManifest, ReportEntry};
 use schemars::schema_for;
 
-/// Every canonical schema as `(file name, pretty JSON with a final newline)`, sorted by
+/// Every canonical and plan schema as `(file name, pretty JSON with a final newline)`, sorted by
 /// file name.
 pub fn canonical_schemas() -> Vec<(&'static str, String)> {
     let mut out = vec![
@@ -15,6 +16,10 @@ pub fn canonical_schemas() -> Vec<(&'static str, String)> {
         ("canonical.message.schema.json", schema_for!(Message)),
         ("canonical.user.schema.json", schema_for!(User)),
         ("canonical.warning.schema.json", schema_for!(Warning)),
+        ("plan.container.schema.json", schema_for!(Container)),
+        ("plan.manifest.schema.json", schema_for!(PlanManifest)),
+        ("plan.operation.schema.json", schema_for!(Operation)),
+        ("plan.report.schema.json", schema_for!(ReportEntry)),
     ]
     .into_iter()
     .map(|(name, schema)| {

@@ -108,3 +108,98 @@ mod tests {
         assert_ne!(a, c);
     }
 }
+
+/// Formats microseconds since the Unix epoch as RFC 3339 UTC with `digits` (0, 3 or 6)
+/// fraction digits, e.g. `2024-01-01T10:00:00.000300Z`.
+pub fn format_rfc3339(micros: i64, digits: u32) -> String {
+    let secs = micros.div_euclid(1_000_000);
+    let frac = micros.rem_euclid(1_000_000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let (hh, mm, ss) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    let base = format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}");
+    match digits {
+        0 => format!("{base}Z"),
+        3 => format!("{base}.{:03}Z", frac / 1000),
+        _ => format!("{base}.{frac:06}Z"),
+    }
+}
+
+/// Parses `YYYY-MM-DD` or `YYYY-MM-DDThh:mm:ss[.f…]Z` (UTC) into microseconds.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (date, time) = match s.split_once('T') {
+        Some((d, t)) => (d, Some(t.strip_suffix('Z')?)),
+        None => (s, None),
+    };
+    let mut parts = date.splitn(3, '-');
+    let y: i64 = parts.next()?.parse().ok()?;
+    let m: u32 = parts.next()?.parse().ok()?;
+    let d: u32 = parts.next()?.parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let mut micros = days_from_civil(y, m, d).checked_mul(86_400_000_000)?;
+    if let Some(t) = time {
+        let (hms, frac) = t.split_once('.').unwrap_or((t, ""));
+        let mut p = hms.splitn(3, ':');
+        let hh: i64 = p.next()?.parse().ok()?;
+        let mm: i64 = p.next()?.parse().ok()?;
+        let ss: i64 = p.next()?.parse().ok()?;
+        if hh > 23 || mm > 59 || ss > 60 {
+            return None;
+        }
+        micros += (hh * 3600 + mm * 60 + ss) * 1_000_000;
+        if !frac.is_empty() {
+            let digits: String = frac.chars().take(6).collect();
+            if !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            micros += format!("{digits:0<6}").parse::<i64>().ok()?;
+        }
+    }
+    Some(micros)
+}
+
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::*;
+
+    #[test]
+    fn formats_and_parses() {
+        assert_eq!(format_rfc3339(0, 0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_rfc3339(1_704_100_800_000_400, 6), "2024-01-01T09:20:00.000400Z");
+        assert_eq!(format_rfc3339(1_704_100_800_000_400, 3), "2024-01-01T09:20:00.000Z");
+        assert_eq!(format_rfc3339(951_782_400_000_000, 0), "2000-02-29T00:00:00Z");
+        assert_eq!(parse_rfc3339("2000-01-01"), Some(946_684_800_000_000));
+        assert_eq!(parse_rfc3339("2024-01-01T09:20:00.0004Z"), Some(1_704_100_800_000_400));
+        assert_eq!(parse_rfc3339("2024-13-01"), None);
+        for m in [0i64, 1, 946_684_800_123_456, 4_102_444_800_000_000] {
+            assert_eq!(parse_rfc3339(&format_rfc3339(m, 6)), Some(m));
+        }
+    }
+}

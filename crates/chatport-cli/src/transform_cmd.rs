@@ -1,0 +1,161 @@
+//! `chatport users` (the mapping template) and `chatport transform` (canonical → plan).
+
+use crate::Outcome;
+use chatport_model::plan::Destination;
+use chatport_transform::plan::{DmPolicy, PlanOptions, PrivatePolicy};
+use chatport_transform::users::{self, DomainRewrite};
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+
+/// Flags of `chatport users`.
+#[derive(Debug, Args)]
+pub struct UsersArgs {
+    /// The canonical directory (output of `chatport extract`).
+    pub dir: PathBuf,
+    /// Where to write the mapping CSV (source_id, name, display_name, email, kind, target,
+    /// action). Edit `target` and `action`, then pass it to `transform --users`.
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Rewrite e-mail domains when proposing targets, e.g. `old.example=new.example`
+    /// (repeatable).
+    #[arg(long, value_name = "OLD=NEW")]
+    pub domain_rewrite: Vec<DomainRewrite>,
+}
+
+/// The destination of a plan.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum To {
+    /// Google Chat (import mode).
+    Chat,
+    /// Microsoft Teams (migration mode).
+    Teams,
+}
+
+/// Flags of `chatport transform`.
+#[derive(Debug, Args)]
+pub struct TransformArgs {
+    /// The canonical directory (output of `chatport extract`).
+    pub dir: PathBuf,
+    /// The destination.
+    #[arg(long, value_enum)]
+    pub to: To,
+    /// The plan directory to write (its previous plan files are replaced).
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// The user mapping CSV (from `chatport users`); without it every user with an e-mail
+    /// posts as that e-mail and everyone else as the app.
+    #[arg(long)]
+    pub users: Option<PathBuf>,
+    /// Only these conversations (ids or names, comma-separated), for pilot runs.
+    #[arg(long, value_delimiter = ',')]
+    pub channels: Vec<String>,
+    /// Only messages at or after this time (`YYYY-MM-DD` or RFC 3339 UTC).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only messages before this time (`YYYY-MM-DD` or RFC 3339 UTC).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Chat: the Workspace user (e-mail) who creates the spaces, imports memberships and
+    /// completes the import (impersonated with the chat.import scope).
+    #[arg(long)]
+    pub importer: Option<String>,
+    /// Chat: 1:1 DMs cannot be imported as DMs: `space` carries each as a private space of
+    /// the two participants, `skip` leaves them out (both reported).
+    #[arg(long, default_value = "space")]
+    pub dm_policy: DmPolicy,
+    /// Teams: the name of the team that receives the public channels.
+    #[arg(long, default_value = "Slack import")]
+    pub team_name: String,
+    /// Teams: private channels, group DMs and DMs go to a team of their own (`own-team`,
+    /// members = the conversation's members) or are left out (`skip`).
+    #[arg(long, default_value = "own-team")]
+    pub private_policy: PrivatePolicy,
+    /// Teams: the AAD object id of the account that posts for users without a mapping
+    /// (with an attribution line).
+    #[arg(long)]
+    pub fallback_user: Option<String>,
+    /// Teams: the largest image carried inline (hostedContents); larger ones are uploaded.
+    #[arg(long, default_value_t = 4 << 20, value_name = "BYTES")]
+    pub max_inline_image_bytes: u64,
+    /// "Now" for the clamps (RFC 3339 UTC), for reproducible plans; default: the clock.
+    #[arg(long)]
+    pub now: Option<String>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn time(flag: &str, s: &Option<String>) -> anyhow::Result<Option<i64>> {
+    s.as_deref()
+        .map(|v| {
+            chatport_model::ts::parse_rfc3339(v)
+                .ok_or_else(|| anyhow::anyhow!("--{flag} {v:?}: expected YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ"))
+        })
+        .transpose()
+}
+
+/// Runs `users`.
+pub fn users(a: UsersArgs) -> anyhow::Result<Outcome> {
+    let path = a.dir.join("users.jsonl");
+    let list: Vec<chatport_model::User> =
+        chatport_model::jsonl::read_jsonl(&path)?.collect::<Result<_, _>>()?;
+    let rows = users::template(&list, &a.domain_rewrite);
+    users::write_csv(&a.out, &rows)?;
+    let authors = rows.iter().filter(|r| r.action == users::UserAction::Author).count();
+    println!(
+        "{}: {} users ({} post as themselves, {} as the app)",
+        a.out.display(),
+        rows.len(),
+        authors,
+        rows.len() - authors
+    );
+    Ok(Outcome::Clean)
+}
+
+/// Runs `transform`.
+pub fn transform(a: TransformArgs) -> anyhow::Result<Outcome> {
+    let destination = match a.to {
+        To::Chat => Destination::Chat,
+        To::Teams => Destination::Teams,
+    };
+    let now = match time("now", &a.now)? {
+        Some(n) => n,
+        None => {
+            let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+            i64::try_from(d.as_micros())?
+        }
+    };
+    let mut opts = PlanOptions::new(destination, now);
+    opts.channels = a.channels;
+    opts.since = time("since", &a.since)?;
+    opts.until = time("until", &a.until)?;
+    opts.importer = a.importer;
+    opts.dm_policy = a.dm_policy;
+    opts.team_name = a.team_name;
+    opts.private_policy = a.private_policy;
+    opts.fallback_user = a.fallback_user;
+    opts.max_inline_image_bytes = a.max_inline_image_bytes;
+    let mapping = a.users.as_deref().map(users::read_csv).transpose()?;
+    let summary = chatport_transform::plan::transform(&a.dir, &a.out, opts, mapping)?;
+    let c = &summary.manifest.counts;
+    if a.json {
+        let v = serde_json::json!({"out": a.out, "counts": c, "report_by_reason": summary.by_reason});
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(Outcome::Clean);
+    }
+    println!("planned {} → {} ({})", a.dir.display(), a.out.display(), destination.as_str());
+    println!("  containers      {}", c.containers);
+    println!("  operations      {}", c.operations);
+    for (action, n) in &c.by_action {
+        println!("    {action:<28} {n}");
+    }
+    println!(
+        "  messages        {} considered: {} carried, {} dropped ({} outside the filters)",
+        c.source_messages, c.messages_carried, c.messages_dropped, c.messages_filtered
+    );
+    println!("  report          {} entries (item outcome reason: count)", c.report_entries);
+    for (reason, n) in &summary.by_reason {
+        println!("    {reason:<52} {n}");
+    }
+    Ok(Outcome::Clean)
+}
