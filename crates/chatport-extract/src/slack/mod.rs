@@ -356,7 +356,7 @@ fn process_day(run: &Run<'_>, conv_id: &str, entry: &Entry) -> DayOutput {
         out.warnings = warnings;
         return out;
     };
-    let may_hold_secrets = text.contains("xox") || text.contains("pub_secret") || text.contains("token=");
+    let may_hold_secrets = urls::suspicious(&text);
     let file = out.file.clone();
     let mut refs = Vec::new();
     let result = dayfile::for_each_element(&text, |index, value| {

@@ -5,9 +5,10 @@ use serde_json::Value;
 
 const SECRET_KEYS: [&str; 4] = ["t", "token", "pub_secret", "access_token"];
 
-/// Whether a string may carry a secret worth a closer look.
-fn suspicious(s: &str) -> bool {
-    s.contains("xox") || s.contains("pub_secret") || s.contains("token=")
+/// Whether a string may carry a secret worth a closer look: every secret this module
+/// removes sits in a query string, so a string without `?` is clean (one `memchr`).
+pub fn suspicious(s: &str) -> bool {
+    s.as_bytes().contains(&b'?') && (s.contains("xox") || s.contains("pub_secret") || s.contains("token="))
 }
 
 /// Returns the URL without secret query parameters, or `None` when nothing changed.
@@ -50,7 +51,7 @@ pub fn strip_url_tokens(s: &str) -> Option<String> {
 /// secrets themselves (`pub_secret`) are removed.
 pub fn strip_value(v: &mut Value) {
     match v {
-        Value::String(s) => {
+        Value::String(s) if s.len() > 8 => {
             if let Some(clean) = strip_url_tokens(s) {
                 *s = clean;
             }
