@@ -1,0 +1,610 @@
+//! The Google Chat planner: one import-mode space per conversation.
+//!
+//! Rules (api-spec.md Part C, the import guide in DESIGN.md): SPACE for channels,
+//! GROUP_CHAT for group DMs, 1:1 DMs by policy (a private space, or skipped); space
+//! `createTime` one second before the first record, clamped to [2000-01-01, now];
+//! display names ≤ 128 characters and unique; message `createTime` strictly increasing
+//! per space at µs (collisions nudged and reported); deterministic `client-…` ids;
+//! `threadKey` per Slack thread; text over 32,000 bytes split into continuation replies;
+//! attachments uploaded as the sender; reactions per (user, emoji) as Unicode, as the
+//! reacting user; historical memberships from every closed interval plus synthetic ones
+//! for authors no interval covers; current members added after completion.
+
+use super::{
+    blob_of, decide, file_note, file_unavailable, in_window, plan_all, roots_with_replies, slug,
+    uuid_from, Context, ConversationPlan, Decision, Directory, DmPolicy, Poster, Report, Timeline,
+    TransformError,
+};
+use crate::markup::render_chat_parts;
+use crate::users::UserAction;
+use chatport_model::plan::{
+    Action, Actor, Container, ContainerKind, OpSource, Operation, OperationId, Outcome,
+};
+use chatport_model::ts::format_rfc3339;
+use chatport_model::{Conversation, ConversationKind, Message};
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+
+/// 2000-01-01T00:00:00Z, the earliest space `createTime`.
+pub const EARLIEST: i64 = 946_684_800_000_000;
+/// The whole-message limit of `messages.create`.
+pub const MESSAGE_LIMIT: usize = 32_000;
+/// Text per message part, leaving room for the rest of the request.
+pub const TEXT_BUDGET: usize = 30_000;
+/// The largest attachment `media.upload` takes.
+pub const ATTACHMENT_LIMIT: u64 = 200 * 1024 * 1024;
+
+/// Plans every selected conversation.
+pub fn plan(
+    canonical: &Path,
+    ctx: &Context,
+    conversations: &[Conversation],
+) -> Result<Vec<ConversationPlan>, TransformError> {
+    if ctx.opts.importer.as_deref().is_none_or(str::is_empty) {
+        return Err(TransformError::Options(
+            "--importer <email> is required for Google Chat: the Workspace user who creates the spaces"
+                .into(),
+        ));
+    }
+    let names = display_names(conversations, ctx);
+    plan_all(canonical, conversations, ctx, |c, msgs| plan_conversation(ctx, c, msgs, &names))
+}
+
+/// Unique (case-insensitive) display names ≤ 128 characters for the spaces, in
+/// conversation order.
+fn display_names(conversations: &[Conversation], ctx: &Context) -> HashMap<String, String> {
+    let mut used: BTreeSet<String> = BTreeSet::new();
+    let mut out = HashMap::new();
+    for c in conversations {
+        let base: String = match c.kind {
+            ConversationKind::Dm | ConversationKind::GroupDm => {
+                let mut names: Vec<String> = c.members.iter().map(|m| ctx.name_of(m)).collect();
+                names.sort();
+                format!("DM: {}", names.join(", "))
+            }
+            _ => c.name.clone().unwrap_or_else(|| c.id.clone()),
+        };
+        let base: String = base.chars().take(128).collect();
+        let mut name = base.clone();
+        let mut n = 2;
+        while used.contains(&name.to_lowercase()) {
+            let suffix = format!(" ({n})");
+            name =
+                format!("{}{}", base.chars().take(128 - suffix.chars().count()).collect::<String>(), suffix);
+            n += 1;
+        }
+        used.insert(name.to_lowercase());
+        out.insert(c.id.clone(), name);
+    }
+    out
+}
+
+fn ts_digits(micros: i64) -> String {
+    format!("{}{:06}", micros.div_euclid(1_000_000), micros.rem_euclid(1_000_000))
+}
+
+struct Builder<'a> {
+    ctx: &'a Context,
+    conv: &'a Conversation,
+    container: String,
+    ops: Vec<Operation>,
+    report: Report,
+}
+
+impl Builder<'_> {
+    fn push(
+        &mut self,
+        id: String,
+        actor: Actor,
+        action: Action,
+        ts: Option<&str>,
+        primary: bool,
+    ) -> OperationId {
+        let id = OperationId(id);
+        self.ops.push(Operation {
+            id: id.clone(),
+            seq: self.ops.len() as u64,
+            container: self.container.clone(),
+            actor,
+            action,
+            source: Some(OpSource { conversation: self.conv.id.clone(), ts: ts.map(str::to_owned), primary }),
+        });
+        id
+    }
+
+    fn report(
+        &mut self,
+        item: &str,
+        outcome: Outcome,
+        reason: &str,
+        ts: Option<&str>,
+        op: Option<&OperationId>,
+        detail: impl Into<String>,
+    ) {
+        self.report.add(item, outcome, reason, &self.conv.id, ts, op, detail);
+    }
+
+    fn member_name(&self, source: &str) -> Option<String> {
+        let row = self.ctx.mapping.get(source)?;
+        (row.action == UserAction::Author && !row.target.is_empty()).then(|| format!("users/{}", row.target))
+    }
+}
+
+fn plan_conversation(
+    ctx: &Context,
+    conv: &Conversation,
+    msgs: Vec<Message>,
+    names: &HashMap<String, String>,
+) -> ConversationPlan {
+    let importer = ctx.opts.importer.clone().unwrap_or_default();
+    let latest = ctx.opts.latest();
+    let (msgs, filtered): (Vec<Message>, Vec<Message>) =
+        msgs.into_iter().partition(|m| m.ts.micros().is_some_and(|t| in_window(&ctx.opts, t)));
+    let mut b = Builder {
+        ctx,
+        conv,
+        container: format!("space-{}", slug(&conv.id, 40)),
+        ops: Vec::new(),
+        report: Report::default(),
+    };
+    let considered = msgs.len() as u64;
+    if conv.kind == ConversationKind::Dm && ctx.opts.dm_policy == DmPolicy::Skip {
+        b.report(
+            "conversation",
+            Outcome::Dropped,
+            "dm_not_importable",
+            None,
+            None,
+            "1:1 DMs cannot be imported into Google Chat; --dm-policy skip",
+        );
+        for m in &msgs {
+            b.report(
+                "message",
+                Outcome::Dropped,
+                "dm_not_importable",
+                Some(m.ts.as_str()),
+                None,
+                "in a skipped DM",
+            );
+        }
+        return ConversationPlan {
+            containers: Vec::new(),
+            report: b.report.entries,
+            considered,
+            carried: 0,
+            dropped: considered,
+            filtered: filtered.len() as u64,
+        };
+    }
+
+    // The space.
+    let first_msg = msgs.iter().filter_map(|m| m.ts.micros()).min();
+    let created = conv.created.map(|s| s * 1_000_000);
+    let earliest_record = [first_msg, created].into_iter().flatten().min().unwrap_or(latest);
+    let mut space_time = (earliest_record - 1_000_000).clamp(EARLIEST, latest - 1_000_000);
+    space_time -= space_time.rem_euclid(1_000_000);
+    if earliest_record - 1_000_000 < EARLIEST {
+        b.report(
+            "conversation",
+            Outcome::Altered,
+            "create_time_clamped",
+            None,
+            None,
+            "history before 2000-01-01 is moved to 2000-01-01",
+        );
+    }
+    let display_name = names.get(&conv.id).cloned().unwrap_or_else(|| conv.id.clone());
+    let (space_type, kind_note) = match conv.kind {
+        ConversationKind::GroupDm => ("GROUP_CHAT", None),
+        ConversationKind::Dm => ("SPACE", Some("1:1 DMs cannot be imported as DIRECT_MESSAGE: carried as a private space of the two participants")),
+        _ => ("SPACE", None),
+    };
+    if let Some(note) = kind_note {
+        b.report("conversation", Outcome::Altered, "dm_as_space", None, None, note);
+    }
+    let people: BTreeSet<&String> =
+        conv.members.iter().chain(msgs.iter().filter_map(|m| m.author.as_ref())).collect();
+    let external = people.iter().any(|p| ctx.who(p).kind == crate::users::UserKind::External);
+    let mut space = json!({
+        "spaceType": space_type,
+        "importMode": true,
+        "createTime": format_rfc3339(space_time, 6),
+        "externalUserAllowed": external,
+    });
+    if space_type == "SPACE" {
+        space["displayName"] = json!(display_name);
+    }
+    if let Some(p) = conv.purpose.as_ref().filter(|p| !p.value.is_empty()) {
+        let desc: String = p.value.chars().take(150).collect();
+        if desc.len() < p.value.len() {
+            b.report(
+                "conversation",
+                Outcome::Altered,
+                "description_truncated",
+                None,
+                None,
+                "purpose cut to 150 characters",
+            );
+        }
+        space["spaceDetails"] = json!({"description": desc});
+    }
+    if let Some(t) = conv.topic.as_ref().filter(|t| !t.value.is_empty()) {
+        let guidelines: String = t.value.chars().take(5000).collect();
+        space["spaceDetails"]["guidelines"] = json!(guidelines);
+    }
+    let base = b.container.clone();
+    b.push(
+        format!("{base}/create"),
+        Actor::User { id: importer.clone() },
+        Action::ChatCreateSpace { request_id: uuid_from(&format!("space:{}", conv.id)), space },
+        None,
+        false,
+    );
+
+    // Historical memberships: closed intervals; open ones become current members.
+    let mut current: BTreeSet<String> = conv.members.iter().cloned().collect();
+    let mut covered: HashMap<&str, Vec<(i64, i64)>> = HashMap::new();
+    for m in &conv.members {
+        if !conv.memberships.iter().any(|iv| &iv.user == m) {
+            // A current member with no join/leave record: a member all along.
+            covered.entry(m.as_str()).or_default().push((i64::MIN, i64::MAX));
+        }
+    }
+    for (i, iv) in conv.memberships.iter().enumerate() {
+        let Some(left) = iv.left.as_ref().and_then(|t| t.micros()) else {
+            current.insert(iv.user.clone());
+            let from = iv.joined.as_ref().and_then(|t| t.micros()).unwrap_or(i64::MIN);
+            covered.entry(iv.user.as_str()).or_default().push((from, i64::MAX));
+            continue;
+        };
+        let joined = iv.joined.as_ref().and_then(|t| t.micros()).unwrap_or(space_time + 1);
+        let start = joined.max(space_time + 1);
+        let end = left.min(latest).max(start + 1);
+        covered.entry(iv.user.as_str()).or_default().push((start, end));
+        let Some(member) = b.member_name(&iv.user) else {
+            b.report(
+                "membership",
+                Outcome::Dropped,
+                "member_unmapped",
+                None,
+                None,
+                format!("{} has no destination account", ctx.name_of(&iv.user)),
+            );
+            continue;
+        };
+        b.push(
+            format!("{base}/member/{}/{i}", iv.user),
+            Actor::User { id: importer.clone() },
+            Action::ChatCreateMembership { membership: json!({"member": {"name": member, "type": "HUMAN"}, "createTime": format_rfc3339(start, 6), "deleteTime": format_rfc3339(end, 6)}) },
+            None,
+            false,
+        );
+    }
+    // Synthetic memberships for authors no interval covers.
+    let mut uncovered: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for m in &msgs {
+        let (Some(a), Some(t)) = (m.author.as_ref(), m.ts.micros()) else { continue };
+        if b.member_name(a).is_none() || matches!(m.kind, chatport_model::MessageKind::System) {
+            continue;
+        }
+        let is_covered =
+            covered.get(a.as_str()).is_some_and(|ivs| ivs.iter().any(|(s, e)| *s <= t && t < *e));
+        if !is_covered {
+            let e = uncovered.entry(a.clone()).or_insert((t, t));
+            e.0 = e.0.min(t);
+            e.1 = e.1.max(t);
+        }
+    }
+    for (user, (first, last)) in uncovered {
+        let Some(member) = b.member_name(&user) else { continue };
+        let start = (first - 1_000_000).max(space_time + 1);
+        let end = (last + 1_000_000).min(latest).max(start + 1);
+        let op = b.push(
+            format!("{base}/member/{user}/synthetic"),
+            Actor::User { id: importer.clone() },
+            Action::ChatCreateMembership { membership: json!({"member": {"name": member, "type": "HUMAN"}, "createTime": format_rfc3339(start, 6), "deleteTime": format_rfc3339(end, 6)}) },
+            None,
+            false,
+        );
+        b.report(
+            "membership",
+            Outcome::Altered,
+            "synthetic_membership",
+            None,
+            Some(&op),
+            format!(
+                "{} posted without a recorded membership; one covering their messages was added",
+                ctx.name_of(&user)
+            ),
+        );
+    }
+
+    // Messages, reactions and attachments in time order.
+    let dir = Directory { ctx, chat: true };
+    let mut timeline = Timeline::new(1, space_time);
+    let roots = roots_with_replies(&msgs);
+    let mut used_ids: BTreeSet<String> = BTreeSet::new();
+    let conv_slug = slug(&conv.id, 20);
+    let (mut carried, mut dropped) = (0u64, 0u64);
+    for m in &msgs {
+        let ts = m.ts.as_str();
+        let Some(t) = m.ts.micros() else { continue };
+        let decision = decide(ctx, m, roots.contains(&t));
+        let (poster, mut doc, notes) = match decision {
+            Decision::Drop { reason, detail } => {
+                dropped += 1;
+                b.report("message", Outcome::Dropped, reason, Some(ts), None, detail);
+                for r in &m.reactions {
+                    for u in &r.users {
+                        b.report(
+                            "reaction",
+                            Outcome::Dropped,
+                            "message_dropped",
+                            Some(ts),
+                            None,
+                            format!(":{}: by {u}", r.name),
+                        );
+                    }
+                }
+                continue;
+            }
+            Decision::Carry { poster, doc, notes } => (poster, doc, notes),
+        };
+        let actor = match &poster {
+            Poster::User { target, .. } => Actor::User { id: target.clone() },
+            Poster::App { .. } => Actor::App,
+        };
+        let mut id = format!("client-{conv_slug}-{}", ts_digits(t));
+        let mut n = 2;
+        while used_ids.contains(&id) {
+            id = format!("client-{conv_slug}-{}-d{n}", ts_digits(t));
+            n += 1;
+        }
+        used_ids.insert(id.clone());
+        let op_base = format!("{base}/msg/{ts}");
+
+        // Attachments: uploaded as the sender; the app cannot upload.
+        let mut uploads = Vec::new();
+        for fid in &m.files {
+            let Some(f) = ctx.files.get(fid) else { continue };
+            let name = f.name.clone().unwrap_or_else(|| fid.clone());
+            let why = file_unavailable(f).or(match (&actor, f.size) {
+                (Actor::App, _) => Some("attachments can only be uploaded as a user"),
+                (_, Some(s)) if s > ATTACHMENT_LIMIT => Some("larger than 200 MB"),
+                _ => None,
+            });
+            match (why, blob_of(ctx, f)) {
+                (None, Some(blob)) if blob.bytes <= ATTACHMENT_LIMIT => {
+                    let op = b.push(
+                        format!("{op_base}/upload/{fid}"),
+                        actor.clone(),
+                        Action::ChatUploadAttachment { blob },
+                        Some(ts),
+                        false,
+                    );
+                    uploads.push(op);
+                }
+                (why, _) => {
+                    let why = why.unwrap_or("larger than 200 MB");
+                    doc.blocks.push(file_note(&name, why));
+                    b.report(
+                        "file",
+                        Outcome::Dropped,
+                        "file_not_carried",
+                        Some(ts),
+                        None,
+                        format!("{fid} {name}: {why}"),
+                    );
+                }
+            }
+        }
+        let parts = render_chat_parts(&doc, &dir, TEXT_BUDGET);
+        let notes_all: Vec<crate::markup::RenderNote> = parts.iter().flat_map(|p| p.notes.iter().cloned()).collect();
+        let parts: Vec<String> = if parts.is_empty() { vec![String::new()] } else { parts.into_iter().map(|p| p.text).collect() };
+        let text_len: usize = parts.iter().map(String::len).sum();
+        let (when, moved) = timeline.assign(t.min(latest));
+        if moved || t > latest {
+            b.report(
+                "message",
+                Outcome::Altered,
+                "create_time_adjusted",
+                Some(ts),
+                None,
+                format!("createTime {} (source {})", format_rfc3339(when, 6), format_rfc3339(t, 6)),
+            );
+        }
+        let thread_key = m.thread_ts.as_ref().map(|tt| format!("slk-{tt}"));
+        let mut message = json!({"text": "", "createTime": format_rfc3339(when, 6)});
+        let thread_key = thread_key.or_else(|| (parts.len() > 1).then(|| format!("slk-{ts}")));
+        if let Some(k) = &thread_key {
+            message["thread"] = json!({"threadKey": k});
+        }
+        let reply_option = thread_key.as_ref().map(|_| "REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD".to_owned());
+        message["text"] = json!(parts[0]);
+        let main = b.push(
+            op_base.clone(),
+            actor.clone(),
+            Action::ChatCreateMessage {
+                message_id: id.clone(),
+                reply_option: reply_option.clone(),
+                message: message.clone(),
+                attachments: uploads,
+            },
+            Some(ts),
+            true,
+        );
+        carried += 1;
+        for (reason, detail) in notes {
+            b.report("message", Outcome::Altered, reason, Some(ts), Some(&main), detail);
+        }
+        for note in &notes_all {
+            b.report(
+                "markup",
+                Outcome::Altered,
+                note.code(),
+                Some(ts),
+                Some(&main),
+                serde_json::to_string(note).unwrap_or_default(),
+            );
+        }
+        if m.broadcast {
+            b.report(
+                "message",
+                Outcome::Altered,
+                "broadcast_as_reply",
+                Some(ts),
+                Some(&main),
+                "Chat cannot also post a thread reply to the space: carried as a reply",
+            );
+        }
+        if m.reply_to
+            .as_ref()
+            .and_then(|r| r.micros())
+            .is_some_and(|r| !msgs.iter().any(|x| x.ts.micros() == Some(r)))
+        {
+            b.report(
+                "message",
+                Outcome::Altered,
+                "orphan_reply",
+                Some(ts),
+                Some(&main),
+                "its thread root is not in the export: it starts the thread",
+            );
+        }
+        if parts.len() > 1 {
+            b.report(
+                "message",
+                Outcome::Altered,
+                "split",
+                Some(ts),
+                Some(&main),
+                format!("{text_len} bytes of text split into {} messages", parts.len()),
+            );
+            for (i, part) in parts.iter().enumerate().skip(1) {
+                let (when, _) = timeline.assign(t.min(latest));
+                let mut cont = message.clone();
+                cont["text"] = json!(part);
+                cont["createTime"] = json!(format_rfc3339(when, 6));
+                b.push(
+                    format!("{op_base}/part/{}", i + 1),
+                    actor.clone(),
+                    Action::ChatCreateMessage {
+                        message_id: format!("{id}-p{}", i + 1),
+                        reply_option: Some("REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD".into()),
+                        message: cont,
+                        attachments: Vec::new(),
+                    },
+                    Some(ts),
+                    false,
+                );
+            }
+        }
+        debug_assert!(parts.iter().all(|p| p.len() < MESSAGE_LIMIT));
+
+        // Reactions: per (emoji, user), as that user, in Unicode.
+        for r in &m.reactions {
+            let unicode = crate::emoji::shortcode_to_unicode(&r.name);
+            for u in &r.users {
+                let Some(unicode) = &unicode else {
+                    b.report(
+                        "reaction",
+                        Outcome::Dropped,
+                        "custom_emoji_reaction",
+                        Some(ts),
+                        Some(&main),
+                        format!(":{}: by {u} is not a standard emoji", r.name),
+                    );
+                    continue;
+                };
+                let row = ctx.who(u);
+                if row.action != UserAction::Author || row.target.is_empty() {
+                    b.report(
+                        "reaction",
+                        Outcome::Dropped,
+                        "reactor_unmapped",
+                        Some(ts),
+                        Some(&main),
+                        format!(
+                            ":{}: by {} (reactions need the reacting user's account)",
+                            r.name, row.display_name
+                        ),
+                    );
+                    continue;
+                }
+                b.push(
+                    format!("{op_base}/react/{}/{u}", r.name),
+                    Actor::User { id: row.target.clone() },
+                    Action::ChatCreateReaction { message: main.clone(), emoji: json!({"unicode": unicode}) },
+                    Some(ts),
+                    false,
+                );
+            }
+            if let Some(count) = r.count.filter(|c| *c > r.users.len() as u64) {
+                b.report(
+                    "reaction",
+                    Outcome::Dropped,
+                    "reaction_users_truncated",
+                    Some(ts),
+                    Some(&main),
+                    format!(":{}: count {count} but the export names {} users", r.name, r.users.len()),
+                );
+            }
+        }
+    }
+
+    // Completion, then current members.
+    b.push(
+        format!("{base}/complete"),
+        Actor::User { id: importer.clone() },
+        Action::ChatCompleteImport,
+        None,
+        false,
+    );
+    for user in &current {
+        let Some(member) = b.member_name(user) else {
+            let row = ctx.who(user);
+            if row.kind == crate::users::UserKind::External && !row.email.is_empty() {
+                b.push(format!("{base}/add/{user}"), Actor::User { id: importer.clone() }, Action::ChatAddMember { membership: json!({"member": {"name": format!("users/{}", row.email), "type": "HUMAN"}}) }, None, false);
+            } else {
+                b.report(
+                    "membership",
+                    Outcome::Dropped,
+                    "member_unmapped",
+                    None,
+                    None,
+                    format!("current member {} has no destination account", row.display_name),
+                );
+            }
+            continue;
+        };
+        b.push(
+            format!("{base}/add/{user}"),
+            Actor::User { id: importer.clone() },
+            Action::ChatAddMember { membership: json!({"member": {"name": member, "type": "HUMAN"}}) },
+            None,
+            false,
+        );
+    }
+
+    let op_count = b.ops.len() as u64;
+    let container = Container {
+        id: b.container.clone(),
+        kind: ContainerKind::ChatSpace,
+        parent: None,
+        conversation: Some(conv.id.clone()),
+        display_name,
+        create_time: format_rfc3339(space_time, 6),
+        ops_path: format!("ops/{}.jsonl", b.container),
+        op_count,
+        message_count: carried,
+    };
+    ConversationPlan {
+        containers: vec![(container, b.ops)],
+        report: b.report.entries,
+        considered,
+        carried,
+        dropped,
+        filtered: filtered.len() as u64,
+    }
+}

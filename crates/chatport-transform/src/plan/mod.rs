@@ -1,0 +1,740 @@
+//! The planners: canonical data in, a plan (containers, ordered operations, report) out.
+//!
+//! This module owns what both destinations share: reading the canonical directory,
+//! filters (`--channels`, `--since`, `--until`), the user directory behind mentions and
+//! authorship, the unique-timestamp timeline, text splitting, the report, stable ids, and
+//! writing the plan directory. `chat` and `teams` hold the destination rules. Planning a
+//! conversation is a pure function of its records and the options; conversations are
+//! planned in parallel and written in a fixed order, so a plan is byte-identical run to run.
+
+pub mod chat;
+pub mod teams;
+
+use crate::markup::{MentionResolver, ResolvedUser};
+use crate::users::{self, MappingRow, UserAction};
+use chatport_model::jsonl::{read_jsonl, sha256_hex, write_json_file, JsonlError};
+use chatport_model::plan::{
+    Container, Destination, Operation, OperationId, Outcome, PlanCounts, PlanManifest, ReportEntry,
+    PLAN_FORMAT_VERSION,
+};
+use chatport_model::{Conversation, DataFileWriter, FileRecord, Manifest, Message, User};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+/// Errors that stop a transform.
+#[derive(Debug, thiserror::Error)]
+pub enum TransformError {
+    /// A canonical file is missing or has a bad record.
+    #[error(transparent)]
+    Canonical(#[from] JsonlError),
+    /// The canonical manifest is unreadable.
+    #[error("{path}: {detail}")]
+    Manifest {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The user mapping is invalid.
+    #[error(transparent)]
+    Mapping(#[from] users::MappingError),
+    /// An option is missing or invalid.
+    #[error("{0}")]
+    Options(String),
+    /// The output cannot be written.
+    #[error("{path}: {source}")]
+    Output {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// How to carry 1:1 DMs into Google Chat, which cannot import DIRECT_MESSAGE spaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DmPolicy {
+    /// A private, named space with the two participants (reported as altered).
+    Space,
+    /// Not carried (every message reported as dropped).
+    Skip,
+}
+
+/// How to carry private channels, group DMs and DMs into Teams, where a channel of a
+/// shared team would expose them to every team member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrivatePolicy {
+    /// A team of its own whose members are the conversation's members.
+    OwnTeam,
+    /// Not carried (reported).
+    Skip,
+}
+
+impl std::str::FromStr for DmPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "space" => Ok(DmPolicy::Space),
+            "skip" => Ok(DmPolicy::Skip),
+            _ => Err(format!("{s:?}: expected `space` or `skip`")),
+        }
+    }
+}
+
+impl std::str::FromStr for PrivatePolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "own-team" => Ok(PrivatePolicy::OwnTeam),
+            "skip" => Ok(PrivatePolicy::Skip),
+            _ => Err(format!("{s:?}: expected `own-team` or `skip`")),
+        }
+    }
+}
+
+/// Options of a transform. All times are microseconds since the Unix epoch.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanOptions {
+    /// The destination.
+    pub destination: Destination,
+    /// Only these conversations (ids or names); empty = all.
+    pub channels: Vec<String>,
+    /// Only messages at or after this time.
+    pub since: Option<i64>,
+    /// Only messages before this time.
+    pub until: Option<i64>,
+    /// "Now": the upper bound for every destination time (minus a margin).
+    #[serde(skip)]
+    pub now: i64,
+    /// Chat: who creates spaces and historical memberships and completes the import
+    /// (a Workspace user with the import scope; impersonated).
+    pub importer: Option<String>,
+    /// Chat: the 1:1 DM policy.
+    pub dm_policy: DmPolicy,
+    /// Teams: the name of the workspace team.
+    pub team_name: String,
+    /// Teams: private conversations policy.
+    pub private_policy: PrivatePolicy,
+    /// Teams: the in-tenant account that posts for users without a mapping (AAD id).
+    pub fallback_user: Option<String>,
+    /// Teams: largest image carried inline as hostedContents; larger ones become files.
+    pub max_inline_image_bytes: u64,
+}
+
+impl PlanOptions {
+    /// Defaults for a destination at a given "now".
+    pub fn new(destination: Destination, now: i64) -> Self {
+        PlanOptions {
+            destination,
+            channels: Vec::new(),
+            since: None,
+            until: None,
+            now,
+            importer: None,
+            dm_policy: DmPolicy::Space,
+            team_name: "Slack import".into(),
+            private_policy: PrivatePolicy::OwnTeam,
+            fallback_user: None,
+            max_inline_image_bytes: 4 << 20,
+        }
+    }
+
+    /// The latest time any destination record may carry: now minus a safety margin.
+    pub fn latest(&self) -> i64 {
+        self.now - 5_000_000
+    }
+}
+
+/// Everything planning needs that is shared by all conversations.
+pub struct Context {
+    /// Options.
+    pub opts: PlanOptions,
+    /// Canonical users by id.
+    pub users: HashMap<String, User>,
+    /// Mapping rows by source id.
+    pub mapping: HashMap<String, MappingRow>,
+    /// Conversations by id (for channel mentions).
+    pub conversations: HashMap<String, Conversation>,
+    /// Files by id.
+    pub files: HashMap<String, FileRecord>,
+    /// Sizes of the canonical directory's blobs, by path.
+    pub blob_sizes: HashMap<String, u64>,
+}
+
+impl Context {
+    /// The mapping of a source user (a default `app` row when unknown).
+    pub fn who(&self, id: &str) -> MappingRow {
+        self.mapping.get(id).cloned().unwrap_or_else(|| MappingRow {
+            source_id: id.to_owned(),
+            name: String::new(),
+            display_name: self.users.get(id).map(users::display_name).unwrap_or_else(|| id.to_owned()),
+            email: String::new(),
+            kind: users::UserKind::Unknown,
+            target: String::new(),
+            action: UserAction::App,
+        })
+    }
+
+    /// The display name of a source user.
+    pub fn name_of(&self, id: &str) -> String {
+        self.who(id).display_name
+    }
+}
+
+/// The renderers' view of the directory: mapped users get a Chat identity, everyone a name.
+pub struct Directory<'a> {
+    ctx: &'a Context,
+    chat: bool,
+}
+
+impl MentionResolver for Directory<'_> {
+    fn user(&self, id: &str) -> Option<ResolvedUser> {
+        let row = self.ctx.mapping.get(id)?;
+        let chat_user = (self.chat && row.action == UserAction::Author && !row.target.is_empty())
+            .then(|| format!("users/{}", row.target));
+        Some(ResolvedUser { display_name: row.display_name.clone(), chat_user })
+    }
+
+    fn channel(&self, id: &str) -> Option<String> {
+        self.ctx.conversations.get(id).and_then(|c| c.name.clone())
+    }
+}
+
+/// Collects report entries for one conversation.
+#[derive(Default)]
+pub struct Report {
+    /// Entries in the order they were found.
+    pub entries: Vec<ReportEntry>,
+}
+
+impl Report {
+    /// Adds an entry.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add(
+        &mut self,
+        item: &str,
+        outcome: Outcome,
+        reason: &str,
+        conversation: &str,
+        ts: Option<&str>,
+        operation: Option<&OperationId>,
+        detail: impl Into<String>,
+    ) {
+        self.entries.push(ReportEntry {
+            item: item.to_owned(),
+            outcome,
+            reason: reason.to_owned(),
+            conversation: Some(conversation.to_owned()),
+            ts: ts.map(str::to_owned),
+            operation: operation.cloned(),
+            detail: detail.into(),
+        });
+    }
+}
+
+/// Hands out strictly increasing times at a resolution (1 µs for Chat, 1 ms for Teams):
+/// each requested time is moved forward just enough to be later than the previous one.
+pub struct Timeline {
+    resolution: i64,
+    last: Option<i64>,
+}
+
+impl Timeline {
+    /// A timeline whose first time must be after `floor`.
+    pub fn new(resolution: i64, floor: i64) -> Self {
+        Timeline { resolution, last: Some(floor - floor.rem_euclid(resolution)) }
+    }
+
+    /// The time to use for `wanted` (truncated to the resolution), and whether it moved.
+    pub fn assign(&mut self, wanted: i64) -> (i64, bool) {
+        let t = wanted - wanted.rem_euclid(self.resolution);
+        let t2 = match self.last {
+            Some(l) if t <= l => l + self.resolution,
+            _ => t,
+        };
+        self.last = Some(t2);
+        (t2, t2 != t)
+    }
+}
+
+/// Splits text into parts of at most `max_bytes` bytes, at a newline when one is close,
+/// else at a space, else at a character boundary. Never splits inside a character.
+pub fn split_text(text: &str, max_bytes: usize) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while rest.len() > max_bytes {
+        let mut cut = max_bytes;
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let window = &rest[..cut];
+        let at = window
+            .rfind('\n')
+            .filter(|&i| i > cut / 2)
+            .or_else(|| window.rfind(' ').filter(|&i| i > cut / 2))
+            .map(|i| i + 1)
+            .unwrap_or(cut);
+        parts.push(rest[..at].to_owned());
+        rest = &rest[at..];
+    }
+    parts.push(rest.to_owned());
+    parts
+}
+
+/// A short lowercase slug of an id for destination ids (`[a-z0-9]`), or a hash when the
+/// id has other characters or is long.
+pub fn slug(id: &str, max: usize) -> String {
+    let lower = id.to_ascii_lowercase();
+    if !lower.is_empty()
+        && lower.len() <= max
+        && lower.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    {
+        lower
+    } else {
+        sha256_hex(id.as_bytes())[..max.min(16)].to_owned()
+    }
+}
+
+/// A deterministic UUID-shaped id from a seed (for idempotency keys).
+pub fn uuid_from(seed: &str) -> String {
+    let h = sha256_hex(seed.as_bytes());
+    format!("{}-{}-4{}-8{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
+}
+
+/// What planning one conversation produced.
+pub struct ConversationPlan {
+    /// Containers, with their operations, in order.
+    pub containers: Vec<(Container, Vec<Operation>)>,
+    /// Report entries.
+    pub report: Vec<ReportEntry>,
+    /// Source messages considered.
+    pub considered: u64,
+    /// Source messages carried.
+    pub carried: u64,
+    /// Source messages dropped.
+    pub dropped: u64,
+    /// Source messages left out by the filters.
+    pub filtered: u64,
+}
+
+/// The summary of a transform, for the CLI.
+#[derive(Debug, Clone, Serialize)]
+pub struct TransformSummary {
+    /// The plan's manifest.
+    pub manifest: PlanManifest,
+    /// Report entries by (item, outcome, reason).
+    pub by_reason: BTreeMap<String, u64>,
+}
+
+/// Reads what planning needs from a canonical directory.
+pub fn load_context(
+    canonical: &Path,
+    opts: PlanOptions,
+    mapping: Option<Vec<MappingRow>>,
+) -> Result<(Context, Vec<Conversation>, String), TransformError> {
+    let manifest_path = canonical.join("manifest.json");
+    let bytes = std::fs::read(&manifest_path)
+        .map_err(|e| TransformError::Manifest { path: manifest_path.clone(), detail: e.to_string() })?;
+    let manifest: Manifest = serde_json::from_slice(&bytes)
+        .map_err(|e| TransformError::Manifest { path: manifest_path.clone(), detail: e.to_string() })?;
+    let blob_sizes = manifest
+        .files
+        .iter()
+        .filter(|f| f.path.starts_with("blobs/"))
+        .map(|f| (f.path.clone(), f.bytes))
+        .collect();
+    let canonical_sha = sha256_hex(&bytes);
+    let users: Vec<User> = read_jsonl(&canonical.join("users.jsonl"))?.collect::<Result<_, _>>()?;
+    let conversations: Vec<Conversation> =
+        read_jsonl(&canonical.join("conversations.jsonl"))?.collect::<Result<_, _>>()?;
+    let files: Vec<FileRecord> = read_jsonl(&canonical.join("files.jsonl"))?.collect::<Result<_, _>>()?;
+    let rows = mapping.unwrap_or_else(|| users::template(&users, &[]));
+    let ctx = Context {
+        opts,
+        users: users.into_iter().map(|u| (u.id.clone(), u)).collect(),
+        mapping: rows.into_iter().map(|r| (r.source_id.clone(), r)).collect(),
+        conversations: conversations.iter().map(|c| (c.id.clone(), c.clone())).collect(),
+        files: files.into_iter().map(|f| (f.id.clone(), f)).collect(),
+        blob_sizes,
+    };
+    Ok((ctx, conversations, canonical_sha))
+}
+
+/// Whether the `--channels` filter selects a conversation.
+pub fn selected(opts: &PlanOptions, c: &Conversation) -> bool {
+    opts.channels.is_empty()
+        || opts.channels.iter().any(|f| f == &c.id || Some(f.trim_start_matches('#')) == c.name.as_deref())
+}
+
+/// Whether a message time passes `--since`/`--until`.
+pub fn in_window(opts: &PlanOptions, micros: i64) -> bool {
+    opts.since.is_none_or(|s| micros >= s) && opts.until.is_none_or(|u| micros < u)
+}
+
+/// Reads a conversation's messages, in time order (source order breaks ties).
+pub fn read_messages(canonical: &Path, c: &Conversation) -> Result<Vec<Message>, TransformError> {
+    let mut msgs: Vec<Message> = read_jsonl(&canonical.join(&c.messages_path))?.collect::<Result<_, _>>()?;
+    msgs.sort_by_key(|m| m.ts.micros().unwrap_or(i64::MAX));
+    Ok(msgs)
+}
+
+/// Runs a transform: reads `canonical`, plans every selected conversation for the
+/// destination, writes the plan into `out`.
+pub fn transform(
+    canonical: &Path,
+    out: &Path,
+    opts: PlanOptions,
+    mapping: Option<Vec<MappingRow>>,
+) -> Result<TransformSummary, TransformError> {
+    let destination = opts.destination;
+    let (ctx, conversations, canonical_sha) = load_context(canonical, opts, mapping)?;
+    let plans: Vec<ConversationPlan> = match destination {
+        Destination::Chat => chat::plan(canonical, &ctx, &conversations)?,
+        Destination::Teams => teams::plan(canonical, &ctx, &conversations)?,
+    };
+    write_plan(out, &ctx, plans, canonical_sha)
+}
+
+fn write_plan(
+    out: &Path,
+    ctx: &Context,
+    plans: Vec<ConversationPlan>,
+    canonical_sha: String,
+) -> Result<TransformSummary, TransformError> {
+    let io = |e: std::io::Error| TransformError::Output { path: out.to_owned(), source: e };
+    if out.exists() {
+        for name in ["manifest.json", "containers.jsonl", "report.jsonl"] {
+            let p = out.join(name);
+            if p.exists() {
+                std::fs::remove_file(&p).map_err(io)?;
+            }
+        }
+        let ops = out.join("ops");
+        if ops.exists() {
+            std::fs::remove_dir_all(&ops).map_err(io)?;
+        }
+    }
+    std::fs::create_dir_all(out.join("ops")).map_err(io)?;
+    let mut counts = PlanCounts::default();
+    let mut files = Vec::new();
+    let mut containers_w = DataFileWriter::create(out, "containers.jsonl")?;
+    let mut report_w = DataFileWriter::create(out, "report.jsonl")?;
+    let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
+    for plan in plans {
+        counts.source_messages += plan.considered;
+        counts.messages_carried += plan.carried;
+        counts.messages_dropped += plan.dropped;
+        counts.messages_filtered += plan.filtered;
+        for (container, ops) in plan.containers {
+            let mut w = DataFileWriter::create(out, &container.ops_path)?;
+            for op in &ops {
+                *counts.by_action.entry(op.action.name().to_owned()).or_default() += 1;
+                w.write(op)?;
+            }
+            counts.operations += ops.len() as u64;
+            files.push(w.finish()?);
+            containers_w.write(&container)?;
+            counts.containers += 1;
+        }
+        for e in plan.report {
+            let outcome = match e.outcome {
+                Outcome::Altered => "altered",
+                Outcome::Dropped => "dropped",
+            };
+            *by_reason.entry(format!("{} {} {}", e.item, outcome, e.reason)).or_default() += 1;
+            report_w.write(&e)?;
+        }
+    }
+    counts.report_entries = report_w.records();
+    files.push(containers_w.finish()?);
+    files.push(report_w.finish()?);
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let manifest = PlanManifest {
+        format_version: PLAN_FORMAT_VERSION,
+        destination: ctx.opts.destination,
+        canonical_sha256: canonical_sha,
+        options: serde_json::to_value(&ctx.opts).unwrap_or_default(),
+        counts,
+        files,
+    };
+    write_json_file(out, "manifest.json", &manifest)?;
+    Ok(TransformSummary { manifest, by_reason })
+}
+
+/// Plans conversations in parallel with `plan_one`, keeping the input order.
+pub fn plan_all<F>(
+    canonical: &Path,
+    conversations: &[Conversation],
+    ctx: &Context,
+    plan_one: F,
+) -> Result<Vec<ConversationPlan>, TransformError>
+where
+    F: Fn(&Conversation, Vec<Message>) -> ConversationPlan + Sync,
+{
+    conversations
+        .par_iter()
+        .filter(|c| selected(&ctx.opts, c))
+        .map(|c| {
+            let msgs = read_messages(canonical, c)?;
+            Ok(plan_one(c, msgs))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeline_nudges_collisions_forward() {
+        let mut t = Timeline::new(1000, 5_000);
+        assert_eq!(t.assign(10_100), (10_000, false), "truncation to the ms is not a move");
+        assert_eq!(t.assign(10_400), (11_000, true), "same ms: nudged");
+        assert_eq!(t.assign(10_900), (12_000, true));
+        assert_eq!(t.assign(50_000), (50_000, false));
+        let mut t = Timeline::new(1, 0);
+        assert_eq!(t.assign(0), (1, true), "strictly after the floor");
+    }
+
+    #[test]
+    fn split_respects_bytes_and_chars() {
+        let text = "é".repeat(10);
+        let parts = split_text(&text, 5);
+        assert!(parts.iter().all(|p| p.len() <= 5));
+        assert_eq!(parts.concat(), text);
+        let parts = split_text("line one\nline two\nline three", 20);
+        assert_eq!(parts[0], "line one\nline two\n");
+    }
+
+    #[test]
+    fn slugs_and_uuids() {
+        assert_eq!(slug("C01GENERAL", 20), "c01general");
+        assert_eq!(slug("общий", 12).len(), 12);
+        let u = uuid_from("x");
+        assert_eq!(u.len(), 36);
+        assert_eq!(u, uuid_from("x"));
+    }
+}
+
+/// Who a carried message is posted as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Poster {
+    /// As the mapped user (`target`).
+    User {
+        /// Source user id.
+        source: String,
+        /// Destination identity.
+        target: String,
+    },
+    /// As the app or fallback account, with an attribution line naming `label`.
+    App {
+        /// The name shown in the attribution line.
+        label: String,
+    },
+}
+
+/// What to do with one source message.
+pub enum Decision {
+    /// Carry it, posted by `poster`; `note` is an alteration to report.
+    Carry {
+        /// Who posts it.
+        poster: Poster,
+        /// The body.
+        doc: crate::markup::Document,
+        /// Alterations to report: `(reason, detail)`.
+        notes: Vec<(&'static str, String)>,
+    },
+    /// Drop it, with a reason.
+    Drop {
+        /// Reason code.
+        reason: &'static str,
+        /// Explanation.
+        detail: String,
+    },
+}
+
+/// The document of a message body: its `rich_text` blocks when it has them (the more exact
+/// source), else its mrkdwn text.
+pub fn body_document(msg: &Message) -> crate::markup::Document {
+    msg.body
+        .blocks
+        .as_ref()
+        .and_then(crate::markup::parse_rich_text)
+        .unwrap_or_else(|| crate::markup::parse_mrkdwn(&msg.body.text))
+}
+
+/// Decides how to carry a message, independent of the destination: authorship by the
+/// user mapping, system events, tombstones (a placeholder when replies hang on them), bot
+/// and `/me` messages, unknown subtypes, and legacy attachments as quoted text.
+pub fn decide(ctx: &Context, msg: &Message, has_replies: bool) -> Decision {
+    use crate::markup::{Block, Document, Inline};
+    use chatport_model::MessageKind;
+    let mut notes: Vec<(&'static str, String)> = Vec::new();
+    match msg.kind {
+        MessageKind::System => {
+            let st = msg.subtype.clone().unwrap_or_default();
+            return if matches!(st.as_str(), "channel_join" | "channel_leave" | "group_join" | "group_leave") {
+                Decision::Drop {
+                    reason: "membership_event",
+                    detail: format!("`{st}` is carried as a membership interval"),
+                }
+            } else {
+                Decision::Drop {
+                    reason: "system_event",
+                    detail: format!("`{st}` events have no destination equivalent"),
+                }
+            };
+        }
+        MessageKind::Tombstone => {
+            if !has_replies {
+                return Decision::Drop { reason: "deleted_message", detail: "deleted on the source".into() };
+            }
+            let doc = Document {
+                blocks: vec![Block::Paragraph(vec![Inline::Italic(vec![Inline::Text(
+                    "This message was deleted.".into(),
+                )])])],
+            };
+            return Decision::Carry {
+                poster: Poster::App { label: "Deleted message".into() },
+                doc,
+                notes: vec![(
+                    "tombstone_placeholder",
+                    "a placeholder keeps the thread's replies together".into(),
+                )],
+            };
+        }
+        MessageKind::Unknown
+            if msg.body.text.trim().is_empty() && msg.body.blocks.is_none() && msg.files.is_empty() =>
+        {
+            return Decision::Drop {
+                reason: "unknown_subtype",
+                detail: format!("subtype `{}` with no text", msg.subtype.as_deref().unwrap_or("")),
+            };
+        }
+        MessageKind::Unknown => {
+            notes.push((
+                "unknown_subtype",
+                format!("subtype `{}` carried as a plain message", msg.subtype.as_deref().unwrap_or("")),
+            ));
+        }
+        _ => {}
+    }
+    let poster = if msg.kind == MessageKind::Bot {
+        let label = msg
+            .bot
+            .as_ref()
+            .and_then(|b| b.username.clone().or_else(|| b.bot_id.clone()))
+            .or_else(|| msg.author.as_ref().map(|a| ctx.name_of(a)))
+            .unwrap_or_else(|| "bot".into());
+        notes.push(("bot_as_app", format!("bot message posted by the app, attributed to {label}")));
+        Poster::App { label: format!("{label} (bot)") }
+    } else if let Some(author) = &msg.author {
+        let row = ctx.who(author);
+        match row.action {
+            UserAction::Author => Poster::User { source: author.clone(), target: row.target.clone() },
+            UserAction::App => {
+                notes.push((
+                    "posted_as_app",
+                    format!("{} ({:?}) has no destination account", row.display_name, row.kind),
+                ));
+                Poster::App { label: row.display_name.clone() }
+            }
+            UserAction::Skip => {
+                return Decision::Drop {
+                    reason: "author_skipped",
+                    detail: format!("the mapping skips {author}"),
+                };
+            }
+        }
+    } else {
+        notes.push(("no_author", "the source gives no author".into()));
+        Poster::App { label: "Unknown author".into() }
+    };
+    let mut doc = body_document(msg);
+    if msg.kind == MessageKind::Me {
+        let name = msg.author.as_ref().map(|a| ctx.name_of(a)).unwrap_or_default();
+        match doc.blocks.first_mut() {
+            Some(Block::Paragraph(inlines)) => {
+                let mut content = vec![Inline::Text(format!("{name} "))];
+                content.append(inlines);
+                *inlines = vec![Inline::Italic(content)];
+            }
+            _ => doc.blocks.insert(0, Block::Paragraph(vec![Inline::Italic(vec![Inline::Text(name)])])),
+        }
+    }
+    if let Some(serde_json::Value::Array(atts)) = &msg.attachments {
+        for a in atts {
+            let text_of = |k: &str| a.get(k).and_then(serde_json::Value::as_str).filter(|s| !s.is_empty());
+            let mut quoted = Vec::new();
+            if let Some(pre) = text_of("pretext") {
+                quoted.extend(crate::markup::parse_mrkdwn(pre).blocks);
+            }
+            if let Some(title) = text_of("title") {
+                let label = vec![Inline::Bold(vec![Inline::Text(title.to_owned())])];
+                let inline = match text_of("title_link") {
+                    Some(url) => Inline::Link { url: url.to_owned(), label },
+                    None => Inline::Bold(vec![Inline::Text(title.to_owned())]),
+                };
+                quoted.push(Block::Paragraph(vec![inline]));
+            }
+            if let Some(t) = text_of("text") {
+                quoted.extend(crate::markup::parse_mrkdwn(t).blocks);
+            }
+            if quoted.is_empty() {
+                if let Some(f) = text_of("fallback") {
+                    quoted.push(Block::Paragraph(vec![Inline::Text(f.to_owned())]));
+                }
+            }
+            if !quoted.is_empty() {
+                doc.blocks.push(Block::Quote(quoted));
+                notes.push((
+                    "legacy_attachment_as_text",
+                    "a legacy attachment or unfurl rendered as quoted text".into(),
+                ));
+            }
+        }
+    }
+    if let Poster::App { label } = &poster {
+        doc.blocks.insert(0, Block::Paragraph(vec![Inline::Bold(vec![Inline::Text(format!("{label}:"))])]));
+    }
+    Decision::Carry { poster, doc, notes }
+}
+
+/// The set of thread roots (`ts` µs) that have at least one reply among `msgs`.
+pub fn roots_with_replies(msgs: &[Message]) -> std::collections::HashSet<i64> {
+    msgs.iter().filter_map(|m| m.reply_to.as_ref().and_then(chatport_model::SlackTs::micros)).collect()
+}
+
+/// A paragraph noting a file that is not carried.
+pub fn file_note(name: &str, why: &str) -> crate::markup::Block {
+    use crate::markup::{Block, Inline};
+    Block::Paragraph(vec![Inline::Italic(vec![Inline::Text(format!("[file not carried: {name} ({why})]"))])])
+}
+
+/// Why a file's content cannot be carried, if it cannot.
+pub fn file_unavailable(f: &FileRecord) -> Option<&'static str> {
+    use chatport_model::FileState;
+    match f.state {
+        FileState::Present if f.blob.is_some() && f.sha256.is_some() => None,
+        FileState::Present => Some("content missing"),
+        FileState::RemoteOnly => Some("content not in the export"),
+        FileState::HiddenByLimit => Some("hidden by the source plan's history limit"),
+        FileState::Tombstoned => Some("deleted on the source"),
+    }
+}
+
+/// The blob reference of a present file.
+pub fn blob_of(ctx: &Context, f: &FileRecord) -> Option<chatport_model::plan::BlobRef> {
+    let path = f.blob.clone()?;
+    Some(chatport_model::plan::BlobRef {
+        bytes: *ctx.blob_sizes.get(&path)?,
+        path,
+        sha256: f.sha256.clone()?,
+        filename: f.name.clone().or_else(|| f.title.clone()).unwrap_or_else(|| f.id.clone()),
+        content_type: f.mimetype.clone().unwrap_or_else(|| "application/octet-stream".into()),
+    })
+}

@@ -1,0 +1,1244 @@
+//! The Microsoft Teams planner: Graph migration mode, one workspace team plus a team of its
+//! own for every private conversation.
+//!
+//! Owns the Teams rules (api-spec.md Parts B and C); reading the canonical directory, the
+//! report, the timeline and authorship decisions live in the parent module. It does no I/O
+//! beyond reading messages through the parent's helpers.
+//!
+//! - **Containers.** Public channels become channels of one workspace team named
+//!   `--team-name` (`#general` becomes the team's General channel). Private channels, group
+//!   DMs and DMs, which a channel of a shared team would expose to every team member, each
+//!   get a team of their own whose General channel carries the messages, or are skipped
+//!   (`--private-policy skip`, every message reported). A team and each of its channels are
+//!   separate containers; a channel's `parent` is its team. A team container holds
+//!   `TeamsCreateTeam`, then (completion phase) `TeamsCompleteTeam` and `TeamsAddMember`
+//!   for current members with a mapped account; a channel container holds
+//!   `TeamsCreateChannel` or `TeamsUseGeneralChannel`, the messages, then
+//!   `TeamsCompleteChannel`.
+//! - **Names.** Channel names are cut to 50 characters, `~ # % & * { } + / \ : < > ? | ' "`
+//!   and control characters become `-`, no leading `_`/`.`, no trailing `.`, never
+//!   "General" for another channel, unique case-insensitively (` (2)`, ` (3)`…). Every
+//!   change is reported (`channel_renamed`).
+//! - **Times.** A channel's `createdDateTime` is one second before its first record (the
+//!   source creation or first message), on a whole second; the workspace team's is the
+//!   earliest of its channels' (so the General channel, created with the team, precedes its
+//!   messages). Messages get millisecond times, strictly increasing per channel (so unique,
+//!   after their thread root, after the channel); Slack `ts` colliding at the millisecond are
+//!   nudged forward and reported (`create_time_adjusted`). Nothing is dated after
+//!   [`super::PlanOptions::latest`]: a message dated later (or so close to it that the
+//!   messages after it would not fit) is moved back just enough, and reported too.
+//! - **Messages.** [`super::decide`] gives the poster and the document. A mapped author is
+//!   named in `from`; anyone else is posted as `--fallback-user` under the attribution line
+//!   `decide` adds. Replies to a carried root are replies; a reply whose root is not carried
+//!   starts the thread itself (the thread's next replies attach to it), reported
+//!   `orphan_reply`; thread broadcasts are replies (`broadcast_as_reply`). Mentions are text
+//!   (renderer notes, reported as `markup`). Reactions cannot be imported: a footer
+//!   paragraph counts them, one `reaction_as_footer` entry per (message, emoji, user).
+//! - **Files.** Images (not SVG) up to `--max-inline-image-bytes`, at most
+//!   [`MAX_HOSTED_CONTENTS`] per message, go inline as `hostedContents`; other present files
+//!   are uploaded to the channel's files folder before the message (`TeamsUploadFile`) and
+//!   referenced by `<attachment id="{upload op id}">`; missing contents get a note in the
+//!   text and a `file_not_carried` entry.
+//! - **Size.** A body whose request would exceed [`MESSAGE_LIMIT`] is split between blocks,
+//!   paragraphs, list items, inline runs or, last, inside text, and never inside a tag; the
+//!   parts after the first are replies in the same thread (`split`).
+//!
+//! Operation ids are `<container>/create|general|complete|add/<user>` and
+//! `<container>/msg/<ts>[/upload/<file>|/part/<n>]`: derived from source ids only.
+
+use super::{
+    blob_of, decide, file_note, file_unavailable, in_window, read_messages, roots_with_replies, selected,
+    slug, split_text, Context, ConversationPlan, Decision, Directory, Poster, PrivatePolicy, Report,
+    Timeline, TransformError,
+};
+use crate::markup::{render_teams, Block, Document, Inline, Rendered};
+use crate::users::UserAction;
+use chatport_model::jsonl::sha256_hex;
+use chatport_model::plan::{
+    Action, Actor, BlobRef, Container, ContainerKind, HostedContent, OpSource, Operation, OperationId,
+    Outcome, ReportEntry,
+};
+use chatport_model::ts::format_rfc3339;
+use chatport_model::{Conversation, ConversationKind, Message};
+use html_escape::{encode_double_quoted_attribute, encode_text};
+use rayon::prelude::*;
+use serde_json::{json, Value};
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+/// The documented size limit of an imported message (the whole request, without the
+/// base64 of its hostedContents).
+pub const MESSAGE_LIMIT: usize = 28_000;
+/// The request bytes reserved for everything but the body content (`from`,
+/// `createdDateTime`, JSON punctuation).
+pub const ENVELOPE_RESERVE: usize = 1_000;
+/// Inline images per message (the emulator's and the recommended cap).
+pub const MAX_HOSTED_CONTENTS: usize = 10;
+/// Longest channel display name.
+pub const CHANNEL_NAME_MAX: usize = 50;
+/// Longest team display name.
+pub const TEAM_NAME_MAX: usize = 256;
+/// Longest team or channel description.
+pub const DESCRIPTION_MAX: usize = 1024;
+/// Characters a channel name cannot hold.
+pub const FORBIDDEN_CHANNEL_CHARS: &[char] =
+    &['~', '#', '%', '&', '*', '{', '}', '+', '/', '\\', ':', '<', '>', '?', '|', '\'', '"'];
+/// Container id of the workspace team.
+pub const WORKSPACE_TEAM: &str = "workspace-team";
+
+const SECOND: i64 = 1_000_000;
+const GRAPH_USERS: &str = "https://graph.microsoft.com/v1.0/users";
+const STANDARD_TEMPLATE: &str = "https://graph.microsoft.com/v1.0/teamsTemplates('standard')";
+
+/// Where a conversation goes.
+enum Target {
+    /// A channel of the workspace team (`name` = the team's General channel when `general`).
+    Workspace { name: String, general: bool },
+    /// A team of its own, messages in its General channel.
+    OwnTeam,
+    /// Not carried (`--private-policy skip`).
+    Skip,
+}
+
+/// A planned conversation and, for a workspace channel, its creation time (the team's
+/// time is the earliest of them).
+struct Planned {
+    plan: ConversationPlan,
+    workspace_time: Option<i64>,
+    general: bool,
+}
+
+/// Plans every selected conversation: the workspace team first (when a public channel is
+/// selected), then each conversation's containers in input order.
+pub fn plan(
+    canonical: &Path,
+    ctx: &Context,
+    conversations: &[Conversation],
+) -> Result<Vec<ConversationPlan>, TransformError> {
+    if ctx.opts.fallback_user.as_deref().is_some_and(|f| f.trim().is_empty()) {
+        return Err(TransformError::Options("--fallback-user must not be empty".into()));
+    }
+    let chosen: Vec<&Conversation> = conversations.iter().filter(|c| selected(&ctx.opts, c)).collect();
+    let public: Vec<&Conversation> =
+        chosen.iter().copied().filter(|c| c.kind == ConversationKind::PublicChannel).collect();
+    if !public.is_empty() && ctx.opts.team_name.trim().is_empty() {
+        return Err(TransformError::Options("--team-name must not be empty".into()));
+    }
+    let (general, names) = channel_names(&public);
+    let targets: Vec<Target> = chosen
+        .iter()
+        .map(|c| match c.kind {
+            ConversationKind::PublicChannel => Target::Workspace {
+                name: names.get(&c.id).cloned().unwrap_or_else(|| c.id.clone()),
+                general: general.as_deref() == Some(c.id.as_str()),
+            },
+            _ if ctx.opts.private_policy == PrivatePolicy::Skip => Target::Skip,
+            _ => Target::OwnTeam,
+        })
+        .collect();
+    let planned: Vec<Result<Planned, TransformError>> = chosen
+        .par_iter()
+        .zip(targets.par_iter())
+        .map(|(c, target)| {
+            let msgs = read_messages(canonical, c)?;
+            plan_conversation(ctx, c, msgs, target)
+        })
+        .collect();
+    let mut planned: Vec<Planned> = planned.into_iter().collect::<Result<_, _>>()?;
+    let mut out = Vec::with_capacity(planned.len() + 1);
+    if let Some(team_time) = planned.iter().filter_map(|p| p.workspace_time).min() {
+        // The General channel exists from the team's creation: it carries the team's time.
+        for p in planned.iter_mut().filter(|p| p.general) {
+            for (container, _) in &mut p.plan.containers {
+                container.create_time = format_rfc3339(team_time, 3);
+            }
+        }
+        out.push(workspace_team(ctx, &public, team_time));
+    }
+    out.extend(planned.into_iter().map(|p| p.plan));
+    Ok(out)
+}
+
+/// The General channel among the selected public channels (the one flagged `is_general`,
+/// else the one named `general`) and a valid, unique name for every other one.
+fn channel_names(public: &[&Conversation]) -> (Option<String>, HashMap<String, String>) {
+    let general = public
+        .iter()
+        .find(|c| c.is_general)
+        .or_else(|| {
+            public.iter().find(|c| c.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case("general")))
+        })
+        .map(|c| c.id.clone());
+    let mut used: BTreeSet<String> = BTreeSet::from(["general".to_owned()]);
+    let mut names = HashMap::new();
+    for c in public {
+        if general.as_deref() == Some(c.id.as_str()) {
+            names.insert(c.id.clone(), "General".to_owned());
+            continue;
+        }
+        let base = channel_name(c.name.as_deref().unwrap_or(&c.id), &c.id);
+        let mut name = base.clone();
+        let mut n = 2;
+        while used.contains(&name.to_lowercase()) {
+            let suffix = format!(" ({n})");
+            let stem: String = base.chars().take(CHANNEL_NAME_MAX - suffix.chars().count()).collect();
+            name = format!("{}{suffix}", stem.trim_end_matches(|ch: char| ch == '.' || ch.is_whitespace()));
+            n += 1;
+        }
+        used.insert(name.to_lowercase());
+        names.insert(c.id.clone(), name);
+    }
+    (general, names)
+}
+
+/// `raw` made valid as a Teams channel name (not yet unique); `fallback` when nothing is
+/// left of it.
+pub fn channel_name(raw: &str, fallback: &str) -> String {
+    let clean = |s: &str| -> String {
+        let replaced: String = s
+            .chars()
+            .map(|c| if FORBIDDEN_CHANNEL_CHARS.contains(&c) || c.is_control() { '-' } else { c })
+            .collect();
+        let trimmed = replaced.trim().trim_start_matches(['_', '.']).trim_start();
+        let cut: String = trimmed.chars().take(CHANNEL_NAME_MAX).collect();
+        cut.trim_end_matches(|c: char| c == '.' || c.is_whitespace()).to_owned()
+    };
+    let name = clean(raw);
+    if !name.is_empty() {
+        return name;
+    }
+    let name = clean(fallback);
+    if name.is_empty() {
+        "channel".to_owned()
+    } else {
+        name
+    }
+}
+
+/// The operations of one container, in order.
+struct OpList {
+    container: String,
+    conversation: Option<String>,
+    ops: Vec<Operation>,
+}
+
+impl OpList {
+    fn new(container: String, conversation: Option<String>) -> Self {
+        OpList { container, conversation, ops: Vec::new() }
+    }
+
+    fn push(
+        &mut self,
+        id: String,
+        actor: Actor,
+        action: Action,
+        ts: Option<&str>,
+        primary: bool,
+    ) -> OperationId {
+        let id = OperationId(id);
+        self.ops.push(Operation {
+            id: id.clone(),
+            seq: self.ops.len() as u64,
+            container: self.container.clone(),
+            actor,
+            action,
+            source: self.conversation.as_ref().map(|c| OpSource {
+                conversation: c.clone(),
+                ts: ts.map(str::to_owned),
+                primary,
+            }),
+        });
+        id
+    }
+}
+
+/// The body of `POST /teams` in migration mode.
+fn team_body(name: &str, description: &str, time: i64) -> Value {
+    json!({
+        "@microsoft.graph.teamCreationMode": "migration",
+        "template@odata.bind": STANDARD_TEMPLATE,
+        "displayName": name,
+        "description": description,
+        "createdDateTime": format_rfc3339(time, 3),
+    })
+}
+
+/// The body of `POST /teams/{id}/members` for a mapped user.
+fn member_body(target: &str) -> Value {
+    json!({
+        "@odata.type": "#microsoft.graph.aadUserConversationMember",
+        "roles": [],
+        "user@odata.bind": format!("{GRAPH_USERS}('{target}')"),
+    })
+}
+
+/// The mapped destination account of a source user, if they post as themselves.
+fn mapped(ctx: &Context, user: &str) -> Option<String> {
+    let row = ctx.mapping.get(user)?;
+    (row.action == UserAction::Author && !row.target.is_empty()).then(|| row.target.clone())
+}
+
+/// Current members of a conversation: the metadata's list plus open membership intervals.
+fn current_members(c: &Conversation) -> BTreeSet<String> {
+    c.members
+        .iter()
+        .cloned()
+        .chain(c.memberships.iter().filter(|m| m.left.is_none()).map(|m| m.user.clone()))
+        .collect()
+}
+
+/// Adds completion and member operations to a team's list; returns why each member that
+/// cannot be added is left out.
+fn complete_team(ctx: &Context, team: &mut OpList, members: &BTreeSet<String>) -> Vec<String> {
+    let base = team.container.clone();
+    team.push(format!("{base}/complete"), Actor::App, Action::TeamsCompleteTeam, None, false);
+    let mut unmapped = Vec::new();
+    for user in members {
+        match mapped(ctx, user) {
+            Some(target) => {
+                team.push(
+                    format!("{base}/add/{user}"),
+                    Actor::App,
+                    Action::TeamsAddMember { member: member_body(&target) },
+                    None,
+                    false,
+                );
+            }
+            None => unmapped
+                .push(format!("current member {} ({user}) has no destination account", ctx.name_of(user))),
+        }
+    }
+    unmapped
+}
+
+/// The workspace team's container: creation at `time`, completion, current members of its
+/// selected channels.
+fn workspace_team(ctx: &Context, public: &[&Conversation], time: i64) -> ConversationPlan {
+    let mut team = OpList::new(WORKSPACE_TEAM.to_owned(), None);
+    let name: String = ctx.opts.team_name.trim().chars().take(TEAM_NAME_MAX).collect();
+    team.push(
+        format!("{WORKSPACE_TEAM}/create"),
+        Actor::App,
+        Action::TeamsCreateTeam { team: team_body(&name, "Channels migrated from Slack by chatport", time) },
+        None,
+        false,
+    );
+    let members: BTreeSet<String> = public.iter().flat_map(|c| current_members(c)).collect();
+    let report = complete_team(ctx, &mut team, &members)
+        .into_iter()
+        .map(|detail| ReportEntry {
+            item: "membership".into(),
+            outcome: Outcome::Dropped,
+            reason: "member_unmapped".into(),
+            conversation: None,
+            ts: None,
+            operation: None,
+            detail: format!("{detail}: not added to the workspace team"),
+        })
+        .collect();
+    let container = Container {
+        id: WORKSPACE_TEAM.to_owned(),
+        kind: ContainerKind::TeamsTeam,
+        parent: None,
+        conversation: None,
+        display_name: name,
+        create_time: format_rfc3339(time, 3),
+        ops_path: format!("ops/{WORKSPACE_TEAM}.jsonl"),
+        op_count: team.ops.len() as u64,
+        message_count: 0,
+    };
+    ConversationPlan {
+        containers: vec![(container, team.ops)],
+        report,
+        considered: 0,
+        carried: 0,
+        dropped: 0,
+        filtered: 0,
+    }
+}
+
+/// The display name of a conversation's own team.
+fn own_team_name(ctx: &Context, c: &Conversation) -> String {
+    let name = match c.kind {
+        ConversationKind::Dm | ConversationKind::GroupDm => {
+            let mut names: Vec<String> = c.members.iter().map(|m| ctx.name_of(m)).collect();
+            names.sort();
+            if names.is_empty() {
+                format!("DM {}", c.id)
+            } else {
+                format!("DM: {}", names.join(", "))
+            }
+        }
+        _ => c.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| c.id.clone()),
+    };
+    name.chars().take(TEAM_NAME_MAX).collect()
+}
+
+/// Purpose and topic as one description, at most [`DESCRIPTION_MAX`] characters; whether
+/// it was cut.
+fn description(c: &Conversation) -> (String, bool) {
+    let purpose = c.purpose.as_ref().map(|p| p.value.trim()).filter(|p| !p.is_empty());
+    let topic = c.topic.as_ref().map(|t| t.value.trim()).filter(|t| !t.is_empty());
+    let full = match (purpose, topic) {
+        (Some(p), Some(t)) if p != t => format!("{p}\nTopic: {t}"),
+        (Some(p), _) => p.to_owned(),
+        (None, Some(t)) => format!("Topic: {t}"),
+        (None, None) => String::new(),
+    };
+    let cut: String = full.chars().take(DESCRIPTION_MAX).collect();
+    let was_cut = cut.len() < full.len();
+    (cut, was_cut)
+}
+
+/// An id part that is safe inside an op id and an HTML attribute: the source id when it is
+/// short and plain, else a hash of it.
+fn id_part(id: &str) -> String {
+    if !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
+        id.to_owned()
+    } else {
+        sha256_hex(id.as_bytes())[..16].to_owned()
+    }
+}
+
+/// The bytes a string takes inside a JSON string literal.
+fn json_len(s: &str) -> usize {
+    s.bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum()
+}
+
+struct Channel<'a> {
+    ctx: &'a Context,
+    conv: &'a Conversation,
+    ops: OpList,
+    report: Report,
+}
+
+impl Channel<'_> {
+    fn report(
+        &mut self,
+        item: &str,
+        outcome: Outcome,
+        reason: &str,
+        ts: Option<&str>,
+        op: Option<&OperationId>,
+        detail: impl Into<String>,
+    ) {
+        self.report.add(item, outcome, reason, &self.conv.id, ts, op, detail);
+    }
+}
+
+/// A message's attachments: inline images, upload operations and the HTML that shows them.
+#[derive(Default)]
+struct Attached {
+    hosted: Vec<HostedContent>,
+    uploads: Vec<OperationId>,
+    html: String,
+}
+
+fn plan_conversation(
+    ctx: &Context,
+    conv: &Conversation,
+    msgs: Vec<Message>,
+    target: &Target,
+) -> Result<Planned, TransformError> {
+    let latest = ctx.opts.latest();
+    let (msgs, filtered): (Vec<Message>, Vec<Message>) =
+        msgs.into_iter().partition(|m| m.ts.micros().is_some_and(|t| in_window(&ctx.opts, t)));
+    let considered = msgs.len() as u64;
+    let filtered = filtered.len() as u64;
+    let conv_slug = slug(&conv.id, 40);
+    let mut ch = Channel {
+        ctx,
+        conv,
+        ops: OpList::new(format!("channel-{conv_slug}"), Some(conv.id.clone())),
+        report: Report::default(),
+    };
+    if matches!(target, Target::Skip) {
+        ch.report(
+            "conversation",
+            Outcome::Dropped,
+            "private_skipped",
+            None,
+            None,
+            format!("{} not carried: --private-policy skip", conv.kind.as_str()),
+        );
+        for m in &msgs {
+            ch.report(
+                "message",
+                Outcome::Dropped,
+                "private_skipped",
+                Some(m.ts.as_str()),
+                None,
+                "in a skipped conversation",
+            );
+        }
+        let plan = ConversationPlan {
+            containers: Vec::new(),
+            report: ch.report.entries,
+            considered,
+            carried: 0,
+            dropped: considered,
+            filtered,
+        };
+        return Ok(Planned { plan, workspace_time: None, general: false });
+    }
+
+    // The channel's time: a second before its first record, never in the future.
+    let first_msg = msgs.iter().filter_map(|m| m.ts.micros()).min();
+    let created = conv.created.and_then(|s| s.checked_mul(SECOND));
+    let earliest = [first_msg, created].into_iter().flatten().min().unwrap_or(latest);
+    // Room below `latest` for one millisecond per message, so none is pushed past it.
+    let room = latest - SECOND - 1000 * msgs.len() as i64;
+    let mut channel_time = (earliest - SECOND).min(room);
+    channel_time -= channel_time.rem_euclid(SECOND);
+    let (desc, desc_cut) = description(conv);
+    if desc_cut {
+        ch.report(
+            "conversation",
+            Outcome::Altered,
+            "description_truncated",
+            None,
+            None,
+            format!("purpose and topic cut to {DESCRIPTION_MAX} characters"),
+        );
+    }
+    if conv.archived {
+        ch.report(
+            "conversation",
+            Outcome::Altered,
+            "archived_not_carried",
+            None,
+            None,
+            "archived on the source; migrated channels and teams are not archived",
+        );
+    }
+    let closed = conv.memberships.iter().filter(|m| m.left.is_some()).count();
+    if closed > 0 {
+        ch.report(
+            "membership",
+            Outcome::Dropped,
+            "membership_history_not_importable",
+            None,
+            None,
+            format!("{closed} past membership interval(s): Teams migration cannot import membership history"),
+        );
+    }
+
+    // The team (own team only) and the channel's first operation.
+    let mut own_team = None;
+    let source_name = conv.name.clone().unwrap_or_else(|| conv.id.clone());
+    let (display_name, general) = match target {
+        Target::Workspace { name, general } => {
+            let base = ch.ops.container.clone();
+            if *general {
+                ch.ops.push(
+                    format!("{base}/general"),
+                    Actor::App,
+                    Action::TeamsUseGeneralChannel,
+                    None,
+                    false,
+                );
+                if !source_name.eq_ignore_ascii_case("general") {
+                    ch.report("conversation", Outcome::Altered, "channel_renamed", None, None, format!("#{source_name} is the workspace's default channel: carried into the team's General channel"));
+                }
+            } else {
+                let body = json!({
+                    "@microsoft.graph.channelCreationMode": "migration",
+                    "displayName": name,
+                    "description": desc,
+                    "membershipType": "standard",
+                    "createdDateTime": format_rfc3339(channel_time, 3),
+                });
+                let op = ch.ops.push(
+                    format!("{base}/create"),
+                    Actor::App,
+                    Action::TeamsCreateChannel { channel: body },
+                    None,
+                    false,
+                );
+                if name != &source_name {
+                    ch.report("conversation", Outcome::Altered, "channel_renamed", None, Some(&op), format!("#{source_name} → {name:?}: Teams channel names are ≤ {CHANNEL_NAME_MAX} characters, without ~#%&*{{}}+/\\:<>?|'\", unique and not General"));
+                }
+            }
+            (name.clone(), *general)
+        }
+        Target::OwnTeam | Target::Skip => {
+            let team_id = format!("team-{conv_slug}");
+            let mut team = OpList::new(team_id.clone(), Some(conv.id.clone()));
+            let team_name = own_team_name(ctx, conv);
+            let what = match conv.kind {
+                ConversationKind::Dm => "Slack direct message".to_owned(),
+                ConversationKind::GroupDm => "Slack group direct message".to_owned(),
+                _ => format!("Slack private channel #{source_name}"),
+            };
+            let team_desc: String = if desc.is_empty() { what.clone() } else { format!("{what}: {desc}") };
+            let team_desc: String = team_desc.chars().take(DESCRIPTION_MAX).collect();
+            let op = team.push(
+                format!("{team_id}/create"),
+                Actor::App,
+                Action::TeamsCreateTeam { team: team_body(&team_name, &team_desc, channel_time) },
+                None,
+                false,
+            );
+            ch.report("conversation", Outcome::Altered, "private_as_own_team", None, Some(&op), format!("{what} carried as its own team {team_name:?} (members: the conversation's members), in its General channel"));
+            let base = ch.ops.container.clone();
+            ch.ops.push(format!("{base}/general"), Actor::App, Action::TeamsUseGeneralChannel, None, false);
+            own_team = Some((team, team_name));
+            ("General".to_owned(), true)
+        }
+    };
+
+    // Messages in time order.
+    let dir = Directory { ctx, chat: false };
+    let mut timeline = Timeline::new(1000, channel_time);
+    let roots = roots_with_replies(&msgs);
+    let mut thread_op: HashMap<i64, OperationId> = HashMap::new();
+    let mut used_ids: BTreeSet<String> = BTreeSet::new();
+    let (mut carried, mut dropped) = (0u64, 0u64);
+    for (index, m) in msgs.iter().enumerate() {
+        let ts = m.ts.as_str();
+        let Some(t) = m.ts.micros() else { continue };
+        let (poster, mut doc, notes) = match decide(ctx, m, roots.contains(&t)) {
+            Decision::Drop { reason, detail } => {
+                dropped += 1;
+                ch.report("message", Outcome::Dropped, reason, Some(ts), None, detail);
+                for r in &m.reactions {
+                    for u in &r.users {
+                        ch.report(
+                            "reaction",
+                            Outcome::Dropped,
+                            "message_dropped",
+                            Some(ts),
+                            None,
+                            format!(":{}: by {u}", r.name),
+                        );
+                    }
+                }
+                continue;
+            }
+            Decision::Carry { poster, doc, notes } => (poster, doc, notes),
+        };
+        let (actor, from) = match &poster {
+            Poster::User { source, target } => {
+                (Actor::User { id: target.clone() }, from_user(target, &ctx.name_of(source)))
+            }
+            Poster::App { label } => {
+                let Some(fallback) = ctx.opts.fallback_user.as_deref() else {
+                    return Err(TransformError::Options(format!(
+                        "--fallback-user <aad-object-id> is required for Teams: message {ts} in {} has no mapped author ({label}); set it, or map or skip those users in --users",
+                        conv.id
+                    )));
+                };
+                (Actor::App, from_user(fallback, label))
+            }
+        };
+        let mut op_base = format!("{}/msg/{ts}", ch.ops.container);
+        let mut n = 2;
+        while used_ids.contains(&op_base) {
+            op_base = format!("{}/msg/{ts}~{n}", ch.ops.container);
+            n += 1;
+        }
+        used_ids.insert(op_base.clone());
+
+        // Where it goes in its thread.
+        let root = m.reply_to.as_ref().and_then(|r| r.micros());
+        let reply_to = root.and_then(|r| thread_op.get(&r).cloned());
+        let orphan = root.filter(|_| reply_to.is_none());
+
+        let attached = attach(&mut ch, m, &op_base, &mut doc);
+        let rendered = render_teams(&doc, &dir);
+        let footer = reaction_footer(m);
+        let tail = format!("{}{footer}", attached.html);
+        let file_reserve: usize = attached.uploads.len() * 600;
+        let budget = MESSAGE_LIMIT.saturating_sub(ENVELOPE_RESERVE + file_reserve).max(4_000);
+        let parts = if json_len(&rendered.text) + json_len(&tail) <= budget {
+            vec![rendered.text.clone()]
+        } else {
+            split_html(&doc, &dir, budget, budget.saturating_sub(json_len(&tail)).max(budget / 4))
+        };
+
+        let wanted = t.min(latest - 1000 * (msgs.len() - index - 1) as i64);
+        let (when, _) = timeline.assign(wanted);
+        if when != t - t.rem_euclid(1000) {
+            ch.report(
+                "message",
+                Outcome::Altered,
+                "create_time_adjusted",
+                Some(ts),
+                None,
+                format!("createdDateTime {} (source {})", format_rfc3339(when, 3), format_rfc3339(t, 6)),
+            );
+        }
+        let first = parts.first().cloned().unwrap_or_default();
+        let message = json!({
+            "createdDateTime": format_rfc3339(when, 3),
+            "from": from,
+            "body": {"contentType": "html", "content": format!("{first}{tail}")},
+        });
+        let main = ch.ops.push(
+            op_base.clone(),
+            actor.clone(),
+            Action::TeamsPostMessage {
+                reply_to: reply_to.clone(),
+                message,
+                hosted_contents: attached.hosted,
+                files: attached.uploads,
+            },
+            Some(ts),
+            true,
+        );
+        carried += 1;
+        let thread_root = match (&reply_to, root) {
+            (Some(r), _) => r.clone(),
+            (None, Some(r)) => {
+                // The first carried reply of a thread whose root is not carried starts it.
+                thread_op.insert(r, main.clone());
+                main.clone()
+            }
+            (None, None) => {
+                thread_op.insert(t, main.clone());
+                main.clone()
+            }
+        };
+        for (reason, detail) in notes {
+            ch.report("message", Outcome::Altered, reason, Some(ts), Some(&main), detail);
+        }
+        report_render_notes(&mut ch, &rendered, ts, &main);
+        if m.broadcast {
+            ch.report(
+                "message",
+                Outcome::Altered,
+                "broadcast_as_reply",
+                Some(ts),
+                Some(&main),
+                "also sent to the channel on the source; Teams imports it as a reply only",
+            );
+        }
+        if let Some(r) = orphan {
+            let why = if msgs.iter().any(|x| x.ts.micros() == Some(r)) {
+                "its thread root is not carried"
+            } else {
+                "its thread root is not in the export or outside the selected dates"
+            };
+            ch.report(
+                "message",
+                Outcome::Altered,
+                "orphan_reply",
+                Some(ts),
+                Some(&main),
+                format!("{why}: posted as a new thread (later replies of the thread attach to it)"),
+            );
+        }
+        let mut last_time = when;
+        if parts.len() > 1 {
+            let total: usize = parts.iter().map(String::len).sum();
+            ch.report(
+                "message",
+                Outcome::Altered,
+                "split",
+                Some(ts),
+                Some(&main),
+                format!(
+                    "{total} bytes of HTML split into {} messages (limit {MESSAGE_LIMIT} bytes per message)",
+                    parts.len()
+                ),
+            );
+            for (i, part) in parts.iter().enumerate().skip(1) {
+                let (when, _) = timeline.assign(wanted);
+                last_time = when;
+                let message = json!({
+                    "createdDateTime": format_rfc3339(when, 3),
+                    "from": from,
+                    "body": {"contentType": "html", "content": part},
+                });
+                ch.ops.push(
+                    format!("{op_base}/part/{}", i + 1),
+                    actor.clone(),
+                    Action::TeamsPostMessage {
+                        reply_to: Some(thread_root.clone()),
+                        message,
+                        hosted_contents: Vec::new(),
+                        files: Vec::new(),
+                    },
+                    Some(ts),
+                    false,
+                );
+            }
+        }
+        if last_time > latest {
+            ch.report(
+                "message",
+                Outcome::Altered,
+                "create_time_in_future",
+                Some(ts),
+                Some(&main),
+                "its continuation parts end after now: the destination may reject the last ones",
+            );
+        }
+        report_reactions(&mut ch, m, ts, &main);
+    }
+    let base = ch.ops.container.clone();
+    ch.ops.push(format!("{base}/complete"), Actor::App, Action::TeamsCompleteChannel, None, false);
+
+    // Containers: the own team first, then the channel.
+    let mut containers = Vec::new();
+    let parent = match own_team {
+        Some((mut team, team_name)) => {
+            let members = current_members(conv);
+            for detail in complete_team(ctx, &mut team, &members) {
+                ch.report("membership", Outcome::Dropped, "member_unmapped", None, None, detail);
+            }
+            let container = Container {
+                id: team.container.clone(),
+                kind: ContainerKind::TeamsTeam,
+                parent: None,
+                conversation: Some(conv.id.clone()),
+                display_name: team_name,
+                create_time: format_rfc3339(channel_time, 3),
+                ops_path: format!("ops/{}.jsonl", team.container),
+                op_count: team.ops.len() as u64,
+                message_count: 0,
+            };
+            let id = team.container.clone();
+            containers.push((container, team.ops));
+            id
+        }
+        None => WORKSPACE_TEAM.to_owned(),
+    };
+    let container = Container {
+        id: ch.ops.container.clone(),
+        kind: ContainerKind::TeamsChannel,
+        parent: Some(parent),
+        conversation: Some(conv.id.clone()),
+        display_name,
+        create_time: format_rfc3339(channel_time, 3),
+        ops_path: format!("ops/{}.jsonl", ch.ops.container),
+        op_count: ch.ops.ops.len() as u64,
+        message_count: carried,
+    };
+    containers.push((container, ch.ops.ops));
+    let workspace = matches!(target, Target::Workspace { .. });
+    let plan =
+        ConversationPlan { containers, report: ch.report.entries, considered, carried, dropped, filtered };
+    Ok(Planned { plan, workspace_time: workspace.then_some(channel_time), general: workspace && general })
+}
+
+/// The `from` of an imported message.
+fn from_user(id: &str, name: &str) -> Value {
+    json!({"user": {"id": id, "displayName": name, "userIdentityType": "aadUser"}})
+}
+
+/// Files of a message: inline images, uploads before the message, notes for the rest.
+fn attach(ch: &mut Channel<'_>, m: &Message, op_base: &str, doc: &mut Document) -> Attached {
+    let ts = m.ts.as_str();
+    let mut out = Attached::default();
+    let mut seen = BTreeSet::new();
+    for fid in &m.files {
+        if !seen.insert(fid.as_str()) {
+            continue;
+        }
+        let Some(f) = ch.ctx.files.get(fid) else {
+            doc.blocks.push(file_note(fid, "no file record"));
+            ch.report(
+                "file",
+                Outcome::Dropped,
+                "file_not_carried",
+                Some(ts),
+                None,
+                format!("{fid}: the export has no record of it"),
+            );
+            continue;
+        };
+        let name = f.name.clone().or_else(|| f.title.clone()).unwrap_or_else(|| fid.clone());
+        let blob = match (file_unavailable(f), blob_of(ch.ctx, f)) {
+            (None, Some(blob)) => blob,
+            (why, _) => {
+                let why = why.unwrap_or("content not listed in the canonical manifest");
+                doc.blocks.push(file_note(&name, why));
+                ch.report(
+                    "file",
+                    Outcome::Dropped,
+                    "file_not_carried",
+                    Some(ts),
+                    None,
+                    format!("{fid} {name}: {why}"),
+                );
+                continue;
+            }
+        };
+        let ctype = blob.content_type.to_ascii_lowercase();
+        let image = ctype.starts_with("image/") && !ctype.starts_with("image/svg");
+        if image && blob.bytes <= ch.ctx.opts.max_inline_image_bytes && out.hosted.len() < MAX_HOSTED_CONTENTS
+        {
+            let temporary_id = (out.hosted.len() + 1).to_string();
+            out.html.push_str(&format!(
+                "<p><img src=\"../hostedContents/{temporary_id}/$value\" alt=\"{}\"></p>",
+                encode_double_quoted_attribute(&name)
+            ));
+            out.hosted.push(HostedContent { temporary_id, blob });
+            continue;
+        }
+        if image {
+            let why = if out.hosted.len() >= MAX_HOSTED_CONTENTS {
+                format!("more than {MAX_HOSTED_CONTENTS} images in one message")
+            } else {
+                format!(
+                    "{} bytes, over the inline limit of {}",
+                    blob.bytes, ch.ctx.opts.max_inline_image_bytes
+                )
+            };
+            ch.report(
+                "file",
+                Outcome::Altered,
+                "image_as_file",
+                Some(ts),
+                None,
+                format!("{fid} {name}: {why}; uploaded as a file"),
+            );
+        }
+        out.html.push_str(&upload(ch, op_base, fid, blob, ts, &mut out.uploads));
+    }
+    out
+}
+
+/// Adds an upload operation; returns the placeholder tag for the body.
+fn upload(
+    ch: &mut Channel<'_>,
+    op_base: &str,
+    fid: &str,
+    blob: BlobRef,
+    ts: &str,
+    uploads: &mut Vec<OperationId>,
+) -> String {
+    let op = ch.ops.push(
+        format!("{op_base}/upload/{}", id_part(fid)),
+        Actor::App,
+        Action::TeamsUploadFile { blob },
+        Some(ts),
+        false,
+    );
+    let tag = format!("<attachment id=\"{}\"></attachment>", encode_double_quoted_attribute(&op.0));
+    uploads.push(op);
+    tag
+}
+
+/// `<p><i>Reactions: 👍 2 · :party-parrot: 1</i></p>`, or nothing.
+fn reaction_footer(m: &Message) -> String {
+    let items: Vec<String> = m
+        .reactions
+        .iter()
+        .filter_map(|r| {
+            let count = r.count.unwrap_or(0).max(r.users.len() as u64);
+            (count > 0).then(|| {
+                let emoji =
+                    crate::emoji::shortcode_to_unicode(&r.name).unwrap_or_else(|| format!(":{}:", r.name));
+                format!("{emoji} {count}")
+            })
+        })
+        .collect();
+    if items.is_empty() {
+        String::new()
+    } else {
+        format!("<p><i>Reactions: {}</i></p>", encode_text(&items.join(" · ")))
+    }
+}
+
+/// One entry per (emoji, user) for the footer, plus the users Slack did not name.
+fn report_reactions(ch: &mut Channel<'_>, m: &Message, ts: &str, main: &OperationId) {
+    for r in &m.reactions {
+        let custom = if crate::emoji::shortcode_to_unicode(&r.name).is_some() {
+            ""
+        } else {
+            " (custom emoji, as text)"
+        };
+        for u in &r.users {
+            let detail = format!(
+                ":{}:{custom} by {} ({u}): reactions cannot be imported into Teams; counted in a footer",
+                r.name,
+                ch.ctx.name_of(u)
+            );
+            ch.report("reaction", Outcome::Altered, "reaction_as_footer", Some(ts), Some(main), detail);
+        }
+        if let Some(count) = r.count.filter(|c| *c > r.users.len() as u64) {
+            ch.report(
+                "reaction",
+                Outcome::Altered,
+                "reaction_users_truncated",
+                Some(ts),
+                Some(main),
+                format!(
+                    ":{}: count {count} but the export names {} users; the footer shows the count",
+                    r.name,
+                    r.users.len()
+                ),
+            );
+        }
+    }
+}
+
+fn report_render_notes(ch: &mut Channel<'_>, rendered: &Rendered, ts: &str, main: &OperationId) {
+    for note in &rendered.notes {
+        ch.report(
+            "markup",
+            Outcome::Altered,
+            note.code(),
+            Some(ts),
+            Some(main),
+            serde_json::to_string(note).unwrap_or_default(),
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Splitting: a document too large for one message becomes parts, each rendered from whole
+// blocks (or from pieces of a block rebuilt as blocks), so no part ever cuts a tag.
+
+/// The Teams HTML of some blocks (rendering is block by block, so the HTML of a sequence is
+/// the concatenation of its blocks' HTML).
+fn html_of(blocks: &[Block], dir: &Directory<'_>) -> String {
+    render_teams(&Document { blocks: blocks.to_vec() }, dir).text
+}
+
+fn block_len(b: &Block, dir: &Directory<'_>) -> usize {
+    json_len(&html_of(std::slice::from_ref(b), dir))
+}
+
+/// Parts of the document's HTML: the first at most `first_budget` bytes (JSON-escaped),
+/// the others at most `budget`.
+fn split_html(doc: &Document, dir: &Directory<'_>, budget: usize, first_budget: usize) -> Vec<String> {
+    let piece_budget = first_budget.min(budget);
+    let pieces: Vec<Block> = doc.blocks.iter().flat_map(|b| fit_block(b, piece_budget, dir)).collect();
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for p in &pieces {
+        let html = html_of(std::slice::from_ref(p), dir);
+        let limit = if parts.is_empty() { first_budget } else { budget };
+        if !cur.is_empty() && json_len(&cur) + json_len(&html) > limit {
+            parts.push(std::mem::take(&mut cur));
+        }
+        cur.push_str(&html);
+    }
+    if !cur.is_empty() || parts.is_empty() {
+        parts.push(cur);
+    }
+    parts
+}
+
+/// A block as one or more blocks whose HTML each fits `budget`.
+fn fit_block(b: &Block, budget: usize, dir: &Directory<'_>) -> Vec<Block> {
+    if block_len(b, dir) <= budget {
+        return vec![b.clone()];
+    }
+    let inner = budget.saturating_sub(64).max(64);
+    match b {
+        Block::Paragraph(inlines) => {
+            split_inlines(inlines, inner, dir).into_iter().map(Block::Paragraph).collect()
+        }
+        Block::Heading { level, content } => split_inlines(content, inner, dir)
+            .into_iter()
+            .map(|content| Block::Heading { level: *level, content })
+            .collect(),
+        Block::CodeBlock { text } => {
+            split_fitting(text, inner).into_iter().map(|text| Block::CodeBlock { text }).collect()
+        }
+        Block::Quote(children) => {
+            let pieces: Vec<Block> = children.iter().flat_map(|c| fit_block(c, inner, dir)).collect();
+            pack(pieces, inner, |p| block_len(p, dir)).into_iter().map(Block::Quote).collect()
+        }
+        Block::List { ordered, start, items } => {
+            let wrap = |first: usize, items: Vec<Vec<Block>>| Block::List {
+                ordered: *ordered,
+                start: start.saturating_add(first as u64),
+                items,
+            };
+            let mut out = Vec::new();
+            let mut group: Vec<Vec<Block>> = Vec::new();
+            let mut group_start = 0;
+            let mut len = 0;
+            for (i, item) in items.iter().enumerate() {
+                let item_len = block_len(&wrap(i, vec![item.clone()]), dir);
+                if item_len > inner {
+                    if !group.is_empty() {
+                        out.push(wrap(group_start, std::mem::take(&mut group)));
+                    }
+                    out.extend(as_text(
+                        &Block::List { ordered: *ordered, start: 1, items: vec![item.clone()] },
+                        inner,
+                    ));
+                    len = 0;
+                    continue;
+                }
+                if !group.is_empty() && len + item_len > inner {
+                    out.push(wrap(group_start, std::mem::take(&mut group)));
+                    len = 0;
+                }
+                if group.is_empty() {
+                    group_start = i;
+                }
+                group.push(item.clone());
+                len += item_len;
+            }
+            if !group.is_empty() {
+                out.push(wrap(group_start, group));
+            }
+            out
+        }
+        Block::Table { rows } => {
+            let mut out = Vec::new();
+            let mut group: Vec<Vec<Vec<Block>>> = Vec::new();
+            let mut len = 0;
+            for row in rows {
+                let row_len = block_len(&Block::Table { rows: vec![row.clone()] }, dir);
+                if row_len > inner {
+                    if !group.is_empty() {
+                        out.push(Block::Table { rows: std::mem::take(&mut group) });
+                    }
+                    out.extend(as_text(&Block::Table { rows: vec![row.clone()] }, inner));
+                    len = 0;
+                    continue;
+                }
+                if !group.is_empty() && len + row_len > inner {
+                    out.push(Block::Table { rows: std::mem::take(&mut group) });
+                    len = 0;
+                }
+                group.push(row.clone());
+                len += row_len;
+            }
+            if !group.is_empty() {
+                out.push(Block::Table { rows: group });
+            }
+            out
+        }
+        Block::Rule | Block::Unsupported { .. } => vec![b.clone()],
+    }
+}
+
+/// A block that cannot be divided as such, as plain-text paragraphs that fit.
+fn as_text(b: &Block, budget: usize) -> Vec<Block> {
+    let text = Document { blocks: vec![b.clone()] }.plain_text();
+    text.split('\n')
+        .filter(|l| !l.is_empty())
+        .flat_map(|l| split_fitting(l, budget))
+        .map(|l| Block::Paragraph(vec![Inline::Text(l)]))
+        .collect()
+}
+
+/// Groups consecutive items so that each group's summed length stays within `budget`.
+fn pack<T>(items: Vec<T>, budget: usize, len_of: impl Fn(&T) -> usize) -> Vec<Vec<T>> {
+    let mut out = Vec::new();
+    let mut group = Vec::new();
+    let mut len = 0;
+    for item in items {
+        let l = len_of(&item);
+        if !group.is_empty() && len + l > budget {
+            out.push(std::mem::take(&mut group));
+            len = 0;
+        }
+        len += l;
+        group.push(item);
+    }
+    if !group.is_empty() {
+        out.push(group);
+    }
+    out
+}
+
+/// Like [`pack`] for inline content, but a run that overflows is cut after its last line
+/// break when that keeps at least half of it, so parts end at line ends.
+fn pack_lines(items: Vec<Inline>, budget: usize, dir: &Directory<'_>) -> Vec<Vec<Inline>> {
+    let mut out = Vec::new();
+    let mut group: Vec<(Inline, usize)> = Vec::new();
+    let mut len = 0;
+    for item in items {
+        let l = inline_len(&item, dir);
+        if !group.is_empty() && len + l > budget {
+            let mut prefix = 0;
+            let mut cut = None;
+            for (i, (piece, piece_len)) in group.iter().enumerate() {
+                prefix += piece_len;
+                if matches!(piece, Inline::LineBreak) && prefix > budget / 2 {
+                    cut = Some(i + 1);
+                }
+            }
+            let rest = group.split_off(cut.unwrap_or(group.len()));
+            out.push(group.into_iter().map(|(i, _)| i).collect());
+            len = rest.iter().map(|(_, l)| l).sum();
+            group = rest;
+        }
+        len += l;
+        group.push((item, l));
+    }
+    if !group.is_empty() {
+        out.push(group.into_iter().map(|(i, _)| i).collect());
+    }
+    out
+}
+
+fn inline_len(i: &Inline, dir: &Directory<'_>) -> usize {
+    block_len(&Block::Paragraph(vec![i.clone()]), dir).saturating_sub("<p></p>".len())
+}
+
+/// Inline content as runs whose HTML each fits `budget`; a run never starts or ends with a
+/// line break.
+fn split_inlines(inlines: &[Inline], budget: usize, dir: &Directory<'_>) -> Vec<Vec<Inline>> {
+    let inner = budget.saturating_sub(32).max(32);
+    let pieces: Vec<Inline> = inlines
+        .iter()
+        .flat_map(|i| {
+            if inline_len(i, dir) <= budget {
+                return vec![i.clone()];
+            }
+            let wrap_all = |f: &dyn Fn(Vec<Inline>) -> Inline, c: &[Inline]| -> Vec<Inline> {
+                split_inlines(c, inner, dir).into_iter().map(f).collect()
+            };
+            match i {
+                Inline::Text(t) => split_fitting(t, budget).into_iter().map(Inline::Text).collect(),
+                Inline::Code(t) => split_fitting(t, inner).into_iter().map(Inline::Code).collect(),
+                Inline::Bold(c) => wrap_all(&Inline::Bold, c),
+                Inline::Italic(c) => wrap_all(&Inline::Italic, c),
+                Inline::Strike(c) => wrap_all(&Inline::Strike, c),
+                Inline::Underline(c) => wrap_all(&Inline::Underline, c),
+                other => {
+                    let mut text = String::new();
+                    crate::markup::ast::inlines_plain(std::slice::from_ref(other), &mut text);
+                    split_fitting(&text, budget).into_iter().map(Inline::Text).collect()
+                }
+            }
+        })
+        .collect();
+    pack_lines(pieces, budget, dir)
+        .into_iter()
+        .map(|mut run| {
+            while matches!(run.first(), Some(Inline::LineBreak)) {
+                run.remove(0);
+            }
+            while matches!(run.last(), Some(Inline::LineBreak)) {
+                run.pop();
+            }
+            run
+        })
+        .filter(|run| !run.is_empty())
+        .collect()
+}
+
+/// Text cut (at a newline or space when one is close) into pieces whose escaped HTML fits
+/// `budget` bytes of JSON.
+fn split_fitting(text: &str, budget: usize) -> Vec<String> {
+    let fits = |s: &str| json_len(&encode_text(s)) <= budget;
+    let mut max = budget.max(8);
+    loop {
+        let parts = split_text(text, max);
+        if max <= 8 || parts.iter().all(|p| fits(p)) {
+            return parts;
+        }
+        max = (max * 2 / 3).max(8);
+    }
+}
