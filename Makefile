@@ -31,6 +31,8 @@ demo: release
 	$(CHATPORT) extract $(SAMPLE) --out $(OUT)/canonical --force
 	$(CHATPORT) validate $(OUT)/canonical
 	$(CHATPORT) stats $(OUT)/canonical
+	$(CHATPORT) users $(OUT)/canonical --out $(OUT)/users.csv
+	$(CHATPORT) transform $(OUT)/canonical --to chat --users $(OUT)/users.csv --importer admin@example.com --out $(OUT)/plan-chat
 
 extract: release
 	$(CHATPORT) extract $(EXPORT) --out $(OUT)/canonical

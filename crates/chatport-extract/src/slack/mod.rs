@@ -39,6 +39,9 @@ const IGNORED_ROOT_FILES: [&str; 6] = [
     "lists.json",
 ];
 
+/// Scratch folder inside the output for spooled file records; removed at the end.
+const SPOOL: &str = ".spool";
+
 /// Day files parsed in parallel within one conversation; bounds memory per conversation.
 const DAY_WINDOW: usize = 8;
 
@@ -405,7 +408,10 @@ fn process_day(run: &Run<'_>, conv_id: &str, entry: &Entry) -> DayOutput {
 struct ConversationOutput {
     conversation: Conversation,
     data_file: Option<DataFile>,
-    files: Vec<FileRecord>,
+    /// The spool file holding this conversation's file records, and per record its id,
+    /// offset and length there (records are spooled so memory does not grow with them).
+    file_spool: Option<std::path::PathBuf>,
+    file_index: Vec<(String, u64, u32)>,
     unknown_users: Vec<(String, String, u64)>,
     warnings: Vec<Warning>,
     replies: u64,
@@ -423,7 +429,10 @@ fn process_conversation(
     let mut warnings = Vec::new();
     let mut seen_ts: HashSet<i64> = HashSet::new();
     let mut pending_replies: Vec<(i64, String, u64)> = Vec::new();
-    let mut files: Vec<FileRecord> = Vec::new();
+    let spool_path = run.out.join(SPOOL).join(format!("files-{stem}.jsonl"));
+    let mut spool: Option<std::io::BufWriter<std::fs::File>> = None;
+    let mut spool_len = 0u64;
+    let mut file_index: Vec<(String, u64, u32)> = Vec::new();
     let mut file_ids: HashSet<String> = HashSet::new();
     let mut unknown_users = Vec::new();
     let mut unknown_seen: HashSet<String> = HashSet::new();
@@ -452,7 +461,18 @@ fn process_conversation(
             }
             for f in day.files {
                 if file_ids.insert(f.id.clone()) {
-                    files.push(f);
+                    let io = |e: std::io::Error| ExtractError::Output { path: spool_path.clone(), source: e };
+                    if spool.is_none() {
+                        std::fs::create_dir_all(run.out.join(SPOOL)).map_err(io)?;
+                        spool =
+                            Some(std::io::BufWriter::new(std::fs::File::create(&spool_path).map_err(io)?));
+                    }
+                    let line = serde_json::to_vec(&f).map_err(|e| io(e.into()))?;
+                    if let Some(w) = spool.as_mut() {
+                        w.write_all(&line).map_err(io)?;
+                    }
+                    file_index.push((f.id, spool_len, line.len() as u32));
+                    spool_len += line.len() as u64;
                 }
             }
             for (id, index) in day.unknown_users {
@@ -477,12 +497,16 @@ fn process_conversation(
         }
     }
     conversation.memberships = intervals(events);
+    if let Some(mut w) = spool {
+        w.flush().map_err(|e| ExtractError::Output { path: spool_path.clone(), source: e })?;
+    }
     let data_file = writer.finish()?;
     conversation.message_count = data_file.records;
     Ok(ConversationOutput {
         conversation,
         data_file: Some(data_file),
-        files,
+        file_spool: (!file_index.is_empty()).then_some(spool_path),
+        file_index,
         unknown_users,
         warnings,
         replies,
@@ -548,7 +572,7 @@ fn prepare_out(out: &Path, force: bool) -> Result<(), ExtractError> {
                     std::fs::remove_file(&p).map_err(io)?;
                 }
             }
-            for dir in ["messages", "blobs"] {
+            for dir in ["messages", "blobs", SPOOL, ".salvage"] {
                 let p = out.join(dir);
                 if p.exists() {
                     std::fs::remove_dir_all(&p).map_err(io)?;
@@ -753,7 +777,9 @@ fn extract_from(
     // Merge in conversation order.
     let mut counts = Counts::default();
     let mut data_files: Vec<DataFile> = Vec::new();
-    let mut files: BTreeMap<String, FileRecord> = BTreeMap::new();
+    // Distinct files, first occurrence in conversation order: id → (spool, offset, length).
+    let mut files: BTreeMap<String, (usize, u64, u32)> = BTreeMap::new();
+    let mut spools: Vec<std::fs::File> = Vec::new();
     let mut unknown: BTreeMap<String, (String, u64)> = BTreeMap::new();
     let mut conv_records = Vec::with_capacity(outputs.len());
     for o in outputs {
@@ -762,8 +788,13 @@ fn extract_from(
         counts.reactions += o.reactions;
         counts.memberships += o.conversation.memberships.len() as u64;
         data_files.extend(o.data_file);
-        for f in o.files {
-            files.entry(f.id.clone()).or_insert(f);
+        if let Some(path) = &o.file_spool {
+            let file = std::fs::File::open(path)
+                .map_err(|e| ExtractError::Output { path: path.clone(), source: e })?;
+            spools.push(file);
+            for (id, offset, len) in o.file_index {
+                files.entry(id).or_insert((spools.len() - 1, offset, len));
+            }
         }
         for (id, file, index) in o.unknown_users {
             unknown.entry(id).or_insert((file, index));
@@ -798,15 +829,8 @@ fn extract_from(
         users.insert(id.clone(), User { id, placeholder: true, ..Default::default() });
     }
     // Attach blobs to files.
-    let mut referenced_blobs: HashSet<&str> = HashSet::new();
-    for f in files.values_mut() {
-        if let Some(b) = blob_by_file.get(f.id.as_str()) {
-            f.state = FileState::Present;
-            f.sha256 = Some(b.sha256.clone());
-            f.blob = Some(b.path.clone());
-            referenced_blobs.insert(b.path.as_str());
-        }
-    }
+    let referenced_blobs: HashSet<&str> =
+        files.keys().filter_map(|id| blob_by_file.get(id.as_str())).map(|b| b.path.as_str()).collect();
     for ((id, entry), (blob, _)) in layout.blobs.iter().zip(&blob_results) {
         if let Some(b) = blob {
             if !referenced_blobs.contains(b.path.as_str()) {
@@ -842,8 +866,27 @@ fn extract_from(
     counts.conversations = w.records();
     data_files.push(w.finish()?);
     let mut w = DataFileWriter::create(out, "files.jsonl")?;
-    for f in files.values() {
-        w.write(f)?;
+    let spool_dir = out.join(SPOOL);
+    let mut buf = Vec::new();
+    for (id, (spool, offset, len)) in &files {
+        buf.resize(*len as usize, 0);
+        std::os::unix::fs::FileExt::read_exact_at(&spools[*spool], &mut buf, *offset)
+            .map_err(|e| ExtractError::Output { path: spool_dir.clone(), source: e })?;
+        let mut f: FileRecord = serde_json::from_slice(&buf).map_err(|e| ExtractError::Output {
+            path: spool_dir.clone(),
+            source: std::io::Error::other(format!("spooled record of file {id}: {e}")),
+        })?;
+        if let Some(b) = blob_by_file.get(id.as_str()) {
+            f.state = FileState::Present;
+            f.sha256 = Some(b.sha256.clone());
+            f.blob = Some(b.path.clone());
+        }
+        w.write(&f)?;
+    }
+    drop(spools);
+    if spool_dir.exists() {
+        std::fs::remove_dir_all(&spool_dir)
+            .map_err(|e| ExtractError::Output { path: spool_dir, source: e })?;
     }
     counts.files = w.records();
     data_files.push(w.finish()?);
