@@ -56,7 +56,13 @@ fn conv(id: &str, kind: ConversationKind, created: Option<i64>) -> Conversation 
 fn write_canonical(dir: &Path, convs: &[(Conversation, Vec<Message>)]) {
     let mut files = Vec::new();
     let mut w = DataFileWriter::create(dir, "users.jsonl").unwrap();
-    w.write(&User { id: "U1".into(), email: Some("u1@corp.example".into()), name: Some("one".into()), ..Default::default() }).unwrap();
+    w.write(&User {
+        id: "U1".into(),
+        email: Some("u1@corp.example".into()),
+        name: Some("one".into()),
+        ..Default::default()
+    })
+    .unwrap();
     files.push(w.finish().unwrap());
     let mut cw = DataFileWriter::create(dir, "conversations.jsonl").unwrap();
     for (c, msgs) in convs {
@@ -101,7 +107,9 @@ fn opts() -> PlanOptions {
 fn messages(ops: &[Operation]) -> Vec<(String, serde_json::Value)> {
     ops.iter()
         .filter_map(|o| match &o.action {
-            Action::ChatCreateMessage { message_id, message, .. } => Some((message_id.clone(), message.clone())),
+            Action::ChatCreateMessage { message_id, message, .. } => {
+                Some((message_id.clone(), message.clone()))
+            }
             _ => None,
         })
         .collect()
@@ -111,7 +119,13 @@ fn messages(ops: &[Operation]) -> Vec<(String, serde_json::Value)> {
 fn long_text_is_split_into_thread_parts_under_the_limit() {
     let tmp = tempfile::tempdir().unwrap();
     let long = "word ".repeat(20_000);
-    write_canonical(tmp.path(), &[(conv("C1", ConversationKind::PublicChannel, Some(1_600_000_000)), vec![msg("C1", "1600000001.000001", "U1", &long)])]);
+    write_canonical(
+        tmp.path(),
+        &[(
+            conv("C1", ConversationKind::PublicChannel, Some(1_600_000_000)),
+            vec![msg("C1", "1600000001.000001", "U1", &long)],
+        )],
+    );
     let msgs = messages(&plan(tmp.path(), opts()));
     assert_eq!(msgs.len(), 4, "100,000 bytes in parts of at most 30,000");
     let total: usize = msgs.iter().map(|(_, m)| m["text"].as_str().unwrap().len()).sum();
@@ -143,6 +157,8 @@ fn times_are_clamped_unique_and_ids_distinct() {
     let ids: std::collections::BTreeSet<&String> = m.iter().map(|(id, _)| id).collect();
     assert_eq!(ids.len(), 4, "duplicate ts get distinct client ids");
     assert!(m.iter().any(|(id, _)| id.ends_with("-d2")));
+    let op_ids: std::collections::BTreeSet<&str> = ops.iter().map(|o| o.id.0.as_str()).collect();
+    assert_eq!(op_ids.len(), ops.len(), "operation ids are unique too");
     let times: Vec<String> = m.iter().map(|(_, v)| v["createTime"].as_str().unwrap().to_owned()).collect();
     assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
     assert!(times[0].as_str() > "2000-01-01T00:00:00.000000Z");
@@ -158,7 +174,10 @@ fn group_dm_is_a_group_chat_and_dm_a_private_space() {
         tmp.path(),
         &[
             (conv("D1", ConversationKind::Dm, None), vec![msg("D1", "1600000000.000001", "U1", "hi")]),
-            (conv("G1", ConversationKind::GroupDm, None), vec![msg("G1", "1600000000.000001", "U1", "hi all")]),
+            (
+                conv("G1", ConversationKind::GroupDm, None),
+                vec![msg("G1", "1600000000.000001", "U1", "hi all")],
+            ),
         ],
     );
     let ops = plan(tmp.path(), opts());
@@ -169,7 +188,8 @@ fn group_dm_is_a_group_chat_and_dm_a_private_space() {
             _ => None,
         })
         .collect();
-    let types: std::collections::BTreeSet<&str> = spaces.iter().map(|s| s["spaceType"].as_str().unwrap()).collect();
+    let types: std::collections::BTreeSet<&str> =
+        spaces.iter().map(|s| s["spaceType"].as_str().unwrap()).collect();
     assert_eq!(types, ["GROUP_CHAT", "SPACE"].into());
     assert!(spaces.iter().all(|s| s["spaceType"] != "DIRECT_MESSAGE"));
     let gc = spaces.iter().find(|s| s["spaceType"] == "GROUP_CHAT").unwrap();

@@ -802,11 +802,65 @@ fn no_time_after_latest() {
 }
 
 #[test]
-fn tmp_dump() {
-    let fixture = Fixture::sample();
-    let src = std::path::PathBuf::from("/tmp/teams-src");
-    let _ = std::fs::remove_dir_all(&src);
-    std::fs::create_dir_all(&src).ok();
-    fixture.write(&src);
-    transform(&src, Path::new("/tmp/teams-plan"), options(), Some(mapping())).unwrap_or_else(|e| panic!("{e}"));
+fn replies_of_a_filtered_root_stay_together() {
+    let mut opts = options();
+    opts.since = Some(1_700_000_000_000_500);
+    opts.channels = vec!["general".into()];
+    let plans = run_with(&Fixture::sample(), opts).unwrap_or_else(|e| panic!("{e}"));
+    let filtered: u64 = plans.iter().map(|p| p.filtered).sum();
+    assert_eq!(filtered, 3, "the root and the two messages of its millisecond are before --since");
+    assert!(containers(&plans).iter().all(|(c, _)| c.conversation.as_deref().is_none_or(|c| c == "C1")));
+    let (_, ops) = channel_of(&plans, "C1");
+    let first = message_op(ops, "1700000000.000900");
+    assert_eq!(post(first).0, &None, "the first carried reply starts the thread");
+    assert_eq!(
+        post(message_op(ops, "1700000003.000000")).0.as_ref(),
+        Some(&first.id),
+        "its sibling follows it"
+    );
+    let orphans = reports(&plans).into_iter().filter(|e| e.reason == "orphan_reply").count();
+    assert_eq!(orphans, 3, "both siblings and the reply whose root is not in the export");
+}
+
+#[test]
+fn split_parts_fit_once_json_escaped() {
+    // Quotes and tabs take two bytes each in the request's JSON: the raw HTML fits where the
+    // request would not.
+    let mut fixture = Fixture::sample();
+    let code = format!("```\n{}\n```", "say \"hi\"\t\"there\"\t\"you\"\t\"all\"\n".repeat(1500));
+    let mut quoted = "\"q\" ".repeat(6_000);
+    quoted.push_str("end");
+    fixture.messages.insert(
+        "C2".to_owned(),
+        vec![msg("C2", "1699999000.000000", "U1", &code), msg("C2", "1699999001.000000", "U2", &quoted)],
+    );
+    let plans = run_with(&fixture, options()).unwrap_or_else(|e| panic!("{e}"));
+    let (_, ops) = channel_of(&plans, "C2");
+    for ts in ["1699999000.000000", "1699999001.000000"] {
+        let parts: Vec<&Operation> =
+            ops.iter().filter(|o| o.source.as_ref().is_some_and(|s| s.ts.as_deref() == Some(ts))).collect();
+        assert!(parts.len() >= 2, "{ts} split");
+        let mut total_quotes = 0;
+        for p in &parts {
+            let body = serde_json::to_vec(post(p).1).unwrap_or_default();
+            assert!(body.len() <= 28_000, "{} is {} bytes", p.id, body.len());
+            check_balanced(&content(p));
+            total_quotes += content(p).matches('"').count();
+        }
+        assert_eq!(total_quotes, 12_000, "{ts}: every quote carried once");
+    }
+}
+
+#[test]
+fn a_pilot_names_channels_as_the_full_run_does() {
+    let mut opts = options();
+    opts.channels = vec!["C4".into()];
+    let plans = run_with(&Fixture::sample(), opts).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = containers(&plans)
+        .iter()
+        .filter(|(c, _)| c.kind == ContainerKind::TeamsChannel)
+        .map(|(c, _)| c.display_name.as_str())
+        .collect();
+    assert_eq!(names, ["ENG-backend-ops- (2)"]);
+    assert_eq!(containers(&plans).len(), 2, "the workspace team and the one channel");
 }

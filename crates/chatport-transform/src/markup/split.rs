@@ -153,7 +153,10 @@ fn cut_block(block: &Block, max: usize, size: &dyn Fn(&[Block]) -> usize) -> Vec
                 }
                 Block::CodeBlock { text: t }
             };
-            pack(pieces, max, &|chunk: &[(String, bool)]| size(&[code(chunk)])).iter().map(|c| code(c)).collect()
+            pack(pieces, max, &|chunk: &[(String, bool)]| size(&[code(chunk)]))
+                .iter()
+                .map(|c| code(c))
+                .collect()
         }
         Block::Quote(inner) => {
             if inner.len() > 1 {

@@ -11,9 +11,8 @@
 //! for authors no interval covers; current members added after completion.
 
 use super::{
-    blob_of, decide, file_note, file_unavailable, in_window, plan_all, roots_with_replies, slug,
-    uuid_from, Context, ConversationPlan, Decision, Directory, DmPolicy, Poster, Report, Timeline,
-    TransformError,
+    blob_of, decide, file_note, file_unavailable, in_window, plan_all, roots_with_replies, slug, uuid_from,
+    Context, ConversationPlan, Decision, Directory, DmPolicy, Poster, Report, Timeline, TransformError,
 };
 use crate::markup::render_chat_parts;
 use crate::users::UserAction;
@@ -324,6 +323,7 @@ fn plan_conversation(
     let dir = Directory { ctx, chat: true };
     let mut timeline = Timeline::new(1, space_time);
     let roots = roots_with_replies(&msgs);
+    let present: std::collections::HashSet<i64> = msgs.iter().filter_map(|m| m.ts.micros()).collect();
     let mut used_ids: BTreeSet<String> = BTreeSet::new();
     let conv_slug = slug(&conv.id, 20);
     let (mut carried, mut dropped) = (0u64, 0u64);
@@ -356,13 +356,15 @@ fn plan_conversation(
             Poster::App { .. } => Actor::App,
         };
         let mut id = format!("client-{conv_slug}-{}", ts_digits(t));
+        // A repeated `ts` gets the same suffix in its operation id as in its message id.
+        let mut op_base = format!("{base}/msg/{ts}");
         let mut n = 2;
         while used_ids.contains(&id) {
             id = format!("client-{conv_slug}-{}-d{n}", ts_digits(t));
+            op_base = format!("{base}/msg/{ts}~{n}");
             n += 1;
         }
         used_ids.insert(id.clone());
-        let op_base = format!("{base}/msg/{ts}");
 
         // Attachments: uploaded as the sender; the app cannot upload.
         let mut uploads = Vec::new();
@@ -400,8 +402,10 @@ fn plan_conversation(
             }
         }
         let parts = render_chat_parts(&doc, &dir, TEXT_BUDGET);
-        let notes_all: Vec<crate::markup::RenderNote> = parts.iter().flat_map(|p| p.notes.iter().cloned()).collect();
-        let parts: Vec<String> = if parts.is_empty() { vec![String::new()] } else { parts.into_iter().map(|p| p.text).collect() };
+        let notes_all: Vec<crate::markup::RenderNote> =
+            parts.iter().flat_map(|p| p.notes.iter().cloned()).collect();
+        let parts: Vec<String> =
+            if parts.is_empty() { vec![String::new()] } else { parts.into_iter().map(|p| p.text).collect() };
         let text_len: usize = parts.iter().map(String::len).sum();
         let (when, moved) = timeline.assign(t.min(latest));
         if moved || t > latest {
@@ -458,11 +462,7 @@ fn plan_conversation(
                 "Chat cannot also post a thread reply to the space: carried as a reply",
             );
         }
-        if m.reply_to
-            .as_ref()
-            .and_then(|r| r.micros())
-            .is_some_and(|r| !msgs.iter().any(|x| x.ts.micros() == Some(r)))
-        {
+        if m.reply_to.as_ref().and_then(|r| r.micros()).is_some_and(|r| !present.contains(&r)) {
             b.report(
                 "message",
                 Outcome::Altered,

@@ -424,7 +424,39 @@ fn write_plan(
     let mut containers_w = DataFileWriter::create(out, "containers.jsonl")?;
     let mut report_w = DataFileWriter::create(out, "report.jsonl")?;
     let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
-    for plan in plans {
+    // One entry per user who cannot post as themselves: the policy applied to them.
+    let mut rows: Vec<&MappingRow> =
+        ctx.mapping.values().filter(|r| r.action != UserAction::Author).collect();
+    rows.sort_by(|a, b| a.source_id.cmp(&b.source_id));
+    let mut user_entries = Vec::new();
+    for r in rows {
+        let (outcome, reason, what) = match r.action {
+            UserAction::Skip => (Outcome::Dropped, "user_skipped", "messages and reactions are not carried"),
+            _ => (
+                Outcome::Altered,
+                "user_as_app",
+                "messages are posted by the app with an attribution line; reactions are not carried",
+            ),
+        };
+        user_entries.push(ReportEntry {
+            item: "user".into(),
+            outcome,
+            reason: reason.into(),
+            conversation: None,
+            ts: None,
+            operation: None,
+            detail: format!("{} {} ({}): {what}", r.source_id, r.display_name, kind_name(r.kind)),
+        });
+    }
+    let global = ConversationPlan {
+        containers: Vec::new(),
+        report: user_entries,
+        considered: 0,
+        carried: 0,
+        dropped: 0,
+        filtered: 0,
+    };
+    for plan in std::iter::once(global).chain(plans) {
         counts.source_messages += plan.considered;
         counts.messages_carried += plan.carried;
         counts.messages_dropped += plan.dropped;
@@ -463,6 +495,17 @@ fn write_plan(
     };
     write_json_file(out, "manifest.json", &manifest)?;
     Ok(TransformSummary { manifest, by_reason })
+}
+
+fn kind_name(k: users::UserKind) -> &'static str {
+    match k {
+        users::UserKind::Member => "member",
+        users::UserKind::Guest => "guest",
+        users::UserKind::External => "external",
+        users::UserKind::Deactivated => "deactivated",
+        users::UserKind::Bot => "bot",
+        users::UserKind::Unknown => "not in users.json",
+    }
 }
 
 /// Plans conversations in parallel with `plan_one`, keeping the input order.

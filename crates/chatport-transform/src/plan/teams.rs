@@ -31,27 +31,29 @@
 //!   named in `from`; anyone else is posted as `--fallback-user` under the attribution line
 //!   `decide` adds. Replies to a carried root are replies; a reply whose root is not carried
 //!   starts the thread itself (the thread's next replies attach to it), reported
-//!   `orphan_reply`; thread broadcasts are replies (`broadcast_as_reply`). Mentions are text
-//!   (renderer notes, reported as `markup`). Reactions cannot be imported: a footer
-//!   paragraph counts them, one `reaction_as_footer` entry per (message, emoji, user).
+//!   `orphan_reply` (each of them); thread broadcasts are replies (`broadcast_as_reply`).
+//!   Edited messages carry their final text (the canonical body); tombstones, system, bot
+//!   and `/me` messages follow `decide`. Mentions are text (renderer notes, reported as
+//!   `markup`). Reactions cannot be imported: a footer paragraph counts them, one
+//!   `reaction_as_footer` entry per (message, emoji, user).
 //! - **Files.** Images (not SVG) up to `--max-inline-image-bytes`, at most
 //!   [`MAX_HOSTED_CONTENTS`] per message, go inline as `hostedContents`; other present files
 //!   are uploaded to the channel's files folder before the message (`TeamsUploadFile`) and
 //!   referenced by `<attachment id="{upload op id}">`; missing contents get a note in the
 //!   text and a `file_not_carried` entry.
-//! - **Size.** A body whose request would exceed [`MESSAGE_LIMIT`] is split between blocks,
-//!   paragraphs, list items, inline runs or, last, inside text, and never inside a tag; the
-//!   parts after the first are replies in the same thread (`split`).
+//! - **Size.** A body whose request would exceed [`MESSAGE_LIMIT`] is split by the shared
+//!   splitter (`render_teams_parts`: between blocks, lines, items or words, never inside a
+//!   tag); the parts after the first are replies in the same thread (`split`).
 //!
 //! Operation ids are `<container>/create|general|complete|add/<user>` and
 //! `<container>/msg/<ts>[/upload/<file>|/part/<n>]`: derived from source ids only.
 
 use super::{
     blob_of, decide, file_note, file_unavailable, in_window, read_messages, roots_with_replies, selected,
-    slug, split_text, Context, ConversationPlan, Decision, Directory, Poster, PrivatePolicy, Report,
-    Timeline, TransformError,
+    slug, Context, ConversationPlan, Decision, Directory, Poster, PrivatePolicy, Report, Timeline,
+    TransformError,
 };
-use crate::markup::{render_teams, Block, Document, Inline, Rendered};
+use crate::markup::{render_teams, render_teams_parts, Document};
 use crate::users::UserAction;
 use chatport_model::jsonl::sha256_hex;
 use chatport_model::plan::{
@@ -63,7 +65,7 @@ use chatport_model::{Conversation, ConversationKind, Message};
 use html_escape::{encode_double_quoted_attribute, encode_text};
 use rayon::prelude::*;
 use serde_json::{json, Value};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 /// The documented size limit of an imported message (the whole request, without the
@@ -72,6 +74,9 @@ pub const MESSAGE_LIMIT: usize = 28_000;
 /// The request bytes reserved for everything but the body content (`from`,
 /// `createdDateTime`, JSON punctuation).
 pub const ENVELOPE_RESERVE: usize = 1_000;
+/// The request bytes reserved for each `reference` attachment the loader adds (id, URL
+/// and name of the uploaded file).
+pub const FILE_RESERVE: usize = 600;
 /// Inline images per message (the emulator's and the recommended cap).
 pub const MAX_HOSTED_CONTENTS: usize = 10;
 /// Longest channel display name.
@@ -90,14 +95,12 @@ const SECOND: i64 = 1_000_000;
 const GRAPH_USERS: &str = "https://graph.microsoft.com/v1.0/users";
 const STANDARD_TEMPLATE: &str = "https://graph.microsoft.com/v1.0/teamsTemplates('standard')";
 
-/// Where a conversation goes.
-enum Target {
-    /// A channel of the workspace team (`name` = the team's General channel when `general`).
+/// Where a carried conversation goes (a skipped one has none).
+enum Place {
+    /// A channel of the workspace team (the team's General channel when `general`).
     Workspace { name: String, general: bool },
     /// A team of its own, messages in its General channel.
     OwnTeam,
-    /// Not carried (`--private-policy skip`).
-    Skip,
 }
 
 /// A planned conversation and, for a workspace channel, its creation time (the team's
@@ -124,24 +127,30 @@ pub fn plan(
     if !public.is_empty() && ctx.opts.team_name.trim().is_empty() {
         return Err(TransformError::Options("--team-name must not be empty".into()));
     }
-    let (general, names) = channel_names(&public);
-    let targets: Vec<Target> = chosen
+    // Names are decided over every public channel, selected or not, so that a pilot run on a
+    // few channels names them as the full run will.
+    let all_public: Vec<&Conversation> =
+        conversations.iter().filter(|c| c.kind == ConversationKind::PublicChannel).collect();
+    let (general, names) = channel_names(&all_public);
+    let places: Vec<Option<Place>> = chosen
         .iter()
         .map(|c| match c.kind {
-            ConversationKind::PublicChannel => Target::Workspace {
+            ConversationKind::PublicChannel => Some(Place::Workspace {
                 name: names.get(&c.id).cloned().unwrap_or_else(|| c.id.clone()),
                 general: general.as_deref() == Some(c.id.as_str()),
-            },
-            _ if ctx.opts.private_policy == PrivatePolicy::Skip => Target::Skip,
-            _ => Target::OwnTeam,
+            }),
+            _ if ctx.opts.private_policy == PrivatePolicy::Skip => None,
+            _ => Some(Place::OwnTeam),
         })
         .collect();
+    // In parallel, in input order; the first failing conversation (in that order) decides
+    // the error, so it does not depend on scheduling.
     let planned: Vec<Result<Planned, TransformError>> = chosen
         .par_iter()
-        .zip(targets.par_iter())
-        .map(|(c, target)| {
+        .zip(places.par_iter())
+        .map(|(c, place)| {
             let msgs = read_messages(canonical, c)?;
-            plan_conversation(ctx, c, msgs, target)
+            plan_conversation(ctx, c, msgs, place.as_ref())
         })
         .collect();
     let mut planned: Vec<Planned> = planned.into_iter().collect::<Result<_, _>>()?;
@@ -159,8 +168,8 @@ pub fn plan(
     Ok(out)
 }
 
-/// The General channel among the selected public channels (the one flagged `is_general`,
-/// else the one named `general`) and a valid, unique name for every other one.
+/// The General channel among the public channels (the one flagged `is_general`, else the
+/// one named `general`) and a valid, unique name for every other one.
 fn channel_names(public: &[&Conversation]) -> (Option<String>, HashMap<String, String>) {
     let general = public
         .iter()
@@ -268,7 +277,8 @@ fn member_body(target: &str) -> Value {
     json!({
         "@odata.type": "#microsoft.graph.aadUserConversationMember",
         "roles": [],
-        "user@odata.bind": format!("{GRAPH_USERS}('{target}')"),
+        // An OData string literal: a quote in a UPN doubles.
+        "user@odata.bind": format!("{GRAPH_USERS}('{}')", target.replace('\'', "''")),
     })
 }
 
@@ -293,8 +303,11 @@ fn complete_team(ctx: &Context, team: &mut OpList, members: &BTreeSet<String>) -
     let base = team.container.clone();
     team.push(format!("{base}/complete"), Actor::App, Action::TeamsCompleteTeam, None, false);
     let mut unmapped = Vec::new();
+    let mut added = BTreeSet::new();
     for user in members {
         match mapped(ctx, user) {
+            // Two source accounts mapped to one destination user are added once.
+            Some(target) if !added.insert(target.clone()) => {}
             Some(target) => {
                 team.push(
                     format!("{base}/add/{user}"),
@@ -414,11 +427,22 @@ fn json_len(s: &str) -> usize {
         .sum()
 }
 
+/// One channel being planned: its operations, report and timeline, and the threads opened
+/// in it so far.
 struct Channel<'a> {
     ctx: &'a Context,
     conv: &'a Conversation,
     ops: OpList,
     report: Report,
+    dir: Directory<'a>,
+    timeline: Timeline,
+    /// Thread root `ts` (µs) → the operation that starts the thread in this channel.
+    threads: HashMap<i64, OperationId>,
+    /// `ts` (µs) of every considered message, to tell a dropped root from a missing one.
+    present: HashSet<i64>,
+    /// Thread roots not carried, whose thread a reply started instead.
+    promoted: HashSet<i64>,
+    used_ids: BTreeSet<String>,
 }
 
 impl Channel<'_> {
@@ -433,196 +457,35 @@ impl Channel<'_> {
     ) {
         self.report.add(item, outcome, reason, &self.conv.id, ts, op, detail);
     }
-}
 
-/// A message's attachments: inline images, upload operations and the HTML that shows them.
-#[derive(Default)]
-struct Attached {
-    hosted: Vec<HostedContent>,
-    uploads: Vec<OperationId>,
-    html: String,
-}
-
-fn plan_conversation(
-    ctx: &Context,
-    conv: &Conversation,
-    msgs: Vec<Message>,
-    target: &Target,
-) -> Result<Planned, TransformError> {
-    let latest = ctx.opts.latest();
-    let (msgs, filtered): (Vec<Message>, Vec<Message>) =
-        msgs.into_iter().partition(|m| m.ts.micros().is_some_and(|t| in_window(&ctx.opts, t)));
-    let considered = msgs.len() as u64;
-    let filtered = filtered.len() as u64;
-    let conv_slug = slug(&conv.id, 40);
-    let mut ch = Channel {
-        ctx,
-        conv,
-        ops: OpList::new(format!("channel-{conv_slug}"), Some(conv.id.clone())),
-        report: Report::default(),
-    };
-    if matches!(target, Target::Skip) {
-        ch.report(
-            "conversation",
-            Outcome::Dropped,
-            "private_skipped",
-            None,
-            None,
-            format!("{} not carried: --private-policy skip", conv.kind.as_str()),
-        );
-        for m in &msgs {
-            ch.report(
-                "message",
-                Outcome::Dropped,
-                "private_skipped",
-                Some(m.ts.as_str()),
-                None,
-                "in a skipped conversation",
-            );
+    /// A message's operation id: `<channel>/msg/<ts>`, made unique should a `ts` repeat.
+    fn message_id(&mut self, ts: &str) -> String {
+        let mut id = format!("{}/msg/{ts}", self.ops.container);
+        let mut n = 2;
+        while self.used_ids.contains(&id) {
+            id = format!("{}/msg/{ts}~{n}", self.ops.container);
+            n += 1;
         }
-        let plan = ConversationPlan {
-            containers: Vec::new(),
-            report: ch.report.entries,
-            considered,
-            carried: 0,
-            dropped: considered,
-            filtered,
-        };
-        return Ok(Planned { plan, workspace_time: None, general: false });
+        self.used_ids.insert(id.clone());
+        id
     }
 
-    // The channel's time: a second before its first record, never in the future.
-    let first_msg = msgs.iter().filter_map(|m| m.ts.micros()).min();
-    let created = conv.created.and_then(|s| s.checked_mul(SECOND));
-    let earliest = [first_msg, created].into_iter().flatten().min().unwrap_or(latest);
-    // Room below `latest` for one millisecond per message, so none is pushed past it.
-    let room = latest - SECOND - 1000 * msgs.len() as i64;
-    let mut channel_time = (earliest - SECOND).min(room);
-    channel_time -= channel_time.rem_euclid(SECOND);
-    let (desc, desc_cut) = description(conv);
-    if desc_cut {
-        ch.report(
-            "conversation",
-            Outcome::Altered,
-            "description_truncated",
-            None,
-            None,
-            format!("purpose and topic cut to {DESCRIPTION_MAX} characters"),
-        );
-    }
-    if conv.archived {
-        ch.report(
-            "conversation",
-            Outcome::Altered,
-            "archived_not_carried",
-            None,
-            None,
-            "archived on the source; migrated channels and teams are not archived",
-        );
-    }
-    let closed = conv.memberships.iter().filter(|m| m.left.is_some()).count();
-    if closed > 0 {
-        ch.report(
-            "membership",
-            Outcome::Dropped,
-            "membership_history_not_importable",
-            None,
-            None,
-            format!("{closed} past membership interval(s): Teams migration cannot import membership history"),
-        );
-    }
-
-    // The team (own team only) and the channel's first operation.
-    let mut own_team = None;
-    let source_name = conv.name.clone().unwrap_or_else(|| conv.id.clone());
-    let (display_name, general) = match target {
-        Target::Workspace { name, general } => {
-            let base = ch.ops.container.clone();
-            if *general {
-                ch.ops.push(
-                    format!("{base}/general"),
-                    Actor::App,
-                    Action::TeamsUseGeneralChannel,
-                    None,
-                    false,
-                );
-                if !source_name.eq_ignore_ascii_case("general") {
-                    ch.report("conversation", Outcome::Altered, "channel_renamed", None, None, format!("#{source_name} is the workspace's default channel: carried into the team's General channel"));
-                }
-            } else {
-                let body = json!({
-                    "@microsoft.graph.channelCreationMode": "migration",
-                    "displayName": name,
-                    "description": desc,
-                    "membershipType": "standard",
-                    "createdDateTime": format_rfc3339(channel_time, 3),
-                });
-                let op = ch.ops.push(
-                    format!("{base}/create"),
-                    Actor::App,
-                    Action::TeamsCreateChannel { channel: body },
-                    None,
-                    false,
-                );
-                if name != &source_name {
-                    ch.report("conversation", Outcome::Altered, "channel_renamed", None, Some(&op), format!("#{source_name} → {name:?}: Teams channel names are ≤ {CHANNEL_NAME_MAX} characters, without ~#%&*{{}}+/\\:<>?|'\", unique and not General"));
-                }
-            }
-            (name.clone(), *general)
-        }
-        Target::OwnTeam | Target::Skip => {
-            let team_id = format!("team-{conv_slug}");
-            let mut team = OpList::new(team_id.clone(), Some(conv.id.clone()));
-            let team_name = own_team_name(ctx, conv);
-            let what = match conv.kind {
-                ConversationKind::Dm => "Slack direct message".to_owned(),
-                ConversationKind::GroupDm => "Slack group direct message".to_owned(),
-                _ => format!("Slack private channel #{source_name}"),
-            };
-            let team_desc: String = if desc.is_empty() { what.clone() } else { format!("{what}: {desc}") };
-            let team_desc: String = team_desc.chars().take(DESCRIPTION_MAX).collect();
-            let op = team.push(
-                format!("{team_id}/create"),
-                Actor::App,
-                Action::TeamsCreateTeam { team: team_body(&team_name, &team_desc, channel_time) },
-                None,
-                false,
-            );
-            ch.report("conversation", Outcome::Altered, "private_as_own_team", None, Some(&op), format!("{what} carried as its own team {team_name:?} (members: the conversation's members), in its General channel"));
-            let base = ch.ops.container.clone();
-            ch.ops.push(format!("{base}/general"), Actor::App, Action::TeamsUseGeneralChannel, None, false);
-            own_team = Some((team, team_name));
-            ("General".to_owned(), true)
-        }
-    };
-
-    // Messages in time order.
-    let dir = Directory { ctx, chat: false };
-    let mut timeline = Timeline::new(1000, channel_time);
-    let roots = roots_with_replies(&msgs);
-    let mut thread_op: HashMap<i64, OperationId> = HashMap::new();
-    let mut used_ids: BTreeSet<String> = BTreeSet::new();
-    let (mut carried, mut dropped) = (0u64, 0u64);
-    for (index, m) in msgs.iter().enumerate() {
+    /// Plans one message; `Ok(true)` when carried, `Ok(false)` when dropped (reported).
+    /// `ceiling` is the latest time it may take, leaving room for the messages after it.
+    fn message(&mut self, m: &Message, has_replies: bool, ceiling: i64) -> Result<bool, TransformError> {
+        let ctx = self.ctx;
         let ts = m.ts.as_str();
-        let Some(t) = m.ts.micros() else { continue };
-        let (poster, mut doc, notes) = match decide(ctx, m, roots.contains(&t)) {
+        let Some(t) = m.ts.micros() else { return Ok(false) };
+        let (poster, mut doc, notes) = match decide(ctx, m, has_replies) {
             Decision::Drop { reason, detail } => {
-                dropped += 1;
-                ch.report("message", Outcome::Dropped, reason, Some(ts), None, detail);
+                self.report("message", Outcome::Dropped, reason, Some(ts), None, detail);
                 for r in &m.reactions {
                     for u in &r.users {
-                        ch.report(
-                            "reaction",
-                            Outcome::Dropped,
-                            "message_dropped",
-                            Some(ts),
-                            None,
-                            format!(":{}: by {u}", r.name),
-                        );
+                        let detail = format!(":{}: by {u}", r.name);
+                        self.report("reaction", Outcome::Dropped, "message_dropped", Some(ts), None, detail);
                     }
                 }
-                continue;
+                return Ok(false);
             }
             Decision::Carry { poster, doc, notes } => (poster, doc, notes),
         };
@@ -633,181 +496,318 @@ fn plan_conversation(
             Poster::App { label } => {
                 let Some(fallback) = ctx.opts.fallback_user.as_deref() else {
                     return Err(TransformError::Options(format!(
-                        "--fallback-user <aad-object-id> is required for Teams: message {ts} in {} has no mapped author ({label}); set it, or map or skip those users in --users",
-                        conv.id
+                        "--fallback-user <aad-object-id> is required for Teams: message {ts} in {} has no \
+                         mapped author ({label}); set it, or map or skip those users in --users",
+                        self.conv.id
                     )));
                 };
                 (Actor::App, from_user(fallback, label))
             }
         };
-        let mut op_base = format!("{}/msg/{ts}", ch.ops.container);
-        let mut n = 2;
-        while used_ids.contains(&op_base) {
-            op_base = format!("{}/msg/{ts}~{n}", ch.ops.container);
-            n += 1;
-        }
-        used_ids.insert(op_base.clone());
+        let op_base = self.message_id(ts);
 
-        // Where it goes in its thread.
+        // Its place in its thread: a reply to a carried root, or the start of a thread.
         let root = m.reply_to.as_ref().and_then(|r| r.micros());
-        let reply_to = root.and_then(|r| thread_op.get(&r).cloned());
-        let orphan = root.filter(|_| reply_to.is_none());
+        let reply_to = root.and_then(|r| self.threads.get(&r).cloned());
 
-        let attached = attach(&mut ch, m, &op_base, &mut doc);
-        let rendered = render_teams(&doc, &dir);
-        let footer = reaction_footer(m);
-        let tail = format!("{}{footer}", attached.html);
-        let file_reserve: usize = attached.uploads.len() * 600;
-        let budget = MESSAGE_LIMIT.saturating_sub(ENVELOPE_RESERVE + file_reserve).max(4_000);
+        // Body: the text, then inline images and file placeholders, then the reactions.
+        let attached = attach(self, m, &op_base, &mut doc);
+        let rendered = render_teams(&doc, &self.dir);
+        let tail = format!("{}{}", attached.html, reaction_footer(m));
+        let budget =
+            MESSAGE_LIMIT.saturating_sub(ENVELOPE_RESERVE + FILE_RESERVE * attached.uploads.len()).max(4_000);
         let parts = if json_len(&rendered.text) + json_len(&tail) <= budget {
             vec![rendered.text.clone()]
         } else {
-            split_html(&doc, &dir, budget, budget.saturating_sub(json_len(&tail)).max(budget / 4))
+            split_parts(&doc, &self.dir, budget.saturating_sub(json_len(&tail)).max(budget / 4))
         };
 
-        let wanted = t.min(latest - 1000 * (msgs.len() - index - 1) as i64);
-        let (when, _) = timeline.assign(wanted);
-        if when != t - t.rem_euclid(1000) {
-            ch.report(
-                "message",
-                Outcome::Altered,
-                "create_time_adjusted",
-                Some(ts),
-                None,
-                format!("createdDateTime {} (source {})", format_rfc3339(when, 3), format_rfc3339(t, 6)),
-            );
-        }
-        let first = parts.first().cloned().unwrap_or_default();
+        let wanted = t.min(ceiling);
+        let (when, _) = self.timeline.assign(wanted);
+        let first = parts.first().map(String::as_str).unwrap_or_default();
         let message = json!({
             "createdDateTime": format_rfc3339(when, 3),
             "from": from,
             "body": {"contentType": "html", "content": format!("{first}{tail}")},
         });
-        let main = ch.ops.push(
-            op_base.clone(),
-            actor.clone(),
-            Action::TeamsPostMessage {
-                reply_to: reply_to.clone(),
-                message,
-                hosted_contents: attached.hosted,
-                files: attached.uploads,
-            },
-            Some(ts),
-            true,
-        );
-        carried += 1;
-        let thread_root = match (&reply_to, root) {
-            (Some(r), _) => r.clone(),
+        let post = Action::TeamsPostMessage {
+            reply_to: reply_to.clone(),
+            message,
+            hosted_contents: attached.hosted,
+            files: attached.uploads,
+        };
+        let main = self.ops.push(op_base.clone(), actor.clone(), post, Some(ts), true);
+        let thread = match (reply_to, root) {
+            (Some(r), _) => r,
+            // A reply whose root is not carried starts the thread; its siblings follow it.
             (None, Some(r)) => {
-                // The first carried reply of a thread whose root is not carried starts it.
-                thread_op.insert(r, main.clone());
+                self.threads.insert(r, main.clone());
+                self.promoted.insert(r);
                 main.clone()
             }
             (None, None) => {
-                thread_op.insert(t, main.clone());
+                self.threads.insert(t, main.clone());
                 main.clone()
             }
         };
+
+        // Report every alteration against the carrying operation.
+        if when != t - t.rem_euclid(1000) {
+            let detail =
+                format!("createdDateTime {} (source {})", format_rfc3339(when, 3), format_rfc3339(t, 6));
+            self.report("message", Outcome::Altered, "create_time_adjusted", Some(ts), Some(&main), detail);
+        }
         for (reason, detail) in notes {
-            ch.report("message", Outcome::Altered, reason, Some(ts), Some(&main), detail);
+            self.report("message", Outcome::Altered, reason, Some(ts), Some(&main), detail);
         }
-        report_render_notes(&mut ch, &rendered, ts, &main);
+        for note in &rendered.notes {
+            let detail = serde_json::to_string(note).unwrap_or_default();
+            self.report("markup", Outcome::Altered, note.code(), Some(ts), Some(&main), detail);
+        }
         if m.broadcast {
-            ch.report(
-                "message",
-                Outcome::Altered,
-                "broadcast_as_reply",
-                Some(ts),
-                Some(&main),
-                "also sent to the channel on the source; Teams imports it as a reply only",
-            );
+            let detail = "also sent to the channel on the source; Teams imports it as a reply only";
+            self.report("message", Outcome::Altered, "broadcast_as_reply", Some(ts), Some(&main), detail);
         }
-        if let Some(r) = orphan {
-            let why = if msgs.iter().any(|x| x.ts.micros() == Some(r)) {
+        if let Some(r) = root.filter(|r| self.promoted.contains(r)) {
+            let why = if self.present.contains(&r) {
                 "its thread root is not carried"
             } else {
                 "its thread root is not in the export or outside the selected dates"
             };
-            ch.report(
-                "message",
-                Outcome::Altered,
-                "orphan_reply",
-                Some(ts),
-                Some(&main),
-                format!("{why}: posted as a new thread (later replies of the thread attach to it)"),
-            );
+            let detail = if thread == main {
+                format!("{why}: posted as a new thread (later replies of the thread attach to it)")
+            } else {
+                format!("{why}: attached to the thread's first carried reply")
+            };
+            self.report("message", Outcome::Altered, "orphan_reply", Some(ts), Some(&main), detail);
         }
-        let mut last_time = when;
         if parts.len() > 1 {
             let total: usize = parts.iter().map(String::len).sum();
-            ch.report(
-                "message",
-                Outcome::Altered,
-                "split",
-                Some(ts),
-                Some(&main),
-                format!(
-                    "{total} bytes of HTML split into {} messages (limit {MESSAGE_LIMIT} bytes per message)",
-                    parts.len()
-                ),
+            let detail = format!(
+                "{total} bytes of HTML split into {} messages (limit {MESSAGE_LIMIT} bytes per message)",
+                parts.len()
             );
-            for (i, part) in parts.iter().enumerate().skip(1) {
-                let (when, _) = timeline.assign(wanted);
-                last_time = when;
-                let message = json!({
-                    "createdDateTime": format_rfc3339(when, 3),
-                    "from": from,
-                    "body": {"contentType": "html", "content": part},
-                });
-                ch.ops.push(
-                    format!("{op_base}/part/{}", i + 1),
-                    actor.clone(),
-                    Action::TeamsPostMessage {
-                        reply_to: Some(thread_root.clone()),
-                        message,
-                        hosted_contents: Vec::new(),
-                        files: Vec::new(),
-                    },
-                    Some(ts),
-                    false,
+            self.report("message", Outcome::Altered, "split", Some(ts), Some(&main), detail);
+        }
+        let mut last = when;
+        for (i, part) in parts.iter().enumerate().skip(1) {
+            let (when, _) = self.timeline.assign(wanted);
+            last = when;
+            let message = json!({
+                "createdDateTime": format_rfc3339(when, 3),
+                "from": from,
+                "body": {"contentType": "html", "content": part},
+            });
+            let post = Action::TeamsPostMessage {
+                reply_to: Some(thread.clone()),
+                message,
+                hosted_contents: Vec::new(),
+                files: Vec::new(),
+            };
+            self.ops.push(format!("{op_base}/part/{}", i + 1), actor.clone(), post, Some(ts), false);
+        }
+        if last > ctx.opts.latest() {
+            let detail = "its continuation parts end after now: the destination may reject the last ones";
+            self.report("message", Outcome::Altered, "create_time_in_future", Some(ts), Some(&main), detail);
+        }
+        report_reactions(self, m, ts, &main);
+        Ok(true)
+    }
+}
+
+/// A message's attachments: inline images, upload operations and the HTML that shows them.
+#[derive(Default)]
+struct Attached {
+    hosted: Vec<HostedContent>,
+    uploads: Vec<OperationId>,
+    html: String,
+}
+
+/// What a skipped conversation leaves: a conversation entry and one per message.
+fn skipped(conv: &Conversation, msgs: &[Message], filtered: u64) -> Planned {
+    let mut report = Report::default();
+    let detail = format!("{} not carried: --private-policy skip", conv.kind.as_str());
+    report.add("conversation", Outcome::Dropped, "private_skipped", &conv.id, None, None, detail);
+    for m in msgs {
+        let ts = Some(m.ts.as_str());
+        report.add(
+            "message",
+            Outcome::Dropped,
+            "private_skipped",
+            &conv.id,
+            ts,
+            None,
+            "in a skipped conversation",
+        );
+    }
+    let considered = msgs.len() as u64;
+    let plan = ConversationPlan {
+        containers: Vec::new(),
+        report: report.entries,
+        considered,
+        carried: 0,
+        dropped: considered,
+        filtered,
+    };
+    Planned { plan, workspace_time: None, general: false }
+}
+
+/// Entries for what a conversation's metadata loses in Teams.
+fn conversation_reports(ch: &mut Channel<'_>, description_cut: bool) {
+    let conv = ch.conv;
+    if description_cut {
+        let detail = format!("purpose and topic cut to {DESCRIPTION_MAX} characters");
+        ch.report("conversation", Outcome::Altered, "description_truncated", None, None, detail);
+    }
+    if conv.archived {
+        let detail = "archived on the source; migrated channels and teams are not archived";
+        ch.report("conversation", Outcome::Altered, "archived_not_carried", None, None, detail);
+    }
+    let closed = conv.memberships.iter().filter(|m| m.left.is_some()).count();
+    if closed > 0 {
+        let detail =
+            format!("{closed} past membership interval(s): Teams migration cannot import membership history");
+        ch.report("membership", Outcome::Dropped, "membership_history_not_importable", None, None, detail);
+    }
+}
+
+/// Opens the channel (its first operation) and, for an own team, the team's list; returns
+/// the channel's display name and the team.
+fn open_channel(
+    ch: &mut Channel<'_>,
+    place: &Place,
+    channel_time: i64,
+    description: &str,
+) -> (String, Option<(OpList, String)>) {
+    let conv = ch.conv;
+    let base = ch.ops.container.clone();
+    let source_name = conv.name.clone().unwrap_or_else(|| conv.id.clone());
+    match place {
+        Place::Workspace { general: true, .. } => {
+            ch.ops.push(format!("{base}/general"), Actor::App, Action::TeamsUseGeneralChannel, None, false);
+            if !source_name.eq_ignore_ascii_case("general") {
+                let detail = format!(
+                    "#{source_name} is the workspace's default channel: carried into the team's General \
+                     channel"
                 );
+                ch.report("conversation", Outcome::Altered, "channel_renamed", None, None, detail);
             }
+            ("General".to_owned(), None)
         }
-        if last_time > latest {
-            ch.report(
-                "message",
-                Outcome::Altered,
-                "create_time_in_future",
-                Some(ts),
-                Some(&main),
-                "its continuation parts end after now: the destination may reject the last ones",
+        Place::Workspace { name, general: false } => {
+            let body = json!({
+                "@microsoft.graph.channelCreationMode": "migration",
+                "displayName": name,
+                "description": description,
+                "membershipType": "standard",
+                "createdDateTime": format_rfc3339(channel_time, 3),
+            });
+            let action = Action::TeamsCreateChannel { channel: body };
+            let op = ch.ops.push(format!("{base}/create"), Actor::App, action, None, false);
+            if name != &source_name {
+                let detail = format!(
+                    "#{source_name} → {name:?}: Teams channel names are ≤ {CHANNEL_NAME_MAX} characters, \
+                     without ~#%&*{{}}+/\\:<>?|'\", unique and not General"
+                );
+                ch.report("conversation", Outcome::Altered, "channel_renamed", None, Some(&op), detail);
+            }
+            (name.clone(), None)
+        }
+        Place::OwnTeam => {
+            let team_id = format!("team-{}", slug(&conv.id, 40));
+            let mut team = OpList::new(team_id.clone(), Some(conv.id.clone()));
+            let team_name = own_team_name(ch.ctx, conv);
+            let what = match conv.kind {
+                ConversationKind::Dm => "Slack direct message".to_owned(),
+                ConversationKind::GroupDm => "Slack group direct message".to_owned(),
+                _ => format!("Slack private channel #{source_name}"),
+            };
+            let team_desc =
+                if description.is_empty() { what.clone() } else { format!("{what}: {description}") };
+            let team_desc: String = team_desc.chars().take(DESCRIPTION_MAX).collect();
+            let action = Action::TeamsCreateTeam { team: team_body(&team_name, &team_desc, channel_time) };
+            let op = team.push(format!("{team_id}/create"), Actor::App, action, None, false);
+            let detail = format!(
+                "{what} carried as its own team {team_name:?} (members: the conversation's members), in its \
+                 General channel"
             );
+            ch.report("conversation", Outcome::Altered, "private_as_own_team", None, Some(&op), detail);
+            ch.ops.push(format!("{base}/general"), Actor::App, Action::TeamsUseGeneralChannel, None, false);
+            ("General".to_owned(), Some((team, team_name)))
         }
-        report_reactions(&mut ch, m, ts, &main);
+    }
+}
+
+fn plan_conversation(
+    ctx: &Context,
+    conv: &Conversation,
+    msgs: Vec<Message>,
+    place: Option<&Place>,
+) -> Result<Planned, TransformError> {
+    let latest = ctx.opts.latest();
+    let (msgs, filtered): (Vec<Message>, Vec<Message>) =
+        msgs.into_iter().partition(|m| m.ts.micros().is_some_and(|t| in_window(&ctx.opts, t)));
+    let filtered = filtered.len() as u64;
+    let Some(place) = place else { return Ok(skipped(conv, &msgs, filtered)) };
+
+    // A second before the first record, on a whole second, leaving a millisecond per
+    // message below `latest` so that none is pushed past it.
+    let first_msg = msgs.iter().filter_map(|m| m.ts.micros()).min();
+    let created = conv.created.and_then(|s| s.checked_mul(SECOND));
+    let earliest = [first_msg, created].into_iter().flatten().min().unwrap_or(latest);
+    let room = latest - SECOND - 1000 * msgs.len() as i64;
+    let mut channel_time = (earliest - SECOND).min(room);
+    channel_time -= channel_time.rem_euclid(SECOND);
+
+    let mut ch = Channel {
+        ctx,
+        conv,
+        ops: OpList::new(format!("channel-{}", slug(&conv.id, 40)), Some(conv.id.clone())),
+        report: Report::default(),
+        dir: Directory { ctx, chat: false },
+        timeline: Timeline::new(1000, channel_time),
+        threads: HashMap::new(),
+        present: msgs.iter().filter_map(|m| m.ts.micros()).collect(),
+        promoted: HashSet::new(),
+        used_ids: BTreeSet::new(),
+    };
+    let (desc, desc_cut) = description(conv);
+    conversation_reports(&mut ch, desc_cut);
+    let (display_name, own_team) = open_channel(&mut ch, place, channel_time, &desc);
+
+    let roots = roots_with_replies(&msgs);
+    let (mut carried, mut dropped) = (0u64, 0u64);
+    for (i, m) in msgs.iter().enumerate() {
+        let has_replies = m.ts.micros().is_some_and(|t| roots.contains(&t));
+        let ceiling = latest - 1000 * (msgs.len() - i - 1) as i64;
+        if ch.message(m, has_replies, ceiling)? {
+            carried += 1;
+        } else {
+            dropped += 1;
+        }
     }
     let base = ch.ops.container.clone();
     ch.ops.push(format!("{base}/complete"), Actor::App, Action::TeamsCompleteChannel, None, false);
 
-    // Containers: the own team first, then the channel.
+    // Containers: an own team first, then the channel.
     let mut containers = Vec::new();
     let parent = match own_team {
         Some((mut team, team_name)) => {
-            let members = current_members(conv);
-            for detail in complete_team(ctx, &mut team, &members) {
+            for detail in complete_team(ctx, &mut team, &current_members(conv)) {
                 ch.report("membership", Outcome::Dropped, "member_unmapped", None, None, detail);
             }
+            let id = team.container.clone();
             let container = Container {
-                id: team.container.clone(),
+                id: id.clone(),
                 kind: ContainerKind::TeamsTeam,
                 parent: None,
                 conversation: Some(conv.id.clone()),
                 display_name: team_name,
                 create_time: format_rfc3339(channel_time, 3),
-                ops_path: format!("ops/{}.jsonl", team.container),
+                ops_path: format!("ops/{id}.jsonl"),
                 op_count: team.ops.len() as u64,
                 message_count: 0,
             };
-            let id = team.container.clone();
             containers.push((container, team.ops));
             id
         }
@@ -825,10 +825,14 @@ fn plan_conversation(
         message_count: carried,
     };
     containers.push((container, ch.ops.ops));
-    let workspace = matches!(target, Target::Workspace { .. });
+    let considered = msgs.len() as u64;
     let plan =
         ConversationPlan { containers, report: ch.report.entries, considered, carried, dropped, filtered };
-    Ok(Planned { plan, workspace_time: workspace.then_some(channel_time), general: workspace && general })
+    let (workspace_time, general) = match place {
+        Place::Workspace { general, .. } => (Some(channel_time), *general),
+        Place::OwnTeam => (None, false),
+    };
+    Ok(Planned { plan, workspace_time, general })
 }
 
 /// The `from` of an imported message.
@@ -886,25 +890,23 @@ fn attach(ch: &mut Channel<'_>, m: &Message, op_base: &str, doc: &mut Document) 
             out.hosted.push(HostedContent { temporary_id, blob });
             continue;
         }
+        let bytes = blob.bytes;
+        out.html.push_str(&upload(ch, op_base, fid, blob, ts, &mut out.uploads));
         if image {
             let why = if out.hosted.len() >= MAX_HOSTED_CONTENTS {
                 format!("more than {MAX_HOSTED_CONTENTS} images in one message")
             } else {
-                format!(
-                    "{} bytes, over the inline limit of {}",
-                    blob.bytes, ch.ctx.opts.max_inline_image_bytes
-                )
+                format!("{} bytes, over the inline limit of {}", bytes, ch.ctx.opts.max_inline_image_bytes)
             };
             ch.report(
                 "file",
                 Outcome::Altered,
                 "image_as_file",
                 Some(ts),
-                None,
+                out.uploads.last(),
                 format!("{fid} {name}: {why}; uploaded as a file"),
             );
         }
-        out.html.push_str(&upload(ch, op_base, fid, blob, ts, &mut out.uploads));
     }
     out
 }
@@ -984,261 +986,17 @@ fn report_reactions(ch: &mut Channel<'_>, m: &Message, ts: &str, main: &Operatio
     }
 }
 
-fn report_render_notes(ch: &mut Channel<'_>, rendered: &Rendered, ts: &str, main: &OperationId) {
-    for note in &rendered.notes {
-        ch.report(
-            "markup",
-            Outcome::Altered,
-            note.code(),
-            Some(ts),
-            Some(main),
-            serde_json::to_string(note).unwrap_or_default(),
-        );
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Splitting: a document too large for one message becomes parts, each rendered from whole
-// blocks (or from pieces of a block rebuilt as blocks), so no part ever cuts a tag.
-
-/// The Teams HTML of some blocks (rendering is block by block, so the HTML of a sequence is
-/// the concatenation of its blocks' HTML).
-fn html_of(blocks: &[Block], dir: &Directory<'_>) -> String {
-    render_teams(&Document { blocks: blocks.to_vec() }, dir).text
-}
-
-fn block_len(b: &Block, dir: &Directory<'_>) -> usize {
-    json_len(&html_of(std::slice::from_ref(b), dir))
-}
-
-/// Parts of the document's HTML: the first at most `first_budget` bytes (JSON-escaped),
-/// the others at most `budget`.
-fn split_html(doc: &Document, dir: &Directory<'_>, budget: usize, first_budget: usize) -> Vec<String> {
-    let piece_budget = first_budget.min(budget);
-    let pieces: Vec<Block> = doc.blocks.iter().flat_map(|b| fit_block(b, piece_budget, dir)).collect();
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur = String::new();
-    for p in &pieces {
-        let html = html_of(std::slice::from_ref(p), dir);
-        let limit = if parts.is_empty() { first_budget } else { budget };
-        if !cur.is_empty() && json_len(&cur) + json_len(&html) > limit {
-            parts.push(std::mem::take(&mut cur));
-        }
-        cur.push_str(&html);
-    }
-    if !cur.is_empty() || parts.is_empty() {
-        parts.push(cur);
-    }
-    parts
-}
-
-/// A block as one or more blocks whose HTML each fits `budget`.
-fn fit_block(b: &Block, budget: usize, dir: &Directory<'_>) -> Vec<Block> {
-    if block_len(b, dir) <= budget {
-        return vec![b.clone()];
-    }
-    let inner = budget.saturating_sub(64).max(64);
-    match b {
-        Block::Paragraph(inlines) => {
-            split_inlines(inlines, inner, dir).into_iter().map(Block::Paragraph).collect()
-        }
-        Block::Heading { level, content } => split_inlines(content, inner, dir)
-            .into_iter()
-            .map(|content| Block::Heading { level: *level, content })
-            .collect(),
-        Block::CodeBlock { text } => {
-            split_fitting(text, inner).into_iter().map(|text| Block::CodeBlock { text }).collect()
-        }
-        Block::Quote(children) => {
-            let pieces: Vec<Block> = children.iter().flat_map(|c| fit_block(c, inner, dir)).collect();
-            pack(pieces, inner, |p| block_len(p, dir)).into_iter().map(Block::Quote).collect()
-        }
-        Block::List { ordered, start, items } => {
-            let wrap = |first: usize, items: Vec<Vec<Block>>| Block::List {
-                ordered: *ordered,
-                start: start.saturating_add(first as u64),
-                items,
-            };
-            let mut out = Vec::new();
-            let mut group: Vec<Vec<Block>> = Vec::new();
-            let mut group_start = 0;
-            let mut len = 0;
-            for (i, item) in items.iter().enumerate() {
-                let item_len = block_len(&wrap(i, vec![item.clone()]), dir);
-                if item_len > inner {
-                    if !group.is_empty() {
-                        out.push(wrap(group_start, std::mem::take(&mut group)));
-                    }
-                    out.extend(as_text(
-                        &Block::List { ordered: *ordered, start: 1, items: vec![item.clone()] },
-                        inner,
-                    ));
-                    len = 0;
-                    continue;
-                }
-                if !group.is_empty() && len + item_len > inner {
-                    out.push(wrap(group_start, std::mem::take(&mut group)));
-                    len = 0;
-                }
-                if group.is_empty() {
-                    group_start = i;
-                }
-                group.push(item.clone());
-                len += item_len;
-            }
-            if !group.is_empty() {
-                out.push(wrap(group_start, group));
-            }
-            out
-        }
-        Block::Table { rows } => {
-            let mut out = Vec::new();
-            let mut group: Vec<Vec<Vec<Block>>> = Vec::new();
-            let mut len = 0;
-            for row in rows {
-                let row_len = block_len(&Block::Table { rows: vec![row.clone()] }, dir);
-                if row_len > inner {
-                    if !group.is_empty() {
-                        out.push(Block::Table { rows: std::mem::take(&mut group) });
-                    }
-                    out.extend(as_text(&Block::Table { rows: vec![row.clone()] }, inner));
-                    len = 0;
-                    continue;
-                }
-                if !group.is_empty() && len + row_len > inner {
-                    out.push(Block::Table { rows: std::mem::take(&mut group) });
-                    len = 0;
-                }
-                group.push(row.clone());
-                len += row_len;
-            }
-            if !group.is_empty() {
-                out.push(Block::Table { rows: group });
-            }
-            out
-        }
-        Block::Rule | Block::Unsupported { .. } => vec![b.clone()],
-    }
-}
-
-/// A block that cannot be divided as such, as plain-text paragraphs that fit.
-fn as_text(b: &Block, budget: usize) -> Vec<Block> {
-    let text = Document { blocks: vec![b.clone()] }.plain_text();
-    text.split('\n')
-        .filter(|l| !l.is_empty())
-        .flat_map(|l| split_fitting(l, budget))
-        .map(|l| Block::Paragraph(vec![Inline::Text(l)]))
-        .collect()
-}
-
-/// Groups consecutive items so that each group's summed length stays within `budget`.
-fn pack<T>(items: Vec<T>, budget: usize, len_of: impl Fn(&T) -> usize) -> Vec<Vec<T>> {
-    let mut out = Vec::new();
-    let mut group = Vec::new();
-    let mut len = 0;
-    for item in items {
-        let l = len_of(&item);
-        if !group.is_empty() && len + l > budget {
-            out.push(std::mem::take(&mut group));
-            len = 0;
-        }
-        len += l;
-        group.push(item);
-    }
-    if !group.is_empty() {
-        out.push(group);
-    }
-    out
-}
-
-/// Like [`pack`] for inline content, but a run that overflows is cut after its last line
-/// break when that keeps at least half of it, so parts end at line ends.
-fn pack_lines(items: Vec<Inline>, budget: usize, dir: &Directory<'_>) -> Vec<Vec<Inline>> {
-    let mut out = Vec::new();
-    let mut group: Vec<(Inline, usize)> = Vec::new();
-    let mut len = 0;
-    for item in items {
-        let l = inline_len(&item, dir);
-        if !group.is_empty() && len + l > budget {
-            let mut prefix = 0;
-            let mut cut = None;
-            for (i, (piece, piece_len)) in group.iter().enumerate() {
-                prefix += piece_len;
-                if matches!(piece, Inline::LineBreak) && prefix > budget / 2 {
-                    cut = Some(i + 1);
-                }
-            }
-            let rest = group.split_off(cut.unwrap_or(group.len()));
-            out.push(group.into_iter().map(|(i, _)| i).collect());
-            len = rest.iter().map(|(_, l)| l).sum();
-            group = rest;
-        }
-        len += l;
-        group.push((item, l));
-    }
-    if !group.is_empty() {
-        out.push(group.into_iter().map(|(i, _)| i).collect());
-    }
-    out
-}
-
-fn inline_len(i: &Inline, dir: &Directory<'_>) -> usize {
-    block_len(&Block::Paragraph(vec![i.clone()]), dir).saturating_sub("<p></p>".len())
-}
-
-/// Inline content as runs whose HTML each fits `budget`; a run never starts or ends with a
-/// line break.
-fn split_inlines(inlines: &[Inline], budget: usize, dir: &Directory<'_>) -> Vec<Vec<Inline>> {
-    let inner = budget.saturating_sub(32).max(32);
-    let pieces: Vec<Inline> = inlines
-        .iter()
-        .flat_map(|i| {
-            if inline_len(i, dir) <= budget {
-                return vec![i.clone()];
-            }
-            let wrap_all = |f: &dyn Fn(Vec<Inline>) -> Inline, c: &[Inline]| -> Vec<Inline> {
-                split_inlines(c, inner, dir).into_iter().map(f).collect()
-            };
-            match i {
-                Inline::Text(t) => split_fitting(t, budget).into_iter().map(Inline::Text).collect(),
-                Inline::Code(t) => split_fitting(t, inner).into_iter().map(Inline::Code).collect(),
-                Inline::Bold(c) => wrap_all(&Inline::Bold, c),
-                Inline::Italic(c) => wrap_all(&Inline::Italic, c),
-                Inline::Strike(c) => wrap_all(&Inline::Strike, c),
-                Inline::Underline(c) => wrap_all(&Inline::Underline, c),
-                other => {
-                    let mut text = String::new();
-                    crate::markup::ast::inlines_plain(std::slice::from_ref(other), &mut text);
-                    split_fitting(&text, budget).into_iter().map(Inline::Text).collect()
-                }
-            }
-        })
-        .collect();
-    pack_lines(pieces, budget, dir)
-        .into_iter()
-        .map(|mut run| {
-            while matches!(run.first(), Some(Inline::LineBreak)) {
-                run.remove(0);
-            }
-            while matches!(run.last(), Some(Inline::LineBreak)) {
-                run.pop();
-            }
-            run
-        })
-        .filter(|run| !run.is_empty())
-        .collect()
-}
-
-/// Text cut (at a newline or space when one is close) into pieces whose escaped HTML fits
-/// `budget` bytes of JSON.
-fn split_fitting(text: &str, budget: usize) -> Vec<String> {
-    let fits = |s: &str| json_len(&encode_text(s)) <= budget;
-    let mut max = budget.max(8);
+/// Teams HTML parts of a document, each within `budget` bytes once JSON-escaped. The shared
+/// splitter counts raw bytes, so its limit shrinks until the escaped parts fit too (quotes,
+/// tabs and newlines of code grow in JSON).
+fn split_parts(doc: &Document, dir: &Directory<'_>, budget: usize) -> Vec<String> {
+    let mut max = budget;
     loop {
-        let parts = split_text(text, max);
-        if max <= 8 || parts.iter().all(|p| fits(p)) {
-            return parts;
+        let parts = render_teams_parts(doc, dir, max);
+        let worst = parts.iter().map(|p| json_len(&p.text)).max().unwrap_or(0);
+        if worst <= budget || max <= budget / 8 {
+            return parts.into_iter().map(|p| p.text).collect();
         }
-        max = (max * 2 / 3).max(8);
+        max = (max * budget / worst).min(max - max / 8);
     }
 }
