@@ -1,0 +1,220 @@
+//! The whole-extractor benchmark: generate (or reuse) a synthetic export, run the real
+//! `chatport extract` on it as a child process, and report wall time, messages/s and the
+//! child's peak RSS next to the floor (inflate + parse only) of the same zip.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use crate::floor::{best_floor, FloorReport};
+use crate::generate::{counts_path, generate, ExpectedCounts, GenerateOptions, Layout};
+
+/// Targets from issue 2 part 8, printed next to the measurements.
+pub const TARGET_MESSAGES_PER_SECOND: f64 = 250_000.0;
+/// Peak RSS target, MiB.
+pub const TARGET_PEAK_RSS_MIB: f64 = 300.0;
+/// Target for our time divided by the floor's.
+pub const TARGET_FLOOR_RATIO: f64 = 1.5;
+
+/// How to run the benchmark.
+#[derive(Debug, Clone)]
+pub struct ExtractBenchOptions {
+    /// Messages in the generated export.
+    pub messages: u64,
+    /// Generator seed.
+    pub seed: u64,
+    /// The `chatport` binary.
+    pub chatport: PathBuf,
+    /// Where exports are cached and extractions written.
+    pub bench_dir: PathBuf,
+    /// Keep the extraction output.
+    pub keep: bool,
+    /// Compare the manifest's counts with the generator's.
+    pub verify: bool,
+    /// Floor measurements per thread count; the fastest is kept.
+    pub floor_runs: usize,
+}
+
+/// A finished child process and what it cost.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChildRun {
+    /// Wall time.
+    pub seconds: f64,
+    /// Peak resident set size, KiB (`ru_maxrss`).
+    pub peak_rss_kib: u64,
+    /// Exit code, or `None` when killed by a signal.
+    pub exit_code: Option<i32>,
+    /// Signal that ended it.
+    pub signal: Option<i32>,
+}
+
+/// Everything the benchmark measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExtractBenchReport {
+    /// The export.
+    pub export: PathBuf,
+    /// Its size in bytes.
+    pub export_bytes: u64,
+    /// Messages in it.
+    pub messages: u64,
+    /// The extractor run.
+    pub extract: ChildRun,
+    /// Extractor messages per second.
+    pub messages_per_second: f64,
+    /// Floor with one thread.
+    pub floor_1: FloorReport,
+    /// Floor with two threads.
+    pub floor_2: FloorReport,
+    /// Extractor time / two-thread floor time.
+    pub ratio_to_floor: f64,
+    /// Manifest counts that differ from the generator's, as `key: manifest != expected`.
+    pub count_mismatches: Vec<String>,
+}
+
+/// Runs `command`, waits for it with `wait4` and returns its wall time and peak RSS.
+pub fn run_measured(command: &mut Command) -> Result<ChildRun> {
+    let started = Instant::now();
+    let child = command.spawn().with_context(|| format!("starting {:?}", command.get_program()))?;
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is a plain C struct for which all-zero bytes are a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: `pid` is our own child, not yet reaped (std never waited on it), and both
+        // out-pointers are valid for writes for the duration of the call.
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if r == pid {
+            break;
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(err).context("waiting for the child process");
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let exited = libc::WIFEXITED(status);
+    Ok(ChildRun {
+        seconds,
+        peak_rss_kib: usage.ru_maxrss.max(0) as u64,
+        exit_code: exited.then(|| libc::WEXITSTATUS(status)),
+        signal: libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)),
+    })
+}
+
+/// The cached export for `messages` and `seed`, generated when missing.
+pub fn cached_export(bench_dir: &Path, messages: u64, seed: u64) -> Result<(PathBuf, ExpectedCounts)> {
+    fs::create_dir_all(bench_dir).with_context(|| format!("creating {}", bench_dir.display()))?;
+    let zip = bench_dir.join(format!("slack-{messages}-seed{seed}.zip"));
+    let sidecar = counts_path(&zip);
+    if zip.is_file() && sidecar.is_file() {
+        let counts = serde_json::from_slice(&fs::read(&sidecar)?)
+            .with_context(|| format!("reading {}", sidecar.display()))?;
+        eprintln!("reusing {}", zip.display());
+        return Ok((zip, counts));
+    }
+    eprintln!("generating {} ({messages} messages)…", zip.display());
+    let report =
+        generate(&GenerateOptions { messages, seed, channels: None, layout: Layout::Zip, out: zip.clone() })?;
+    eprintln!("generated in {:.1} s, {:.1} MB zip", report.seconds, report.output_bytes as f64 / 1e6);
+    Ok((zip, report.counts))
+}
+
+fn compare_counts(manifest: &Path, expected: &ExpectedCounts) -> Result<Vec<String>> {
+    let value: serde_json::Value = serde_json::from_slice(
+        &fs::read(manifest).with_context(|| format!("reading {}", manifest.display()))?,
+    )
+    .with_context(|| format!("parsing {}", manifest.display()))?;
+    let counts = &value["counts"];
+    let want = serde_json::to_value(expected)?;
+    let mut mismatches = Vec::new();
+    if let Some(want) = want.as_object() {
+        for (key, v) in want {
+            if counts.get(key) != Some(v) {
+                mismatches.push(format!("{key}: manifest {} != expected {v}", counts[key]));
+            }
+        }
+    }
+    Ok(mismatches)
+}
+
+/// Runs the benchmark.
+pub fn extract_bench(opts: &ExtractBenchOptions) -> Result<ExtractBenchReport> {
+    if !opts.chatport.is_file() {
+        bail!(
+            "chatport binary not found at {}: build it with `cargo build --release -p chatport-cli` \
+             or pass --chatport <path>",
+            opts.chatport.display()
+        );
+    }
+    let (zip, expected) = cached_export(&opts.bench_dir, opts.messages, opts.seed)?;
+    let export_bytes = fs::metadata(&zip)?.len();
+
+    let floor_1 = best_floor(&zip, 1, opts.floor_runs)?;
+    let floor_2 = best_floor(&zip, 2, opts.floor_runs)?;
+
+    let out = opts.bench_dir.join(format!("extract-{}-seed{}", opts.messages, opts.seed));
+    if out.exists() {
+        fs::remove_dir_all(&out).with_context(|| format!("removing {}", out.display()))?;
+    }
+    eprintln!("running {} extract {} --out {}", opts.chatport.display(), zip.display(), out.display());
+    let run = run_measured(Command::new(&opts.chatport).arg("extract").arg(&zip).arg("--out").arg(&out))?;
+    match (run.exit_code, run.signal) {
+        (Some(0), _) => {}
+        (Some(code), _) => bail!(
+            "`{} extract` failed with exit code {code} (its output is above); \
+             does this chatport build have the `extract` subcommand?",
+            opts.chatport.display()
+        ),
+        (None, signal) => {
+            bail!("`{} extract` was killed by signal {}", opts.chatport.display(), signal.unwrap_or(0))
+        }
+    }
+    let count_mismatches =
+        if opts.verify { compare_counts(&out.join("manifest.json"), &expected)? } else { Vec::new() };
+    if !opts.keep {
+        fs::remove_dir_all(&out).with_context(|| format!("removing {}", out.display()))?;
+    }
+    Ok(ExtractBenchReport {
+        export: zip,
+        export_bytes,
+        messages: expected.messages,
+        messages_per_second: expected.messages as f64 / run.seconds.max(1e-9),
+        ratio_to_floor: run.seconds / floor_2.seconds.max(1e-9),
+        extract: run,
+        floor_1,
+        floor_2,
+        count_mismatches,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measures_a_child() {
+        let run = run_measured(Command::new("sh").args(["-c", "exit 3"])).unwrap();
+        assert_eq!(run.exit_code, Some(3));
+        assert!(run.peak_rss_kib > 0);
+    }
+
+    #[test]
+    fn missing_binary_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = extract_bench(&ExtractBenchOptions {
+            messages: 10,
+            seed: 1,
+            chatport: dir.path().join("nope"),
+            bench_dir: dir.path().to_path_buf(),
+            keep: false,
+            verify: true,
+            floor_runs: 1,
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("chatport binary not found"));
+    }
+}
