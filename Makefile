@@ -4,7 +4,7 @@ CHATPORT = target/release/chatport
 SAMPLE ?= fixtures/slack/sample-export
 OUT ?= out
 
-.PHONY: all build release test lint fmt demo extract validate stats schemas bench-extract clean
+.PHONY: all build release test lint fmt demo extract validate stats schemas bench-extract bench-transform clean
 
 all: build
 
@@ -33,6 +33,7 @@ demo: release
 	$(CHATPORT) stats $(OUT)/canonical
 	$(CHATPORT) users $(OUT)/canonical --out $(OUT)/users.csv
 	$(CHATPORT) transform $(OUT)/canonical --to chat --users $(OUT)/users.csv --importer admin@example.com --out $(OUT)/plan-chat
+	$(CHATPORT) transform $(OUT)/canonical --to teams --users $(OUT)/users.csv --fallback-user 00000000-0000-4000-8000-00000000f411 --out $(OUT)/plan-teams
 
 extract: release
 	$(CHATPORT) extract $(EXPORT) --out $(OUT)/canonical
@@ -51,6 +52,14 @@ schemas:
 bench-extract:
 	$(CARGO) build --release -p chatport-cli -p chatport-bench
 	target/release/chatport-bench extract-bench --messages $${MESSAGES:-1000000}
+
+## Transform benchmark: plans the benchmark export (extracted and kept by extract-bench) for both destinations.
+bench-transform:
+	$(CARGO) build --release -p chatport-cli -p chatport-bench
+	target/release/chatport-bench extract-bench --messages $${MESSAGES:-1000000} --keep --floor-runs 1
+	/usr/bin/time -f "transform chat: %e s wall, %M KB peak RSS" $(CHATPORT) transform bench-out/extract-$${MESSAGES:-1000000}-seed1 --to chat --importer admin@example.com --out bench-out/plan-chat --json > bench-out/transform-chat.json
+	/usr/bin/time -f "transform teams: %e s wall, %M KB peak RSS" $(CHATPORT) transform bench-out/extract-$${MESSAGES:-1000000}-seed1 --to teams --fallback-user 00000000-0000-4000-8000-00000000f411 --out bench-out/plan-teams --json > bench-out/transform-teams.json
+	@grep -h '"source_messages"' bench-out/transform-chat.json bench-out/transform-teams.json
 
 clean:
 	rm -rf $(OUT) bench-out
