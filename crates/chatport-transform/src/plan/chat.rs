@@ -174,6 +174,7 @@ fn plan_conversation(
             carried: 0,
             dropped: considered,
             filtered: filtered.len() as u64,
+            spilled: None,
         };
     }
 
@@ -606,5 +607,6 @@ fn plan_conversation(
         carried,
         dropped,
         filtered: filtered.len() as u64,
+        spilled: None,
     }
 }

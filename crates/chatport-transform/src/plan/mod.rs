@@ -163,6 +163,9 @@ pub struct Context {
     pub files: HashMap<String, FileRecord>,
     /// Sizes of the canonical directory's blobs, by path.
     pub blob_sizes: HashMap<String, u64>,
+    /// The plan directory being written; planners [`spill`] each conversation there as
+    /// soon as it is planned. `None` keeps plans in memory (for callers that plan only).
+    pub out: Option<PathBuf>,
 }
 
 impl Context {
@@ -319,6 +322,69 @@ pub struct ConversationPlan {
     pub dropped: u64,
     /// Source messages left out by the filters.
     pub filtered: u64,
+    /// Set by [`spill`]: the operations and report are on disk, not in `containers`/`report`.
+    pub spilled: Option<Spilled>,
+}
+
+/// What [`spill`] wrote for one conversation.
+pub struct Spilled {
+    /// The operations files, one per container.
+    pub files: Vec<chatport_model::DataFile>,
+    /// Operations per action type.
+    pub by_action: BTreeMap<String, u64>,
+    /// Operations written.
+    pub operations: u64,
+    /// The conversation's report entries, as JSONL, in a scratch file.
+    pub report: Option<PathBuf>,
+    /// Report entries by (item, outcome, reason).
+    pub by_reason: BTreeMap<String, u64>,
+}
+
+/// Scratch folder of the plan directory for spilled report entries; removed at the end.
+const SPILL: &str = ".report-parts";
+
+fn reason_key(e: &ReportEntry) -> String {
+    let outcome = match e.outcome {
+        Outcome::Altered => "altered",
+        Outcome::Dropped => "dropped",
+    };
+    format!("{} {} {}", e.item, outcome, e.reason)
+}
+
+/// Writes a conversation's operations files and report entries to the plan directory as
+/// soon as it is planned, so a transform holds only the conversations being planned in
+/// memory. The returned plan keeps its containers (small) and drops its operations.
+pub fn spill(out: &Path, mut plan: ConversationPlan) -> Result<ConversationPlan, TransformError> {
+    let mut spilled = Spilled {
+        files: Vec::new(),
+        by_action: BTreeMap::new(),
+        operations: 0,
+        report: None,
+        by_reason: BTreeMap::new(),
+    };
+    for (container, ops) in &mut plan.containers {
+        let mut w = DataFileWriter::create(out, &container.ops_path)?;
+        for op in ops.iter() {
+            *spilled.by_action.entry(op.action.name().to_owned()).or_default() += 1;
+            w.write(op)?;
+        }
+        spilled.operations += ops.len() as u64;
+        spilled.files.push(w.finish()?);
+        *ops = Vec::new();
+    }
+    if !plan.report.is_empty() {
+        let first = plan.containers.first().map(|(c, _)| c.id.clone()).unwrap_or_default();
+        let name = format!("{SPILL}/{}-{}.jsonl", slug(&first, 48), plan.report.len());
+        let mut w = DataFileWriter::create(out, &name)?;
+        for e in plan.report.drain(..) {
+            *spilled.by_reason.entry(reason_key(&e)).or_default() += 1;
+            w.write(&e)?;
+        }
+        w.finish()?;
+        spilled.report = Some(out.join(name));
+    }
+    plan.spilled = Some(spilled);
+    Ok(plan)
 }
 
 /// The summary of a transform, for the CLI.
@@ -360,6 +426,7 @@ pub fn load_context(
         conversations: conversations.iter().map(|c| (c.id.clone(), c.clone())).collect(),
         files: files.into_iter().map(|f| (f.id.clone(), f)).collect(),
         blob_sizes,
+        out: None,
     };
     Ok((ctx, conversations, canonical_sha))
 }
@@ -391,12 +458,34 @@ pub fn transform(
     mapping: Option<Vec<MappingRow>>,
 ) -> Result<TransformSummary, TransformError> {
     let destination = opts.destination;
-    let (ctx, conversations, canonical_sha) = load_context(canonical, opts, mapping)?;
+    let (mut ctx, conversations, canonical_sha) = load_context(canonical, opts, mapping)?;
+    prepare_out(out)?;
+    ctx.out = Some(out.to_owned());
     let plans: Vec<ConversationPlan> = match destination {
         Destination::Chat => chat::plan(canonical, &ctx, &conversations)?,
         Destination::Teams => teams::plan(canonical, &ctx, &conversations)?,
     };
     write_plan(out, &ctx, plans, canonical_sha)
+}
+
+/// Empties the plan files of a previous run from `out` (other files are left alone) and
+/// creates it.
+fn prepare_out(out: &Path) -> Result<(), TransformError> {
+    let io = |e: std::io::Error| TransformError::Output { path: out.to_owned(), source: e };
+    for name in ["manifest.json", "containers.jsonl", "report.jsonl"] {
+        let p = out.join(name);
+        if p.exists() {
+            std::fs::remove_file(&p).map_err(io)?;
+        }
+    }
+    for dir in ["ops", SPILL] {
+        let p = out.join(dir);
+        if p.exists() {
+            std::fs::remove_dir_all(&p).map_err(io)?;
+        }
+    }
+    std::fs::create_dir_all(out.join("ops")).map_err(io)?;
+    Ok(())
 }
 
 fn write_plan(
@@ -405,20 +494,6 @@ fn write_plan(
     plans: Vec<ConversationPlan>,
     canonical_sha: String,
 ) -> Result<TransformSummary, TransformError> {
-    let io = |e: std::io::Error| TransformError::Output { path: out.to_owned(), source: e };
-    if out.exists() {
-        for name in ["manifest.json", "containers.jsonl", "report.jsonl"] {
-            let p = out.join(name);
-            if p.exists() {
-                std::fs::remove_file(&p).map_err(io)?;
-            }
-        }
-        let ops = out.join("ops");
-        if ops.exists() {
-            std::fs::remove_dir_all(&ops).map_err(io)?;
-        }
-    }
-    std::fs::create_dir_all(out.join("ops")).map_err(io)?;
     let mut counts = PlanCounts::default();
     let mut files = Vec::new();
     let mut containers_w = DataFileWriter::create(out, "containers.jsonl")?;
@@ -455,12 +530,34 @@ fn write_plan(
         carried: 0,
         dropped: 0,
         filtered: 0,
+        spilled: None,
     };
     for plan in std::iter::once(global).chain(plans) {
         counts.source_messages += plan.considered;
         counts.messages_carried += plan.carried;
         counts.messages_dropped += plan.dropped;
         counts.messages_filtered += plan.filtered;
+        if let Some(sp) = plan.spilled {
+            for (action, n) in sp.by_action {
+                *counts.by_action.entry(action).or_default() += n;
+            }
+            counts.operations += sp.operations;
+            counts.containers += plan.containers.len() as u64;
+            files.extend(sp.files);
+            for (container, _) in &plan.containers {
+                containers_w.write(container)?;
+            }
+            for (reason, n) in sp.by_reason {
+                *by_reason.entry(reason).or_default() += n;
+            }
+            if let Some(path) = sp.report {
+                let text = std::fs::read(&path)
+                    .map_err(|e| TransformError::Output { path: path.clone(), source: e })?;
+                let lines = text.iter().filter(|&&b| b == b'\n').count() as u64;
+                report_w.write_lines(&text, lines)?;
+            }
+            continue;
+        }
         for (container, ops) in plan.containers {
             let mut w = DataFileWriter::create(out, &container.ops_path)?;
             for op in &ops {
@@ -473,15 +570,16 @@ fn write_plan(
             counts.containers += 1;
         }
         for e in plan.report {
-            let outcome = match e.outcome {
-                Outcome::Altered => "altered",
-                Outcome::Dropped => "dropped",
-            };
-            *by_reason.entry(format!("{} {} {}", e.item, outcome, e.reason)).or_default() += 1;
+            *by_reason.entry(reason_key(&e)).or_default() += 1;
             report_w.write(&e)?;
         }
     }
     counts.report_entries = report_w.records();
+    let spill_dir = out.join(SPILL);
+    if spill_dir.exists() {
+        std::fs::remove_dir_all(&spill_dir)
+            .map_err(|e| TransformError::Output { path: spill_dir, source: e })?;
+    }
     files.push(containers_w.finish()?);
     files.push(report_w.finish()?);
     files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -523,7 +621,11 @@ where
         .filter(|c| selected(&ctx.opts, c))
         .map(|c| {
             let msgs = read_messages(canonical, c)?;
-            Ok(plan_one(c, msgs))
+            let plan = plan_one(c, msgs);
+            match &ctx.out {
+                Some(out) => spill(out, plan),
+                None => Ok(plan),
+            }
         })
         .collect()
 }

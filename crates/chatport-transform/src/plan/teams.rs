@@ -150,7 +150,11 @@ pub fn plan(
         .zip(places.par_iter())
         .map(|(c, place)| {
             let msgs = read_messages(canonical, c)?;
-            plan_conversation(ctx, c, msgs, place.as_ref())
+            let mut planned = plan_conversation(ctx, c, msgs, place.as_ref())?;
+            if let Some(out) = &ctx.out {
+                planned.plan = super::spill(out, planned.plan)?;
+            }
+            Ok(planned)
         })
         .collect();
     let mut planned: Vec<Planned> = planned.into_iter().collect::<Result<_, _>>()?;
@@ -367,6 +371,7 @@ fn workspace_team(ctx: &Context, public: &[&Conversation], time: i64) -> Convers
         carried: 0,
         dropped: 0,
         filtered: 0,
+        spilled: None,
     }
 }
 
@@ -648,6 +653,7 @@ fn skipped(conv: &Conversation, msgs: &[Message], filtered: u64) -> Planned {
         carried: 0,
         dropped: considered,
         filtered,
+        spilled: None,
     };
     Planned { plan, workspace_time: None, general: false }
 }
@@ -826,8 +832,15 @@ fn plan_conversation(
     };
     containers.push((container, ch.ops.ops));
     let considered = msgs.len() as u64;
-    let plan =
-        ConversationPlan { containers, report: ch.report.entries, considered, carried, dropped, filtered };
+    let plan = ConversationPlan {
+        containers,
+        report: ch.report.entries,
+        considered,
+        carried,
+        dropped,
+        filtered,
+        spilled: None,
+    };
     let (workspace_time, general) = match place {
         Place::Workspace { general, .. } => (Some(channel_time), *general),
         Place::OwnTeam => (None, false),
