@@ -41,6 +41,9 @@ enum Command {
     /// Plan the migration to Google Chat or Microsoft Teams: a plan directory of ready
     /// operations and a report of everything not carried exactly.
     Transform(transform_cmd::TransformArgs),
+    /// Serve the local emulator of the Google Chat and Microsoft Graph APIs (for tests, the
+    /// demo, and rehearsals without cloud credentials).
+    Emulate(chatport_emulator::EmulateArgs),
 }
 
 /// The outcome of a command that ran.
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Stats(a) => inspect_cmd::stats(a),
         Command::Users(a) => transform_cmd::users(a),
         Command::Transform(a) => transform_cmd::transform(a),
+        Command::Emulate(a) => chatport_emulator::run(a).map(|()| Outcome::Clean).map_err(anyhow::Error::from),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
