@@ -62,7 +62,9 @@ fn main() -> ExitCode {
         Command::Stats(a) => inspect_cmd::stats(a),
         Command::Users(a) => transform_cmd::users(a),
         Command::Transform(a) => transform_cmd::transform(a),
-        Command::Emulate(a) => chatport_emulator::run(a).map(|()| Outcome::Clean).map_err(anyhow::Error::from),
+        Command::Emulate(a) => {
+            chatport_emulator::run(a).map(|()| Outcome::Clean).map_err(anyhow::Error::from)
+        }
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

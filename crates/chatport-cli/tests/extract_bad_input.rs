@@ -241,3 +241,28 @@ fn corrupt_entry_is_skipped_with_its_name() {
     assert!(has(&w, "unreadable_source", "general/2024-01-01.json"), "{w:?}");
     assert_eq!(counts["messages"], 1);
 }
+
+#[test]
+fn duplicate_messages_are_kept_and_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut entries = good_entries();
+    let m = r#"{"type":"message","user":"U1","text":"twice","ts":"5.000001"}"#;
+    entries.push(("general/2024-01-01.json".into(), format!("[{m},{m}]").into_bytes()));
+    entries.push(("general/2024-01-02.json".into(), format!("[{m}]").into_bytes()));
+    let zip = tmp.path().join("d.zip");
+    write_zip(&zip, &entries);
+    let out = tmp.path().join("out");
+    let (code, w, counts) = run(&zip, &out, &[]);
+    assert_eq!(code, 0);
+    let dups: Vec<&Value> = w.iter().filter(|w| w["code"] == "duplicate_ts").collect();
+    assert_eq!(dups.len(), 2, "{w:?}");
+    assert_eq!(
+        (dups[0]["file"].as_str(), dups[0]["record"].as_u64()),
+        (Some("general/2024-01-01.json"), Some(1))
+    );
+    assert_eq!(
+        (dups[1]["file"].as_str(), dups[1]["record"].as_u64()),
+        (Some("general/2024-01-02.json"), Some(0))
+    );
+    assert_eq!(counts["messages"], 4, "all kept");
+}

@@ -47,10 +47,17 @@ fn teams_plan_accounts_for_every_message_and_obeys_the_rules() {
     let report = jsonl(&p.join("report.jsonl"));
     let mut seen: HashMap<(String, String), usize> = HashMap::new();
     for op in ops.iter().filter(|o| o["source"]["primary"] == true) {
-        *seen.entry((op["source"]["conversation"].as_str().unwrap().into(), op["source"]["ts"].as_str().unwrap().into())).or_default() += 1;
+        *seen
+            .entry((
+                op["source"]["conversation"].as_str().unwrap().into(),
+                op["source"]["ts"].as_str().unwrap().into(),
+            ))
+            .or_default() += 1;
     }
     for e in report.iter().filter(|e| e["item"] == "message" && e["outcome"] == "dropped") {
-        *seen.entry((e["conversation"].as_str().unwrap().into(), e["ts"].as_str().unwrap().into())).or_default() += 1;
+        *seen
+            .entry((e["conversation"].as_str().unwrap().into(), e["ts"].as_str().unwrap().into()))
+            .or_default() += 1;
     }
     assert_eq!(seen.len(), 35);
     assert!(seen.values().all(|n| *n == 1), "{seen:?}");
@@ -72,7 +79,9 @@ fn teams_plan_accounts_for_every_message_and_obeys_the_rules() {
             match a["type"].as_str().unwrap() {
                 "teams_create_channel" => {
                     let name = a["channel"]["displayName"].as_str().unwrap();
-                    assert!(name.chars().count() <= 50 && !name.contains(['#', '%', '&', '*', ':', '/', '?']));
+                    assert!(
+                        name.chars().count() <= 50 && !name.contains(['#', '%', '&', '*', ':', '/', '?'])
+                    );
                     assert_eq!(a["channel"]["@microsoft.graph.channelCreationMode"], "migration");
                 }
                 "teams_post_message" => {
@@ -97,7 +106,9 @@ fn teams_plan_accounts_for_every_message_and_obeys_the_rules() {
     assert_eq!(general[0]["action"]["type"], "teams_use_general_channel");
     // The two messages in the same millisecond got distinct times.
     let time_of = |ts: &str| {
-        general.iter().find(|o| o["id"] == format!("channel-c01general/msg/{ts}")).unwrap()["action"]["message"]["createdDateTime"].clone()
+        general.iter().find(|o| o["id"] == format!("channel-c01general/msg/{ts}")).unwrap()["action"]
+            ["message"]["createdDateTime"]
+            .clone()
     };
     assert_ne!(time_of("1704100800.000100"), time_of("1704100800.000400"));
     // Reactions become a footer, each reaction counted in the report.
@@ -109,7 +120,10 @@ fn teams_plan_accounts_for_every_message_and_obeys_the_rules() {
     let private = jsonl(&p.join("ops/channel-g01priv.jsonl"));
     let with_image = private.iter().find(|o| o["id"] == "channel-g01priv/msg/1704200400.000200").unwrap();
     assert_eq!(with_image["action"]["hosted_contents"][0]["blob"]["content_type"], "image/png");
-    assert!(with_image["action"]["message"]["body"]["content"].as_str().unwrap().contains("../hostedContents/1/$value"));
+    assert!(with_image["action"]["message"]["body"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("../hostedContents/1/$value"));
     assert!(private.iter().any(|o| o["action"]["type"] == "teams_upload_file"));
 }
 

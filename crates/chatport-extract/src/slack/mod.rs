@@ -340,8 +340,8 @@ struct DayOutput {
     file: String,
     lines: Vec<u8>,
     records: u64,
-    /// `(ts µs, thread root µs if a reply, record index)` per message.
-    metas: Vec<(i64, Option<i64>, u64)>,
+    /// `(ts µs, thread root µs if a reply, record index, may be a thread root)` per message.
+    metas: Vec<(i64, Option<i64>, u64, bool)>,
     files: Vec<FileRecord>,
     /// Unknown user ids with the record that references them.
     unknown_users: Vec<(String, u64)>,
@@ -367,7 +367,8 @@ fn process_day(run: &Run<'_>, conv_id: &str, entry: &Entry) -> DayOutput {
         let Some(conv) = records::message(&mut ctx, conv_id, value, may_hold_secrets) else { return };
         let msg = &conv.message;
         let Some(ts) = msg.ts.micros() else { return };
-        out.metas.push((ts, msg.reply_to.as_ref().and_then(SlackTs::micros), index));
+        let may_be_root = msg.reply_to.is_none() && (msg.thread_ts.is_some() || msg.reply_count.is_some());
+        out.metas.push((ts, msg.reply_to.as_ref().and_then(SlackTs::micros), index, may_be_root));
         if msg.is_reply() {
             out.replies += 1;
         }
@@ -408,10 +409,9 @@ fn process_day(run: &Run<'_>, conv_id: &str, entry: &Entry) -> DayOutput {
 struct ConversationOutput {
     conversation: Conversation,
     data_file: Option<DataFile>,
-    /// The spool file holding this conversation's file records, and per record its id,
-    /// offset and length there (records are spooled so memory does not grow with them).
+    /// The spool file holding the file records first seen in this conversation (spooled so
+    /// memory does not grow with them).
     file_spool: Option<std::path::PathBuf>,
-    file_index: Vec<(String, u64, u32)>,
     unknown_users: Vec<(String, String, u64)>,
     warnings: Vec<Warning>,
     replies: u64,
@@ -427,25 +427,30 @@ fn process_conversation(
     conversation.messages_path = format!("messages/{stem}.jsonl");
     let mut writer = DataFileWriter::create(run.out, &conversation.messages_path)?;
     let mut warnings = Vec::new();
-    let mut seen_ts: HashSet<i64> = HashSet::new();
+    // Memory here must not grow with the conversation: duplicate `ts` are looked for among
+    // the messages of the current and previous window of day files (a copy of a message
+    // sits next to it in a sorted export), and reply roots among thread roots only.
+    let mut recent_ts: HashSet<i64> = HashSet::new();
+    let mut previous_ts: HashSet<i64>;
+    let mut roots: HashSet<i64> = HashSet::new();
     let mut pending_replies: Vec<(i64, String, u64)> = Vec::new();
     let spool_path = run.out.join(SPOOL).join(format!("files-{stem}.jsonl"));
     let mut spool: Option<std::io::BufWriter<std::fs::File>> = None;
-    let mut spool_len = 0u64;
-    let mut file_index: Vec<(String, u64, u32)> = Vec::new();
+    let mut spooled = 0u64;
     let mut file_ids: HashSet<String> = HashSet::new();
     let mut unknown_users = Vec::new();
     let mut unknown_seen: HashSet<String> = HashSet::new();
     let mut events = Vec::new();
     let (mut replies, mut reactions) = (0, 0);
     for window in days.chunks(DAY_WINDOW) {
+        previous_ts = std::mem::take(&mut recent_ts);
         let outputs: Vec<DayOutput> =
             window.par_iter().map(|e| process_day(run, &conversation.id, e)).collect();
         for day in outputs {
             writer.write_lines(&day.lines, day.records)?;
             run.progress.advance(1, day.records);
-            for (ts, root, index) in &day.metas {
-                if !seen_ts.insert(*ts) {
+            for (ts, root, index, may_be_root) in &day.metas {
+                if previous_ts.contains(ts) || !recent_ts.insert(*ts) {
                     warnings.push(Warning::new(
                         WarningCode::DuplicateTs,
                         Some(&day.file),
@@ -453,8 +458,11 @@ fn process_conversation(
                         "a message with the same `ts` is already in this conversation: both kept",
                     ));
                 }
+                if *may_be_root {
+                    roots.insert(*ts);
+                }
                 if let Some(root) = root {
-                    if !seen_ts.contains(root) {
+                    if !roots.contains(root) {
                         pending_replies.push((*root, day.file.clone(), *index));
                     }
                 }
@@ -467,12 +475,12 @@ fn process_conversation(
                         spool =
                             Some(std::io::BufWriter::new(std::fs::File::create(&spool_path).map_err(io)?));
                     }
-                    let line = serde_json::to_vec(&f).map_err(|e| io(e.into()))?;
+                    let mut line = serde_json::to_vec(&f).map_err(|e| io(e.into()))?;
+                    line.push(b'\n');
                     if let Some(w) = spool.as_mut() {
                         w.write_all(&line).map_err(io)?;
                     }
-                    file_index.push((f.id, spool_len, line.len() as u32));
-                    spool_len += line.len() as u64;
+                    spooled += 1;
                 }
             }
             for (id, index) in day.unknown_users {
@@ -487,7 +495,7 @@ fn process_conversation(
         }
     }
     for (root, file, index) in pending_replies {
-        if !seen_ts.contains(&root) {
+        if !roots.contains(&root) {
             warnings.push(Warning::new(
                 WarningCode::OrphanReply,
                 Some(&file),
@@ -505,8 +513,7 @@ fn process_conversation(
     Ok(ConversationOutput {
         conversation,
         data_file: Some(data_file),
-        file_spool: (!file_index.is_empty()).then_some(spool_path),
-        file_index,
+        file_spool: (spooled > 0).then_some(spool_path),
         unknown_users,
         warnings,
         replies,
@@ -777,9 +784,7 @@ fn extract_from(
     // Merge in conversation order.
     let mut counts = Counts::default();
     let mut data_files: Vec<DataFile> = Vec::new();
-    // Distinct files, first occurrence in conversation order: id → (spool, offset, length).
-    let mut files: BTreeMap<String, (usize, u64, u32)> = BTreeMap::new();
-    let mut spools: Vec<std::fs::File> = Vec::new();
+    let mut spools: Vec<std::path::PathBuf> = Vec::new();
     let mut unknown: BTreeMap<String, (String, u64)> = BTreeMap::new();
     let mut conv_records = Vec::with_capacity(outputs.len());
     for o in outputs {
@@ -788,14 +793,7 @@ fn extract_from(
         counts.reactions += o.reactions;
         counts.memberships += o.conversation.memberships.len() as u64;
         data_files.extend(o.data_file);
-        if let Some(path) = &o.file_spool {
-            let file = std::fs::File::open(path)
-                .map_err(|e| ExtractError::Output { path: path.clone(), source: e })?;
-            spools.push(file);
-            for (id, offset, len) in o.file_index {
-                files.entry(id).or_insert((spools.len() - 1, offset, len));
-            }
-        }
+        spools.extend(o.file_spool);
         for (id, file, index) in o.unknown_users {
             unknown.entry(id).or_insert((file, index));
         }
@@ -828,9 +826,36 @@ fn extract_from(
         ));
         users.insert(id.clone(), User { id, placeholder: true, ..Default::default() });
     }
-    // Attach blobs to files.
-    let referenced_blobs: HashSet<&str> =
-        files.keys().filter_map(|id| blob_by_file.get(id.as_str())).map(|b| b.path.as_str()).collect();
+    // Files: distinct ids, first occurrence in conversation order, with their blobs.
+    let mut w = DataFileWriter::create(out, "files.jsonl")?;
+    let spool_dir = out.join(SPOOL);
+    let mut emitted: HashSet<[u8; 16]> = HashSet::new();
+    let mut referenced_blobs: HashSet<&str> = HashSet::new();
+    for path in &spools {
+        let io = |e: std::io::Error| ExtractError::Output { path: path.clone(), source: e };
+        let reader = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
+        for line in std::io::BufRead::lines(reader) {
+            let line = line.map_err(io)?;
+            let mut f: FileRecord = serde_json::from_str(&line).map_err(|e| io(std::io::Error::other(e)))?;
+            let key: [u8; 16] = Sha256::digest(f.id.as_bytes())[..16].try_into().unwrap_or([0; 16]);
+            if !emitted.insert(key) {
+                continue;
+            }
+            if let Some(b) = blob_by_file.get(f.id.as_str()) {
+                f.state = FileState::Present;
+                f.sha256 = Some(b.sha256.clone());
+                f.blob = Some(b.path.clone());
+                referenced_blobs.insert(b.path.as_str());
+            }
+            w.write(&f)?;
+        }
+    }
+    if spool_dir.exists() {
+        std::fs::remove_dir_all(&spool_dir)
+            .map_err(|e| ExtractError::Output { path: spool_dir, source: e })?;
+    }
+    counts.files = w.records();
+    data_files.push(w.finish()?);
     for ((id, entry), (blob, _)) in layout.blobs.iter().zip(&blob_results) {
         if let Some(b) = blob {
             if !referenced_blobs.contains(b.path.as_str()) {
@@ -864,31 +889,6 @@ fn extract_from(
         w.write(c)?;
     }
     counts.conversations = w.records();
-    data_files.push(w.finish()?);
-    let mut w = DataFileWriter::create(out, "files.jsonl")?;
-    let spool_dir = out.join(SPOOL);
-    let mut buf = Vec::new();
-    for (id, (spool, offset, len)) in &files {
-        buf.resize(*len as usize, 0);
-        std::os::unix::fs::FileExt::read_exact_at(&spools[*spool], &mut buf, *offset)
-            .map_err(|e| ExtractError::Output { path: spool_dir.clone(), source: e })?;
-        let mut f: FileRecord = serde_json::from_slice(&buf).map_err(|e| ExtractError::Output {
-            path: spool_dir.clone(),
-            source: std::io::Error::other(format!("spooled record of file {id}: {e}")),
-        })?;
-        if let Some(b) = blob_by_file.get(id.as_str()) {
-            f.state = FileState::Present;
-            f.sha256 = Some(b.sha256.clone());
-            f.blob = Some(b.path.clone());
-        }
-        w.write(&f)?;
-    }
-    drop(spools);
-    if spool_dir.exists() {
-        std::fs::remove_dir_all(&spool_dir)
-            .map_err(|e| ExtractError::Output { path: spool_dir, source: e })?;
-    }
-    counts.files = w.records();
     data_files.push(w.finish()?);
     let mut w = DataFileWriter::create(out, "warnings.jsonl")?;
     for warning in &warnings {

@@ -1,0 +1,358 @@
+//! Test credentials and RS256 JWTs.
+//!
+//! Owns generating a throw-away Google service-account key and Microsoft client secret,
+//! writing them in the real file formats, reading them back as the emulator's trusted
+//! identities, and signing / verifying RS256 JWT assertions. The emulator only ever needs
+//! the public half of a key; the private half exists for the client side (tests, demo).
+
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
+use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+use rsa::sha2::Sha256;
+use rsa::signature::{SignatureEncoding, Signer, Verifier};
+use rsa::{RsaPrivateKey, RsaPublicKey};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::config::{default_delegated_scopes, default_graph_roles, MicrosoftAppTrust, ServiceAccountTrust};
+use crate::EmulatorError;
+
+/// File name of the Google service-account key written by [`write_test_credentials`].
+pub const GOOGLE_KEY_FILE: &str = "google-service-account.json";
+/// File name of the Microsoft app credentials written by [`write_test_credentials`].
+pub const MICROSOFT_APP_FILE: &str = "microsoft-app.json";
+/// File name of the endpoint summary written by [`write_test_credentials`].
+pub const ENDPOINTS_FILE: &str = "emulator-endpoints.json";
+
+/// A generated credential set: a service-account key pair and a client secret.
+#[derive(Clone)]
+pub struct TestCredentials {
+    /// Service-account email (`iss` of assertions).
+    pub client_email: String,
+    /// Cloud project id.
+    pub project_id: String,
+    /// Numeric client id of the service account.
+    pub client_id: String,
+    /// Key id (`kid`).
+    pub private_key_id: String,
+    /// PKCS#8 PEM private key.
+    pub private_key_pem: String,
+    /// SubjectPublicKeyInfo PEM public key.
+    pub public_key_pem: String,
+    /// Microsoft tenant id.
+    pub tenant_id: String,
+    /// Microsoft application (client) id.
+    pub ms_client_id: String,
+    /// Microsoft client secret.
+    pub ms_client_secret: String,
+}
+
+impl std::fmt::Debug for TestCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material or secrets.
+        f.debug_struct("TestCredentials")
+            .field("client_email", &self.client_email)
+            .field("tenant_id", &self.tenant_id)
+            .field("ms_client_id", &self.ms_client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Paths of the files written by [`TestCredentials::write`].
+#[derive(Debug, Clone)]
+pub struct CredentialFiles {
+    /// Google service-account key JSON.
+    pub google_key: PathBuf,
+    /// Microsoft app JSON (`tenant_id`, `client_id`, `client_secret`, `token_endpoint`).
+    pub microsoft_app: PathBuf,
+    /// Base URLs of both APIs on this emulator (present when a base URL was given).
+    pub endpoints: Option<PathBuf>,
+}
+
+/// Claims of a Google JWT-bearer assertion.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AssertionClaims {
+    /// Service-account email.
+    pub iss: String,
+    /// Space-separated scopes.
+    #[serde(default)]
+    pub scope: String,
+    /// Token endpoint URL.
+    pub aud: String,
+    /// Issued at, seconds since the epoch.
+    pub iat: i64,
+    /// Expiry, seconds since the epoch.
+    pub exp: i64,
+    /// User to impersonate (domain-wide delegation); absent for app auth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+}
+
+impl TestCredentials {
+    /// Generates a fresh 2048-bit RSA key and a random client secret.
+    pub fn generate() -> Result<TestCredentials, EmulatorError> {
+        let mut rng = rand::thread_rng();
+        let key =
+            RsaPrivateKey::new(&mut rng, 2048).map_err(|e| EmulatorError::Credentials(e.to_string()))?;
+        let private_key_pem = key
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|e| EmulatorError::Credentials(e.to_string()))?
+            .to_string();
+        let public_key_pem = key
+            .to_public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .map_err(|e| EmulatorError::Credentials(e.to_string()))?;
+        Ok(TestCredentials {
+            client_email: "chatport-importer@chatport-emulator.iam.gserviceaccount.com".into(),
+            project_id: "chatport-emulator".into(),
+            client_id: "100000000000000000001".into(),
+            private_key_id: hex::encode(&crate::ids::digest(&public_key_pem)[..20]),
+            private_key_pem,
+            public_key_pem,
+            tenant_id: crate::ids::random_guid(),
+            ms_client_id: crate::ids::random_guid(),
+            ms_client_secret: crate::ids::token("emu~"),
+        })
+    }
+
+    /// The service account as the emulator trusts it (public key only).
+    pub fn service_account_trust(&self) -> ServiceAccountTrust {
+        ServiceAccountTrust {
+            client_email: self.client_email.clone(),
+            project_id: self.project_id.clone(),
+            client_id: self.client_id.clone(),
+            private_key_id: self.private_key_id.clone(),
+            public_key_pem: self.public_key_pem.clone(),
+            delegated_scopes: default_delegated_scopes(),
+        }
+    }
+
+    /// The Microsoft app as the emulator trusts it.
+    pub fn microsoft_trust(&self) -> MicrosoftAppTrust {
+        MicrosoftAppTrust {
+            tenant_id: self.tenant_id.clone(),
+            client_id: self.ms_client_id.clone(),
+            client_secret: self.ms_client_secret.clone(),
+            roles: default_graph_roles(),
+        }
+    }
+
+    /// The Google key file contents. `token_uri` is `{base_url}/token` when a base URL is
+    /// given, else Google's real token endpoint.
+    pub fn google_key_json(&self, base_url: Option<&str>) -> Value {
+        let token_uri = match base_url {
+            Some(base) => format!("{}/token", base.trim_end_matches('/')),
+            None => "https://oauth2.googleapis.com/token".to_string(),
+        };
+        json!({
+            "type": "service_account",
+            "project_id": self.project_id,
+            "private_key_id": self.private_key_id,
+            "private_key": self.private_key_pem,
+            "client_email": self.client_email,
+            "client_id": self.client_id,
+            "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+            "token_uri": token_uri,
+            "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+            "universe_domain": "googleapis.com",
+        })
+    }
+
+    /// The Microsoft app file contents.
+    pub fn microsoft_app_json(&self, base_url: Option<&str>) -> Value {
+        let login = base_url
+            .map(|b| b.trim_end_matches('/').to_string())
+            .unwrap_or_else(|| "https://login.microsoftonline.com".to_string());
+        json!({
+            "tenant_id": self.tenant_id,
+            "client_id": self.ms_client_id,
+            "client_secret": self.ms_client_secret,
+            "token_endpoint": format!("{login}/{}/oauth2/v2.0/token", self.tenant_id),
+            "scope": "https://graph.microsoft.com/.default",
+        })
+    }
+
+    /// Writes the key file, the Microsoft app file and (with a base URL) the endpoints
+    /// file into `dir`, creating it. Key files are written with owner-only permissions.
+    pub fn write(&self, dir: &Path, base_url: Option<&str>) -> Result<CredentialFiles, EmulatorError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|source| EmulatorError::Io { path: dir.to_path_buf(), source })?;
+        let google_key = dir.join(GOOGLE_KEY_FILE);
+        write_private(&google_key, &self.google_key_json(base_url))?;
+        let microsoft_app = dir.join(MICROSOFT_APP_FILE);
+        write_private(&microsoft_app, &self.microsoft_app_json(base_url))?;
+        let endpoints = match base_url {
+            Some(base) => {
+                let base = base.trim_end_matches('/');
+                let path = dir.join(ENDPOINTS_FILE);
+                write_private(
+                    &path,
+                    &json!({
+                        "chat_base_url": format!("{base}/v1"),
+                        "chat_upload_base_url": format!("{base}/upload/v1"),
+                        "google_token_uri": format!("{base}/token"),
+                        "graph_base_url": format!("{base}/v1.0"),
+                        "microsoft_token_endpoint": format!("{base}/{}/oauth2/v2.0/token", self.tenant_id),
+                        "admin_base_url": format!("{base}/__admin"),
+                    }),
+                )?;
+                Some(path)
+            }
+            None => None,
+        };
+        Ok(CredentialFiles { google_key, microsoft_app, endpoints })
+    }
+
+    /// Signs a JWT-bearer assertion for this service account, as a client library would:
+    /// `sub` impersonates a user (None = app auth), `aud` is the token URL, `iat` is
+    /// seconds since the epoch and the assertion lives one hour.
+    pub fn google_assertion(
+        &self,
+        sub: Option<&str>,
+        scopes: &[&str],
+        aud: &str,
+        iat: i64,
+    ) -> Result<String, EmulatorError> {
+        let claims = AssertionClaims {
+            iss: self.client_email.clone(),
+            scope: scopes.join(" "),
+            aud: aud.to_string(),
+            iat,
+            exp: iat + 3600,
+            sub: sub.map(str::to_string),
+        };
+        sign_rs256(&self.private_key_pem, &self.private_key_id, &claims)
+    }
+}
+
+fn write_private(path: &Path, value: &Value) -> Result<(), EmulatorError> {
+    let io = |source| EmulatorError::Io { path: path.to_path_buf(), source };
+    let text = serde_json::to_string_pretty(value).map_err(|e| EmulatorError::Credentials(e.to_string()))?;
+    std::fs::write(path, text).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    }
+    Ok(())
+}
+
+/// Generates test credentials and writes them into `dir` (see [`TestCredentials::write`]).
+/// Give the emulator's base URL (e.g. `http://127.0.0.1:8080`) so `token_uri` points at it.
+pub fn write_test_credentials(dir: &Path, base_url: Option<&str>) -> Result<TestCredentials, EmulatorError> {
+    let creds = TestCredentials::generate()?;
+    creds.write(dir, base_url)?;
+    Ok(creds)
+}
+
+/// Reads the credential files in `dir` and returns the identities the emulator should
+/// trust: the service account (public key derived from the key file) and the Microsoft app.
+pub fn read_trusted_credentials(
+    dir: &Path,
+) -> Result<(ServiceAccountTrust, MicrosoftAppTrust), EmulatorError> {
+    let creds = TestCredentials::read(dir)?;
+    Ok((creds.service_account_trust(), creds.microsoft_trust()))
+}
+
+impl TestCredentials {
+    /// Reads a credential set back from the files [`TestCredentials::write`] produced.
+    pub fn read(dir: &Path) -> Result<TestCredentials, EmulatorError> {
+        let read = |name: &str| -> Result<Value, EmulatorError> {
+            let path = dir.join(name);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|source| EmulatorError::Io { path: path.clone(), source })?;
+            serde_json::from_str(&text).map_err(|e| EmulatorError::Config { path, message: e.to_string() })
+        };
+        let field = |v: &Value, name: &str, file: &str| -> Result<String, EmulatorError> {
+            v.get(name).and_then(Value::as_str).map(str::to_string).ok_or_else(|| EmulatorError::Config {
+                path: dir.join(file),
+                message: format!("missing string field `{name}`"),
+            })
+        };
+        let g = read(GOOGLE_KEY_FILE)?;
+        let private_key_pem = field(&g, "private_key", GOOGLE_KEY_FILE)?;
+        let key = RsaPrivateKey::from_pkcs8_pem(&private_key_pem).map_err(|e| EmulatorError::Config {
+            path: dir.join(GOOGLE_KEY_FILE),
+            message: format!("private_key is not a PKCS#8 RSA key: {e}"),
+        })?;
+        let public_key_pem = key
+            .to_public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .map_err(|e| EmulatorError::Credentials(e.to_string()))?;
+        let m = read(MICROSOFT_APP_FILE)?;
+        Ok(TestCredentials {
+            client_email: field(&g, "client_email", GOOGLE_KEY_FILE)?,
+            project_id: field(&g, "project_id", GOOGLE_KEY_FILE)?,
+            client_id: field(&g, "client_id", GOOGLE_KEY_FILE)?,
+            private_key_id: field(&g, "private_key_id", GOOGLE_KEY_FILE)?,
+            private_key_pem,
+            public_key_pem,
+            tenant_id: field(&m, "tenant_id", MICROSOFT_APP_FILE)?,
+            ms_client_id: field(&m, "client_id", MICROSOFT_APP_FILE)?,
+            ms_client_secret: field(&m, "client_secret", MICROSOFT_APP_FILE)?,
+        })
+    }
+}
+
+/// Signs claims as a compact RS256 JWT with the given PKCS#8 PEM key.
+pub fn sign_rs256<C: Serialize>(
+    private_key_pem: &str,
+    kid: &str,
+    claims: &C,
+) -> Result<String, EmulatorError> {
+    let key = RsaPrivateKey::from_pkcs8_pem(private_key_pem)
+        .map_err(|e| EmulatorError::Credentials(e.to_string()))?;
+    let header = json!({"alg": "RS256", "typ": "JWT", "kid": kid});
+    let enc = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string().as_bytes());
+    let claims = serde_json::to_value(claims).map_err(|e| EmulatorError::Credentials(e.to_string()))?;
+    let signing_input = format!("{}.{}", enc(&header), enc(&claims));
+    let signature: Signature = SigningKey::<Sha256>::new(key).sign(signing_input.as_bytes());
+    Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes())))
+}
+
+/// A JWT whose RS256 signature checked out.
+#[derive(Debug, Clone)]
+pub struct VerifiedJwt {
+    /// Decoded header.
+    pub header: Value,
+    /// Decoded claims.
+    pub claims: Value,
+}
+
+/// Splits a compact JWT and decodes header and claims without checking the signature.
+pub fn decode_unverified(jwt: &str) -> Result<VerifiedJwt, String> {
+    let mut parts = jwt.split('.');
+    let (Some(h), Some(c), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err("the assertion is not a compact JWT (three dot-separated parts)".into());
+    };
+    let decode = |s: &str, what: &str| -> Result<Value, String> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(s.trim_end_matches('='))
+            .map_err(|_| format!("JWT {what} is not base64url"))?;
+        serde_json::from_slice(&bytes).map_err(|_| format!("JWT {what} is not JSON"))
+    };
+    Ok(VerifiedJwt { header: decode(h, "header")?, claims: decode(c, "claims")? })
+}
+
+/// Verifies a compact RS256 JWT against a SubjectPublicKeyInfo PEM key.
+pub fn verify_rs256(jwt: &str, public_key_pem: &str) -> Result<VerifiedJwt, String> {
+    let decoded = decode_unverified(jwt)?;
+    if decoded.header.get("alg").and_then(Value::as_str) != Some("RS256") {
+        return Err("the JWT header must say alg RS256".into());
+    }
+    let (signing_input, sig) = jwt.rsplit_once('.').ok_or("malformed JWT")?;
+    let sig_bytes = URL_SAFE_NO_PAD
+        .decode(sig.trim_end_matches('='))
+        .map_err(|_| "JWT signature is not base64url".to_string())?;
+    let key = RsaPublicKey::from_public_key_pem(public_key_pem)
+        .map_err(|e| format!("trusted key unusable: {e}"))?;
+    let signature =
+        Signature::try_from(sig_bytes.as_slice()).map_err(|_| "Invalid JWT Signature.".to_string())?;
+    VerifyingKey::<Sha256>::new(key)
+        .verify(signing_input.as_bytes(), &signature)
+        .map_err(|_| "Invalid JWT Signature.".to_string())?;
+    Ok(decoded)
+}
