@@ -26,14 +26,12 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-## The first README command: the sample export through the pipeline.
+## The first README command: the sample export through the whole pipeline (extract →
+## transform → load → verify → complete, for Google Chat and Microsoft Teams) against the
+## embedded emulator with generated test credentials.
 demo: release
-	$(CHATPORT) extract $(SAMPLE) --out $(OUT)/canonical --force
-	$(CHATPORT) validate $(OUT)/canonical
-	$(CHATPORT) stats $(OUT)/canonical
-	$(CHATPORT) users $(OUT)/canonical --out $(OUT)/users.csv
-	$(CHATPORT) transform $(OUT)/canonical --to chat --users $(OUT)/users.csv --importer admin@example.com --out $(OUT)/plan-chat
-	$(CHATPORT) transform $(OUT)/canonical --to teams --users $(OUT)/users.csv --fallback-user 00000000-0000-4000-8000-00000000f411 --out $(OUT)/plan-teams
+	$(CHATPORT) demo --export $(SAMPLE) --out $(OUT)/demo
+	$(CHATPORT) stats $(OUT)/demo/canonical
 
 extract: release
 	$(CHATPORT) extract $(EXPORT) --out $(OUT)/canonical

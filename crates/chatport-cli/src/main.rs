@@ -4,8 +4,10 @@
 //! Exit codes: 0 success; 1 the command ran but found problems (`validate` not clean,
 //! `extract --strict` with warnings); 2 the command could not run (bad input, I/O).
 
+mod demo_cmd;
 mod extract_cmd;
 mod inspect_cmd;
+mod load_cmd;
 mod transform_cmd;
 
 use clap::{Parser, Subcommand};
@@ -41,6 +43,15 @@ enum Command {
     /// Plan the migration to Google Chat or Microsoft Teams: a plan directory of ready
     /// operations and a report of everything not carried exactly.
     Transform(transform_cmd::TransformArgs),
+    /// Send a plan to Google Chat or Microsoft Teams (or the emulator): exactly once,
+    /// resumable, rate-limited, in parallel across containers.
+    Load(load_cmd::LoadArgs),
+    /// Read the destination back and diff it against the plan.
+    Verify(load_cmd::VerifyArgs),
+    /// End import/migration mode for containers that verified clean, then add members.
+    Complete(load_cmd::CompleteArgs),
+    /// Run the whole pipeline on the sample export against the embedded emulator.
+    Demo(demo_cmd::DemoArgs),
     /// Serve the local emulator of the Google Chat and Microsoft Graph APIs (for tests, the
     /// demo, and rehearsals without cloud credentials).
     Emulate(chatport_emulator::EmulateArgs),
@@ -62,6 +73,10 @@ fn main() -> ExitCode {
         Command::Stats(a) => inspect_cmd::stats(a),
         Command::Users(a) => transform_cmd::users(a),
         Command::Transform(a) => transform_cmd::transform(a),
+        Command::Load(a) => load_cmd::load(a),
+        Command::Verify(a) => load_cmd::verify(a),
+        Command::Complete(a) => load_cmd::complete(a),
+        Command::Demo(a) => demo_cmd::demo(a),
         Command::Emulate(a) => {
             chatport_emulator::run(a).map(|()| Outcome::Clean).map_err(anyhow::Error::from)
         }

@@ -154,3 +154,36 @@ fn plan_snapshots_for_the_sample_export() {
         insta::assert_snapshot!(format!("sample_plan_{to}"), snapshot_text(&p));
     }
 }
+
+#[test]
+fn demo_runs_the_whole_pipeline_against_the_emulator() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("demo");
+    let o = chatport().args(["demo", "--export"]).arg(sample()).arg("--out").arg(&out).output().unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(stdout.matches("verify: clean (24 of 24 messages found)").count(), 2, "{stdout}");
+    assert!(stdout.contains("complete: 7 containers completed, 0 left alone"), "{stdout}");
+    assert!(stdout.contains("complete: 11 containers completed, 0 left alone"), "{stdout}");
+    for name in ["plan-chat/verify/verify.json", "plan-teams/verify/verify.json", "canonical/manifest.json"] {
+        assert!(out.join(name).exists(), "{name}");
+    }
+    // No secret of the generated credentials leaks into plans, reports or state dumps.
+    let key = std::fs::read_to_string(out.join("credentials/microsoft-app.json")).unwrap();
+    let secret: serde_json::Value = serde_json::from_str(&key).unwrap();
+    let secret = secret["client_secret"].as_str().unwrap().to_owned();
+    assert!(!stdout.contains(&secret));
+    for db in ["state-chat.db", "state-teams.db"] {
+        let bytes = String::from_utf8_lossy(&std::fs::read(out.join(db)).unwrap()).into_owned();
+        assert!(
+            !bytes.contains(&secret) && !bytes.contains("PRIVATE KEY") && !bytes.contains("access_token"),
+            "{db}"
+        );
+    }
+    for dir in ["plan-chat", "plan-teams", "canonical"] {
+        for rel in files_under(&out.join(dir)) {
+            let bytes = std::fs::read(out.join(dir).join(&rel)).unwrap();
+            assert!(!String::from_utf8_lossy(&bytes).contains(&secret), "{dir}/{rel}");
+        }
+    }
+}

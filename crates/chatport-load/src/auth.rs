@@ -1,0 +1,360 @@
+//! Access tokens: Google service-account JWT-bearer assertions (RS256, signed here, `sub`
+//! = the impersonated user) cached per user and scope until shortly before expiry, and
+//! Microsoft client-credentials tokens (one per app).
+//!
+//! Key material and secrets stay in this module's private fields: they are never logged,
+//! printed (the `Debug` impls leave them out) or handed to the state store. Token endpoint
+//! failures become [`TokenError`]s carrying the server's `error` and description only.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rsa::pkcs1v15::SigningKey;
+use rsa::signature::{SignatureEncoding, Signer};
+use rsa::RsaPrivateKey;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+
+use crate::error::LoadError;
+
+/// The Chat import scope (impersonated users).
+pub const SCOPE_IMPORT: &str = "https://www.googleapis.com/auth/chat.import";
+/// The Chat app scope (app authentication).
+pub const SCOPE_BOT: &str = "https://www.googleapis.com/auth/chat.bot";
+/// Google's token endpoint, the default `aud`.
+const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
+/// Renew tokens this long before they expire.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(120);
+
+/// A token endpoint refused or could not be reached.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{principal}: {detail}")]
+pub struct TokenError {
+    /// Who asked (service account, `sub`, or app id).
+    pub principal: String,
+    /// Token endpoint URL.
+    pub endpoint: String,
+    /// OAuth `error` code, when the server sent one.
+    pub code: Option<String>,
+    /// The server's error and description, or the transport failure.
+    pub detail: String,
+    /// True when it concerns only this impersonated user (unknown or suspended user), so
+    /// the run can go on for others.
+    pub user_specific: bool,
+}
+
+impl TokenError {
+    /// The run-stopping form of this error.
+    pub fn into_load_error(self) -> LoadError {
+        LoadError::Auth { principal: self.principal, endpoint: self.endpoint, detail: self.detail }
+    }
+}
+
+#[derive(Deserialize)]
+struct ServiceAccountFile {
+    #[serde(rename = "type", default)]
+    kind: String,
+    client_email: String,
+    private_key: String,
+    #[serde(default)]
+    private_key_id: Option<String>,
+    #[serde(default)]
+    token_uri: Option<String>,
+}
+
+/// Cache key of a Google token: the impersonated user (None = app) and the scope.
+type TokenKey = (Option<String>, String);
+
+/// A Google service account able to mint tokens.
+pub struct GoogleAuth {
+    client_email: String,
+    key_id: Option<String>,
+    signer: SigningKey<rsa::sha2::Sha256>,
+    token_uri: String,
+    http: reqwest::Client,
+    cache: Mutex<HashMap<TokenKey, (String, Instant)>>,
+}
+
+impl std::fmt::Debug for GoogleAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GoogleAuth")
+            .field("client_email", &self.client_email)
+            .field("token_uri", &self.token_uri)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GoogleAuth {
+    /// Reads a service-account key file.
+    pub fn from_file(path: &Path, http: reqwest::Client) -> Result<GoogleAuth, LoadError> {
+        let bad = |detail: String| LoadError::Credentials { path: path.to_path_buf(), detail };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        // serde's message could quote key material; say only what is wrong structurally.
+        let file: ServiceAccountFile = serde_json::from_str(&text).map_err(|e| {
+            bad(format!(
+                "not a service-account key JSON (line {}, column {}: {:?})",
+                e.line(),
+                e.column(),
+                e.classify()
+            ))
+        })?;
+        if !file.kind.is_empty() && file.kind != "service_account" {
+            return Err(bad(format!("type is {:?}, expected \"service_account\"", file.kind)));
+        }
+        let key = parse_private_key(&file.private_key)
+            .ok_or_else(|| bad("private_key is not an RSA key in PKCS#8 or PKCS#1 PEM".into()))?;
+        Ok(GoogleAuth {
+            client_email: file.client_email,
+            key_id: file.private_key_id,
+            signer: SigningKey::<rsa::sha2::Sha256>::new(key),
+            token_uri: file.token_uri.unwrap_or_else(|| GOOGLE_TOKEN_URI.to_string()),
+            http,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The service account's e-mail.
+    pub fn client_email(&self) -> &str {
+        &self.client_email
+    }
+
+    /// Forgets a cached token (after a 401).
+    pub async fn invalidate(&self, sub: Option<&str>, scope: &str) {
+        self.cache.lock().await.remove(&(sub.map(str::to_string), scope.to_string()));
+    }
+
+    /// A bearer token for `sub` (None = the app itself) and `scope`.
+    pub async fn token(&self, sub: Option<&str>, scope: &str) -> Result<String, TokenError> {
+        let key = (sub.map(str::to_string), scope.to_string());
+        let mut cache = self.cache.lock().await;
+        if let Some((token, until)) = cache.get(&key) {
+            if Instant::now() < *until {
+                return Ok(token.clone());
+            }
+        }
+        let principal = match sub {
+            Some(s) => format!("service account {} impersonating {s}", self.client_email),
+            None => format!("service account {}", self.client_email),
+        };
+        let fail = |code: Option<String>, detail: String, user_specific: bool| TokenError {
+            principal: principal.clone(),
+            endpoint: self.token_uri.clone(),
+            code,
+            detail,
+            user_specific,
+        };
+        let assertion = self.assertion(sub, scope).map_err(|d| fail(None, d, false))?;
+        let form = [
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("assertion", assertion.as_str()),
+        ];
+        let (status, body) =
+            post_form(&self.http, &self.token_uri, &form).await.map_err(|d| fail(None, d, false))?;
+        if status == 200 {
+            let token = body["access_token"].as_str().unwrap_or_default().to_string();
+            if token.is_empty() {
+                return Err(fail(None, "token response without access_token".into(), false));
+            }
+            let secs = body["expires_in"].as_u64().unwrap_or(3600);
+            let until = Instant::now() + Duration::from_secs(secs).saturating_sub(EXPIRY_MARGIN);
+            cache.insert(key, (token.clone(), until));
+            return Ok(token);
+        }
+        let code = body["error"].as_str().map(str::to_string);
+        let desc = body["error_description"].as_str().unwrap_or_default();
+        let detail = format!("HTTP {status}: {} {desc}", code.as_deref().unwrap_or("error"));
+        // An unknown or suspended user is `invalid_grant` for that `sub` only; a bad key,
+        // unknown client or missing delegation concerns every user.
+        let user_specific = sub.is_some()
+            && code.as_deref() == Some("invalid_grant")
+            && (desc.contains("email") || desc.contains("User") || desc.contains("user"));
+        Err(fail(code, detail, user_specific))
+    }
+
+    fn assertion(&self, sub: Option<&str>, scope: &str) -> Result<String, String> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_err(|e| e.to_string())?.as_secs() as i64;
+        let mut header = json!({"alg": "RS256", "typ": "JWT"});
+        if let Some(kid) = &self.key_id {
+            header["kid"] = json!(kid);
+        }
+        let mut claims = json!({
+            "iss": self.client_email,
+            "scope": scope,
+            "aud": self.token_uri,
+            "iat": now,
+            "exp": now + 3600,
+        });
+        if let Some(s) = sub {
+            claims["sub"] = json!(s);
+        }
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string().as_bytes()),
+            URL_SAFE_NO_PAD.encode(claims.to_string().as_bytes())
+        );
+        let signature = self.signer.sign(signing_input.as_bytes()).to_bytes();
+        Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
+    }
+}
+
+fn parse_private_key(pem: &str) -> Option<RsaPrivateKey> {
+    use rsa::pkcs1::DecodeRsaPrivateKey;
+    use rsa::pkcs8::DecodePrivateKey;
+    RsaPrivateKey::from_pkcs8_pem(pem).ok().or_else(|| RsaPrivateKey::from_pkcs1_pem(pem).ok())
+}
+
+#[derive(Deserialize)]
+struct MicrosoftAppFile {
+    tenant_id: String,
+    client_id: String,
+    client_secret: String,
+    #[serde(default)]
+    token_endpoint: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+/// A Microsoft Entra application using client credentials.
+pub struct MicrosoftAuth {
+    client_id: String,
+    client_secret: String,
+    token_endpoint: String,
+    scope: String,
+    http: reqwest::Client,
+    cache: Mutex<Option<(String, Instant)>>,
+}
+
+impl std::fmt::Debug for MicrosoftAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MicrosoftAuth")
+            .field("client_id", &self.client_id)
+            .field("token_endpoint", &self.token_endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MicrosoftAuth {
+    /// Reads the app file (`tenant_id`, `client_id`, `client_secret`, optional
+    /// `token_endpoint` and `scope`).
+    pub fn from_file(path: &Path, http: reqwest::Client) -> Result<MicrosoftAuth, LoadError> {
+        let bad = |detail: String| LoadError::Credentials { path: path.to_path_buf(), detail };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let file: MicrosoftAppFile = serde_json::from_str(&text).map_err(|e| {
+            bad(format!(
+                "expected JSON with tenant_id, client_id, client_secret (line {}, column {}: {:?})",
+                e.line(),
+                e.column(),
+                e.classify()
+            ))
+        })?;
+        let token_endpoint = file.token_endpoint.unwrap_or_else(|| {
+            format!("https://login.microsoftonline.com/{}/oauth2/v2.0/token", file.tenant_id)
+        });
+        Ok(MicrosoftAuth {
+            client_id: file.client_id,
+            client_secret: file.client_secret,
+            token_endpoint,
+            scope: file.scope.unwrap_or_else(|| "https://graph.microsoft.com/.default".into()),
+            http,
+            cache: Mutex::new(None),
+        })
+    }
+
+    /// Forgets the cached token (after a 401).
+    pub async fn invalidate(&self) {
+        *self.cache.lock().await = None;
+    }
+
+    /// The app's bearer token.
+    pub async fn token(&self) -> Result<String, TokenError> {
+        let mut cache = self.cache.lock().await;
+        if let Some((token, until)) = cache.as_ref() {
+            if Instant::now() < *until {
+                return Ok(token.clone());
+            }
+        }
+        let fail = |code: Option<String>, detail: String| TokenError {
+            principal: format!("app {}", self.client_id),
+            endpoint: self.token_endpoint.clone(),
+            code,
+            detail,
+            user_specific: false,
+        };
+        let form = [
+            ("client_id", self.client_id.as_str()),
+            ("client_secret", self.client_secret.as_str()),
+            ("scope", self.scope.as_str()),
+            ("grant_type", "client_credentials"),
+        ];
+        let (status, body) =
+            post_form(&self.http, &self.token_endpoint, &form).await.map_err(|d| fail(None, d))?;
+        if status == 200 {
+            let token = body["access_token"].as_str().unwrap_or_default().to_string();
+            if token.is_empty() {
+                return Err(fail(None, "token response without access_token".into()));
+            }
+            let secs = body["expires_in"].as_u64().unwrap_or(3600);
+            *cache = Some((
+                token.clone(),
+                Instant::now() + Duration::from_secs(secs).saturating_sub(EXPIRY_MARGIN),
+            ));
+            return Ok(token);
+        }
+        let code = body["error"].as_str().map(str::to_string);
+        let desc = body["error_description"].as_str().unwrap_or_default();
+        Err(fail(code.clone(), format!("HTTP {status}: {} {desc}", code.as_deref().unwrap_or("error"))))
+    }
+}
+
+/// POSTs a form to a token endpoint, retrying transport errors and 5xx a few times.
+async fn post_form(http: &reqwest::Client, url: &str, form: &[(&str, &str)]) -> Result<(u16, Value), String> {
+    let mut last = String::new();
+    for attempt in 0..4u32 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+        }
+        match http.post(url).form(form).send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let body: Value = resp.json().await.unwrap_or(Value::Null);
+                if status >= 500 || status == 429 {
+                    last = format!("HTTP {status} from the token endpoint");
+                    continue;
+                }
+                return Ok((status, body));
+            }
+            Err(e) => last = format!("cannot reach the token endpoint: {}", without_url(&e)),
+        }
+    }
+    Err(last)
+}
+
+/// A reqwest error's message without the URL (which never holds secrets here, but keeps
+/// the messages short and uniform).
+pub fn without_url(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    if let Some(url) = e.url() {
+        s = s.replace(&format!(" for url ({url})"), "");
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    s
+}
+
+/// Both destinations' credentials, as far as the run needs them.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    /// Google service account (Chat).
+    pub google: Option<Arc<GoogleAuth>>,
+    /// Microsoft app (Teams).
+    pub microsoft: Option<Arc<MicrosoftAuth>>,
+}

@@ -1,0 +1,255 @@
+//! Google Chat (import mode): how each Chat action becomes requests, how a retry or a
+//! re-run that meets `ALREADY_EXISTS` is reconciled with what the space already holds,
+//! and which failures are retriable.
+//!
+//! Exactly-once rests on the plan's deterministic ids: spaces carry `requestId`, messages
+//! a `client-…` `messageId` (a 409 is answered by fetching `spaces/S/messages/client-…`
+//! with app auth), memberships and reactions are unique per user (a 409 means it exists).
+//! Uploads are not visible until a message references them, so re-uploading is harmless.
+
+use chatport_model::plan::{Action, Actor, Operation};
+use serde_json::{json, Value};
+
+use crate::exec::{OpError, Run};
+use crate::http::{As, Ctx, Dest, Failure, Reply};
+use crate::limits::Bucket;
+use crate::state::OpRecord;
+
+/// The one place that decides whether a Chat failure is worth retrying: quota (429),
+/// server errors (500, 502, 503, 504), timeouts and dropped connections.
+pub fn is_retriable(f: &Failure) -> bool {
+    match f {
+        Failure::Status(s) => matches!(s, 429 | 500 | 502 | 503 | 504),
+        Failure::Timeout | Failure::Connection => true,
+    }
+}
+
+fn who(actor: &Actor) -> As<'_> {
+    match actor {
+        Actor::App => As::GoogleApp,
+        Actor::User { id } => As::GoogleUser(id),
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn enc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The space name (`spaces/…`) of a container, from its create operation's result.
+pub fn space_of(run: &Run, container: &str) -> Result<Option<String>, OpError> {
+    let Some(c) = run.plan.container(container) else { return Ok(None) };
+    for op in &c.ops {
+        if let Action::ChatCreateSpace { .. } = op.action {
+            return Ok(run.result_of(&op.id.0)?.and_then(|r| r["name"].as_str().map(str::to_string)));
+        }
+    }
+    Ok(None)
+}
+
+fn rejected(reply: &Reply, what: &str) -> OpError {
+    OpError::Rejected(format!("{what}: {}", reply.error_text()))
+}
+
+fn need_space(run: &Run, op: &Operation) -> Result<String, OpError> {
+    space_of(run, &op.container)?
+        .ok_or_else(|| OpError::Rejected(format!("space of container {} is not created", op.container)))
+}
+
+fn need_result(run: &Run, op_id: &str) -> Result<Value, OpError> {
+    run.result_of(op_id)?.ok_or_else(|| OpError::Rejected(format!("operation {op_id} is not done")))
+}
+
+/// Executes one Chat operation and returns what to store as its result.
+pub async fn execute(run: &Run, op: &Operation, _prior: Option<&OpRecord>) -> Result<Value, OpError> {
+    let api = &run.api;
+    let base = run.opts.endpoints.chat.trim_end_matches('/').to_string();
+    let ctx = Ctx { container: &op.container, op: &op.id.0 };
+    match &op.action {
+        Action::ChatCreateSpace { request_id, space } => {
+            run.intent(op)?;
+            let url = format!("{base}/v1/spaces?requestId={}", enc(request_id));
+            let reply = api
+                .send(
+                    Dest::Chat,
+                    ctx,
+                    who(&op.actor),
+                    &[Bucket::ChatSpaceProjectWrites, Bucket::ChatSpaceCreates],
+                    |h| h.post(&url).json(space),
+                )
+                .await?;
+            if !reply.ok() {
+                return Err(rejected(&reply, "spaces.create"));
+            }
+            let v = reply.json();
+            let name = v["name"].as_str().unwrap_or_default();
+            if name.is_empty() {
+                return Err(OpError::Rejected("spaces.create: the response has no space name".into()));
+            }
+            Ok(
+                json!({"name": name, "importModeExpireTime": v["importModeExpireTime"], "createTime": v["createTime"]}),
+            )
+        }
+        Action::ChatCreateMembership { membership } | Action::ChatAddMember { membership } => {
+            let space = need_space(run, op)?;
+            run.intent(op)?;
+            let url = format!("{base}/v1/{space}/members");
+            let reply = api
+                .send(Dest::Chat, ctx, who(&op.actor), &[Bucket::ChatMembershipWrites], |h| {
+                    h.post(&url).json(membership)
+                })
+                .await?;
+            match reply.status {
+                200..=299 => Ok(json!({"name": reply.json()["name"]})),
+                // One membership per user: it exists, from an earlier attempt or run.
+                409 => Ok(json!({"name": Value::Null, "reconciled": true})),
+                _ => Err(rejected(&reply, "spaces.members.create")),
+            }
+        }
+        Action::ChatUploadAttachment { blob } => {
+            let space = need_space(run, op)?;
+            let canonical = run
+                .canonical
+                .as_ref()
+                .ok_or_else(|| OpError::Rejected("no canonical directory to read blobs from".into()))?;
+            let bytes = crate::plan_dir::read_blob(canonical, blob, &op.id.0).await?;
+            run.intent(op)?;
+            let boundary = format!("chatport-{}", &blob.sha256.get(..16).unwrap_or("boundary"));
+            let mut body = Vec::with_capacity(bytes.len() + 512);
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{}\r\n--{boundary}\r\nContent-Type: {}\r\n\r\n",
+                    json!({"filename": blob.filename}),
+                    blob.content_type
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(&bytes);
+            body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+            let url = format!("{base}/upload/v1/{space}/attachments:upload?uploadType=multipart");
+            let ctype = format!("multipart/related; boundary={boundary}");
+            let reply = api
+                .send(
+                    Dest::Chat,
+                    ctx,
+                    who(&op.actor),
+                    &[Bucket::ChatSpaceWrites, Bucket::ChatAttachmentWrites],
+                    |h| h.post(&url).header("content-type", ctype.as_str()).body(body.clone()),
+                )
+                .await?;
+            if !reply.ok() {
+                return Err(rejected(&reply, "media.upload"));
+            }
+            let v = reply.json();
+            if !v["attachmentDataRef"].is_object() {
+                return Err(OpError::Rejected("media.upload: the response has no attachmentDataRef".into()));
+            }
+            Ok(json!({"attachmentDataRef": v["attachmentDataRef"]}))
+        }
+        Action::ChatCreateMessage { message_id, reply_option, message, attachments } => {
+            let space = need_space(run, op)?;
+            let mut body = message.clone();
+            if !attachments.is_empty() {
+                let mut refs = Vec::new();
+                for a in attachments {
+                    let r = need_result(run, &a.0)?;
+                    refs.push(json!({"attachmentDataRef": r["attachmentDataRef"]}));
+                }
+                body["attachment"] = Value::Array(refs);
+            }
+            run.intent(op)?;
+            let mut url = format!("{base}/v1/{space}/messages?messageId={}", enc(message_id));
+            if let Some(r) = reply_option {
+                url.push_str(&format!("&messageReplyOption={}", enc(r)));
+            }
+            let reply = api
+                .send(
+                    Dest::Chat,
+                    ctx,
+                    who(&op.actor),
+                    &[Bucket::ChatSpaceWrites, Bucket::ChatMessageWrites],
+                    |h| h.post(&url).json(&body),
+                )
+                .await?;
+            match reply.status {
+                200..=299 => Ok(message_result(&reply.json())),
+                409 => {
+                    // Our client id exists: an earlier attempt or run created it.
+                    let get = format!("{base}/v1/{space}/messages/{message_id}");
+                    let found = api
+                        .send(Dest::Chat, ctx, As::GoogleApp, &[Bucket::ChatReads], |h| h.get(&get))
+                        .await?;
+                    if found.ok() {
+                        tracing::debug!(operation = %op.id, "message already existed; reconciled");
+                        let mut r = message_result(&found.json());
+                        r["reconciled"] = json!(true);
+                        Ok(r)
+                    } else {
+                        Err(rejected(&found, "spaces.messages.get after ALREADY_EXISTS"))
+                    }
+                }
+                _ => Err(rejected(&reply, "spaces.messages.create")),
+            }
+        }
+        Action::ChatCreateReaction { message, emoji } => {
+            let target = need_result(run, &message.0)?;
+            let name = target["name"]
+                .as_str()
+                .ok_or_else(|| OpError::Rejected(format!("message {} has no name", message.0)))?
+                .to_string();
+            run.intent(op)?;
+            let url = format!("{base}/v1/{name}/reactions");
+            let body = json!({"emoji": emoji});
+            let reply = api
+                .send(
+                    Dest::Chat,
+                    ctx,
+                    who(&op.actor),
+                    &[Bucket::ChatSpaceWrites, Bucket::ChatReactionWrites],
+                    |h| h.post(&url).json(&body),
+                )
+                .await?;
+            match reply.status {
+                200..=299 => Ok(json!({"name": reply.json()["name"]})),
+                409 => Ok(json!({"name": Value::Null, "reconciled": true})),
+                _ => Err(rejected(&reply, "spaces.messages.reactions.create")),
+            }
+        }
+        Action::ChatCompleteImport => {
+            let space = need_space(run, op)?;
+            run.intent(op)?;
+            let url = format!("{base}/v1/{space}:completeImport");
+            let reply = api
+                .send(Dest::Chat, ctx, who(&op.actor), &[Bucket::ChatSpaceProjectWrites], |h| {
+                    h.post(&url).json(&json!({}))
+                })
+                .await?;
+            if reply.ok() {
+                return Ok(json!({"completed": true}));
+            }
+            if reply.status == 400 {
+                // Already completed by an earlier attempt? Ask the space (app auth).
+                let get = format!("{base}/v1/{space}");
+                let s =
+                    api.send(Dest::Chat, ctx, As::GoogleApp, &[Bucket::ChatReads], |h| h.get(&get)).await?;
+                if s.ok() && s.json()["importMode"].as_bool() == Some(false) {
+                    return Ok(json!({"completed": true, "reconciled": true}));
+                }
+            }
+            Err(rejected(&reply, "spaces.completeImport"))
+        }
+        other => Err(OpError::Rejected(format!("{} is not a Chat action", other.name()))),
+    }
+}
+
+fn message_result(v: &Value) -> Value {
+    json!({"name": v["name"], "thread": v["thread"]["name"], "createTime": v["createTime"]})
+}

@@ -1,0 +1,241 @@
+//! The durable state store (SQLite): for every operation id, whether its request may have
+//! been sent (`intent`), what the destination answered (`done` + resource names) or why
+//! it was refused (`failed`).
+//!
+//! The executor writes the intent *before* each call and the result right after it, so a
+//! process killed at any instant leaves either no row (never sent), an intent (maybe
+//! applied: reconcile before re-sending) or a result. Writes are synchronous and short
+//! (WAL journal), so they are atomic with respect to the async task being dropped.
+//! Credentials and tokens are never written here.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
+
+use crate::error::LoadError;
+
+/// Where an operation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpStatus {
+    /// The request may have been sent; no answer was recorded.
+    Intent,
+    /// Done; the result holds the destination's names.
+    Done,
+    /// Refused by the destination (a re-run tries again).
+    Failed,
+}
+
+impl OpStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            OpStatus::Intent => "intent",
+            OpStatus::Done => "done",
+            OpStatus::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> OpStatus {
+        match s {
+            "done" => OpStatus::Done,
+            "failed" => OpStatus::Failed,
+            _ => OpStatus::Intent,
+        }
+    }
+}
+
+/// The stored record of one operation.
+#[derive(Debug, Clone)]
+pub struct OpRecord {
+    /// Status.
+    pub status: OpStatus,
+    /// Times a request was started for it.
+    pub attempts: u32,
+    /// Destination names (done), or partial progress (intent, e.g. a team's async
+    /// operation location).
+    pub result: Option<Value>,
+    /// The server's message (failed).
+    pub error: Option<String>,
+}
+
+/// The SQLite state store.
+pub struct StateStore {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for StateStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateStore").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl StateStore {
+    /// Opens (creating) the database and checks it belongs to the plan `identity`.
+    pub fn open(path: &Path, identity: &str) -> Result<StateStore, LoadError> {
+        let err = |e: rusqlite::Error| LoadError::State { path: path.to_path_buf(), detail: e.to_string() };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| LoadError::State { path: path.to_path_buf(), detail: e.to_string() })?;
+        }
+        let conn = Connection::open(path).map_err(err)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             PRAGMA synchronous=NORMAL;
+             PRAGMA busy_timeout=5000;
+             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS ops (
+                 op_id TEXT PRIMARY KEY,
+                 container TEXT NOT NULL,
+                 action TEXT NOT NULL,
+                 status TEXT NOT NULL,
+                 attempts INTEGER NOT NULL DEFAULT 0,
+                 result TEXT,
+                 error TEXT,
+                 updated_at INTEGER NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS ops_container ON ops(container);",
+        )
+        .map_err(err)?;
+        let stored: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'plan'", [], |r| r.get(0))
+            .optional()
+            .map_err(err)?;
+        match stored {
+            None => {
+                conn.execute("INSERT INTO meta(key, value) VALUES ('plan', ?1)", params![identity])
+                    .map_err(err)?;
+            }
+            Some(s) if s == identity => {}
+            Some(s) => {
+                return Err(LoadError::StateMismatch {
+                    path: path.to_path_buf(),
+                    detail: format!("stored {s}, this plan {identity}"),
+                })
+            }
+        }
+        Ok(StateStore { path: path.to_path_buf(), conn: Mutex::new(conn) })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        match self.conn.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    fn err(&self, e: rusqlite::Error) -> LoadError {
+        LoadError::State { path: self.path.clone(), detail: e.to_string() }
+    }
+
+    /// The record of an operation.
+    pub fn get(&self, op_id: &str) -> Result<Option<OpRecord>, LoadError> {
+        let conn = self.lock();
+        conn.query_row(
+            "SELECT status, attempts, result, error FROM ops WHERE op_id = ?1",
+            params![op_id],
+            |r| {
+                let status: String = r.get(0)?;
+                let attempts: u32 = r.get(1)?;
+                let result: Option<String> = r.get(2)?;
+                let error: Option<String> = r.get(3)?;
+                Ok(OpRecord {
+                    status: OpStatus::parse(&status),
+                    attempts,
+                    result: result.and_then(|s| serde_json::from_str(&s).ok()),
+                    error,
+                })
+            },
+        )
+        .optional()
+        .map_err(|e| self.err(e))
+    }
+
+    /// Records that a request for the operation is about to be sent (keeps any partial
+    /// result; counts the attempt).
+    pub fn record_intent(&self, op_id: &str, container: &str, action: &str) -> Result<(), LoadError> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO ops(op_id, container, action, status, attempts, updated_at)
+             VALUES (?1, ?2, ?3, 'intent', 1, ?4)
+             ON CONFLICT(op_id) DO UPDATE SET status = 'intent', attempts = attempts + 1,
+                 error = NULL, updated_at = ?4",
+            params![op_id, container, action, now_millis()],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Records partial progress of an operation still in flight.
+    pub fn record_partial(&self, op_id: &str, result: &Value) -> Result<(), LoadError> {
+        self.update(op_id, OpStatus::Intent, Some(result), None)
+    }
+
+    /// Records the operation as done with the destination's names.
+    pub fn record_done(
+        &self,
+        op_id: &str,
+        container: &str,
+        action: &str,
+        result: &Value,
+    ) -> Result<(), LoadError> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO ops(op_id, container, action, status, attempts, result, updated_at)
+             VALUES (?1, ?2, ?3, 'done', 0, ?4, ?5)
+             ON CONFLICT(op_id) DO UPDATE SET status = 'done', result = ?4, error = NULL, updated_at = ?5",
+            params![op_id, container, action, result.to_string(), now_millis()],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Records the operation as refused by the destination.
+    pub fn record_failed(
+        &self,
+        op_id: &str,
+        container: &str,
+        action: &str,
+        error: &str,
+    ) -> Result<(), LoadError> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO ops(op_id, container, action, status, attempts, error, updated_at)
+             VALUES (?1, ?2, ?3, 'failed', 0, ?4, ?5)
+             ON CONFLICT(op_id) DO UPDATE SET status = 'failed', error = ?4, updated_at = ?5",
+            params![op_id, container, action, error, now_millis()],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn update(
+        &self,
+        op_id: &str,
+        status: OpStatus,
+        result: Option<&Value>,
+        error: Option<&str>,
+    ) -> Result<(), LoadError> {
+        let conn = self.lock();
+        match result {
+            Some(r) => conn.execute(
+                "UPDATE ops SET status = ?2, result = ?3, error = ?4, updated_at = ?5 WHERE op_id = ?1",
+                params![op_id, status.as_str(), r.to_string(), error, now_millis()],
+            ),
+            None => conn.execute(
+                "UPDATE ops SET status = ?2, error = ?3, updated_at = ?4 WHERE op_id = ?1",
+                params![op_id, status.as_str(), error, now_millis()],
+            ),
+        }
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,617 @@
+//! Microsoft Teams (Graph migration mode): how each Teams action becomes requests, how
+//! work that may already be applied is recognised, and which failures are retriable.
+//!
+//! Graph has no client-assigned ids, so exactly-once rests on reading back: a channel is
+//! found by its (unique) name, a message by its `createdDateTime` (unique to the
+//! millisecond in a channel; a duplicate POST is a 409). After an unclean stop (intent
+//! recorded, no result) the loader reads the channel or thread before re-sending. File
+//! uploads replace the same name, so repeating one is harmless. A team has no name lookup
+//! in every deployment: when `GET /teams?$filter` is unavailable a lost team-creation
+//! answer can leave an empty orphan team, which is reported as a warning.
+
+use std::collections::HashMap;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use chatport_model::plan::{Action, BlobRef, ContainerKind, Operation};
+use serde_json::{json, Value};
+
+use crate::chat::enc;
+use crate::exec::{OpError, Run};
+use crate::http::{As, Ctx, Dest, Failure, Reply};
+use crate::limits::Bucket;
+use crate::state::{OpRecord, OpStatus};
+
+/// Largest file sent with a simple PUT; larger ones use an upload session.
+pub const SIMPLE_UPLOAD_MAX: u64 = 4 * 1024 * 1024;
+/// Upload-session chunk: a multiple of 320 KiB.
+const CHUNK: usize = 10 * 327_680;
+
+/// The one place that decides whether a Graph failure is worth retrying: throttling (429),
+/// server errors (500, 502, 503, 504), timeouts and dropped connections.
+pub fn is_retriable(f: &Failure) -> bool {
+    match f {
+        Failure::Status(s) => matches!(s, 429 | 500 | 502 | 503 | 504),
+        Failure::Timeout | Failure::Connection => true,
+    }
+}
+
+fn rejected(reply: &Reply, what: &str) -> OpError {
+    OpError::Rejected(format!("{what}: {}", reply.error_text()))
+}
+
+/// `(team id, channel id)` of a channel container, from its create/adopt operation.
+pub fn channel_of(run: &Run, container: &str) -> Result<Option<(String, String)>, OpError> {
+    let Some(c) = run.plan.container(container) else { return Ok(None) };
+    for op in &c.ops {
+        if matches!(op.action, Action::TeamsCreateChannel { .. } | Action::TeamsUseGeneralChannel) {
+            return Ok(run.result_of(&op.id.0)?.and_then(|r| {
+                Some((r["team_id"].as_str()?.to_string(), r["channel_id"].as_str()?.to_string()))
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// The team id of a team container.
+pub fn team_of(run: &Run, container: &str) -> Result<Option<String>, OpError> {
+    let Some(c) = run.plan.container(container) else { return Ok(None) };
+    for op in &c.ops {
+        if let Action::TeamsCreateTeam { .. } = op.action {
+            return Ok(run.result_of(&op.id.0)?.and_then(|r| r["team_id"].as_str().map(str::to_string)));
+        }
+    }
+    Ok(None)
+}
+
+fn need_team_for(run: &Run, op: &Operation) -> Result<String, OpError> {
+    let c = run
+        .plan
+        .container(&op.container)
+        .ok_or_else(|| OpError::Rejected(format!("unknown container {}", op.container)))?;
+    let team_container = match c.container.kind {
+        ContainerKind::TeamsTeam => c.container.id.clone(),
+        _ => c.container.parent.clone().ok_or_else(|| {
+            OpError::Rejected(format!("channel container {} has no parent team", op.container))
+        })?,
+    };
+    team_of(run, &team_container)?
+        .ok_or_else(|| OpError::Rejected(format!("team {team_container} is not created")))
+}
+
+fn need_channel(run: &Run, op: &Operation) -> Result<(String, String), OpError> {
+    channel_of(run, &op.container)?
+        .ok_or_else(|| OpError::Rejected(format!("channel of container {} is not created", op.container)))
+}
+
+/// Reads every item of a Graph collection, following `@odata.nextLink`.
+pub async fn list_all(run: &Run, ctx: Ctx<'_>, url: &str, bucket: Bucket) -> Result<Vec<Value>, OpError> {
+    let mut out = Vec::new();
+    let mut next = Some(url.to_string());
+    while let Some(u) = next.take() {
+        let reply = run
+            .api
+            .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, bucket], |h| h.get(&u))
+            .await?;
+        if !reply.ok() {
+            return Err(rejected(&reply, "list"));
+        }
+        let v = reply.json();
+        if let Some(items) = v["value"].as_array() {
+            out.extend(items.iter().cloned());
+        }
+        next = v["@odata.nextLink"].as_str().map(str::to_string);
+    }
+    Ok(out)
+}
+
+fn millis(t: &str) -> Option<i64> {
+    chatport_model::ts::parse_rfc3339(t).map(|m| m.div_euclid(1000))
+}
+
+/// Finds an imported message by `createdDateTime` (ms) and author among the roots of a
+/// channel or the replies of `parent`.
+async fn find_message(
+    run: &Run,
+    ctx: Ctx<'_>,
+    team: &str,
+    channel: &str,
+    parent: Option<&str>,
+    body: &Value,
+) -> Result<Option<String>, OpError> {
+    let Some(want) = body["createdDateTime"].as_str().and_then(millis) else { return Ok(None) };
+    let graph = run.opts.endpoints.graph.trim_end_matches('/');
+    let url = match parent {
+        Some(p) => format!("{graph}/teams/{team}/channels/{channel}/messages/{p}/replies?$top=50"),
+        None => format!("{graph}/teams/{team}/channels/{channel}/messages?$top=50"),
+    };
+    let from = body["from"]["user"]["id"].as_str();
+    let items = list_all(run, ctx, &url, Bucket::GraphGetMessage).await?;
+    Ok(items.iter().find_map(|m| {
+        let same_time = m["createdDateTime"].as_str().and_then(millis) == Some(want);
+        let same_from = from.is_none() || m["from"]["user"]["id"].as_str() == from;
+        (same_time && same_from).then(|| m["id"].as_str().map(str::to_string)).flatten()
+    }))
+}
+
+fn parse_team_location(loc: &str) -> Option<String> {
+    if let Some(rest) = loc.split("teams('").nth(1) {
+        return rest.split("')").next().map(str::to_string);
+    }
+    let mut parts = loc.split('/').skip_while(|p| *p != "teams");
+    parts.next()?;
+    parts.next().map(str::to_string)
+}
+
+/// Names each upload of a container so different contents never share a name (an upload
+/// replaces a same-named file, which keeps retries idempotent).
+fn upload_name(run: &Run, op: &Operation, blob: &BlobRef) -> String {
+    let Some(c) = run.plan.container(&op.container) else { return blob.filename.clone() };
+    let mut seen: HashMap<String, Vec<String>> = HashMap::new();
+    for o in &c.ops {
+        if let Action::TeamsUploadFile { blob: b } = &o.action {
+            let shas = seen.entry(b.filename.to_lowercase()).or_default();
+            if !shas.contains(&b.sha256) {
+                shas.push(b.sha256.clone());
+            }
+            if o.id == op.id {
+                let n = shas.iter().position(|s| *s == b.sha256).unwrap_or(0);
+                if n == 0 {
+                    return b.filename.clone();
+                }
+                return match b.filename.rsplit_once('.') {
+                    Some((stem, ext)) => format!("{stem} ({}).{ext}", n + 1),
+                    None => format!("{} ({})", b.filename, n + 1),
+                };
+            }
+        }
+    }
+    blob.filename.clone()
+}
+
+/// Executes one Teams operation and returns what to store as its result.
+pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Result<Value, OpError> {
+    let api = &run.api;
+    let graph = run.opts.endpoints.graph.trim_end_matches('/').to_string();
+    let ctx = Ctx { container: &op.container, op: &op.id.0 };
+    // Team-level requests of a channel container (create, list) count against the team's
+    // per-team/channel quota, as Graph counts them.
+    let team_container = run
+        .plan
+        .container(&op.container)
+        .and_then(|c| c.container.parent.clone())
+        .unwrap_or_else(|| op.container.clone());
+    let team_ctx = Ctx { container: &team_container, op: &op.id.0 };
+    let unclean = prior.is_some_and(|p| p.status == OpStatus::Intent);
+    match &op.action {
+        Action::TeamsCreateTeam { team } => {
+            let partial = prior.and_then(|p| p.result.clone());
+            let mut location = partial.as_ref().and_then(|r| r["location"].as_str().map(str::to_string));
+            let mut team_id = partial.as_ref().and_then(|r| r["team_id"].as_str().map(str::to_string));
+            if team_id.is_none() && unclean {
+                team_id = find_team(run, ctx, team).await?;
+                if let Some(t) = &team_id {
+                    return Ok(json!({"team_id": t, "reconciled": true}));
+                }
+            }
+            let mut tries = 0;
+            while team_id.is_none() {
+                tries += 1;
+                run.intent(op)?;
+                let url = format!("{graph}/teams");
+                // POST /teams has no idempotency key: a lost answer is looked up, not replayed.
+                let reply = match api
+                    .send_no_replay(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPostTeam], |h| {
+                        h.post(&url).json(team)
+                    })
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(e @ crate::http::CallError::GaveUp { .. }) if tries < run.opts.retry.max_attempts => {
+                        tracing::debug!(operation = %op.id, error = %e, "team creation answer lost; looking it up");
+                        if let Some(t) = find_team(run, ctx, team).await? {
+                            return Ok(json!({"team_id": t, "reconciled": true}));
+                        }
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                if !reply.ok() {
+                    return Err(rejected(&reply, "POST /teams"));
+                }
+                if reply.status != 202 {
+                    if let Some(id) = reply.json()["id"].as_str() {
+                        return Ok(json!({"team_id": id}));
+                    }
+                }
+                let loc = reply
+                    .location
+                    .clone()
+                    .ok_or_else(|| OpError::Rejected("POST /teams: 202 without a Location header".into()))?;
+                let id = parse_team_location(&loc).ok_or_else(|| {
+                    OpError::Rejected(format!("POST /teams: cannot read the team id from Location {loc}"))
+                })?;
+                run.state.record_partial(&op.id.0, &json!({"team_id": id, "location": loc}))?;
+                team_id = Some(id);
+                location = Some(loc);
+            }
+            let team_id = team_id.unwrap_or_default();
+            if let Some(loc) = location {
+                poll_operation(run, ctx, &graph, &loc).await?;
+            }
+            Ok(json!({"team_id": team_id}))
+        }
+        Action::TeamsCreateChannel { channel } => {
+            let team = need_team_for(run, op)?;
+            let name = channel["displayName"].as_str().unwrap_or_default().to_string();
+            let list_url = format!("{graph}/teams/{team}/channels");
+            let ctx = team_ctx;
+            if unclean {
+                if let Some(id) = find_channel(run, ctx, &list_url, &name).await? {
+                    return Ok(json!({"team_id": team, "channel_id": id, "reconciled": true}));
+                }
+            }
+            run.intent(op)?;
+            let reply = api
+                .send(
+                    Dest::Graph,
+                    ctx,
+                    As::Graph,
+                    &[Bucket::GraphPerChannel, Bucket::GraphPostChannel],
+                    |h| h.post(&list_url).json(channel),
+                )
+                .await?;
+            if reply.ok() {
+                if let Some(id) = reply.json()["id"].as_str() {
+                    return Ok(json!({"team_id": team, "channel_id": id}));
+                }
+            }
+            // A name conflict may be our own earlier attempt: look for it.
+            if reply.ok() || reply.status == 400 || reply.status == 409 {
+                if let Some(id) = find_channel(run, ctx, &list_url, &name).await? {
+                    return Ok(json!({"team_id": team, "channel_id": id, "reconciled": true}));
+                }
+            }
+            Err(rejected(&reply, "POST channels"))
+        }
+        Action::TeamsUseGeneralChannel => {
+            let team = need_team_for(run, op)?;
+            let list_url = format!("{graph}/teams/{team}/channels");
+            match find_channel(run, team_ctx, &list_url, "General").await? {
+                Some(id) => Ok(json!({"team_id": team, "channel_id": id})),
+                None => Err(OpError::Rejected(format!("team {team} has no General channel"))),
+            }
+        }
+        Action::TeamsUploadFile { blob } => {
+            let (team, channel) = need_channel(run, op)?;
+            let canonical = run
+                .canonical
+                .as_ref()
+                .ok_or_else(|| OpError::Rejected("no canonical directory to read blobs from".into()))?;
+            let bytes = crate::plan_dir::read_blob(canonical, blob, &op.id.0).await?;
+            let folder_url = format!("{graph}/teams/{team}/channels/{channel}/filesFolder");
+            // A brand-new channel's folder can take a moment to exist (404 meanwhile).
+            let mut tries = 0u32;
+            let folder = loop {
+                let folder = api
+                    .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, Bucket::GraphOther], |h| {
+                        h.get(&folder_url)
+                    })
+                    .await?;
+                tries += 1;
+                if folder.status == 404 && tries < 5 {
+                    crate::exec::pause(run.opts.retry.base_delay.saturating_mul(1 << tries)).await;
+                    continue;
+                }
+                break folder;
+            };
+            if !folder.ok() {
+                return Err(rejected(&folder, "GET filesFolder"));
+            }
+            let f = folder.json();
+            let (Some(drive), Some(folder_id)) = (f["parentReference"]["driveId"].as_str(), f["id"].as_str())
+            else {
+                return Err(OpError::Rejected("GET filesFolder: no driveId or id in the answer".into()));
+            };
+            let name = upload_name(run, op, blob);
+            run.intent(op)?;
+            let item_base = format!("{graph}/drives/{drive}/items/{folder_id}:/{}:", enc(&name));
+            let item = if (bytes.len() as u64) <= SIMPLE_UPLOAD_MAX {
+                let url = format!("{item_base}/content?@microsoft.graph.conflictBehavior=replace");
+                let reply = api
+                    .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, Bucket::GraphOther], |h| {
+                        h.put(&url).header("content-type", blob.content_type.as_str()).body(bytes.clone())
+                    })
+                    .await?;
+                if !reply.ok() {
+                    return Err(rejected(&reply, "PUT file content"));
+                }
+                reply.json()
+            } else {
+                upload_session(run, ctx, &item_base, &bytes).await?
+            };
+            let etag = item["eTag"].as_str().unwrap_or_default();
+            let guid =
+                etag.trim_matches('"').trim_start_matches('{').split([',', '}']).next().unwrap_or_default();
+            if guid.is_empty() {
+                return Err(OpError::Rejected("file upload: the driveItem has no eTag".into()));
+            }
+            Ok(
+                json!({"id": item["id"], "etag_guid": guid.to_lowercase(), "web_url": item["webUrl"], "name": item["name"]}),
+            )
+        }
+        Action::TeamsPostMessage { reply_to, message, hosted_contents, files } => {
+            let (team, channel) = need_channel(run, op)?;
+            let parent = match reply_to {
+                Some(p) => {
+                    let r = run
+                        .result_of(&p.0)?
+                        .ok_or_else(|| OpError::Rejected(format!("parent {p} is not posted")))?;
+                    Some(r["id"].as_str().unwrap_or_default().to_string())
+                }
+                None => None,
+            };
+            let mut body = message.clone();
+            if !files.is_empty() {
+                let mut content = body["body"]["content"].as_str().unwrap_or_default().to_string();
+                let mut attachments = Vec::new();
+                for f in files {
+                    let r = run
+                        .result_of(&f.0)?
+                        .ok_or_else(|| OpError::Rejected(format!("upload {f} is not done")))?;
+                    let guid = r["etag_guid"].as_str().unwrap_or_default();
+                    content = content.replace(&format!("id=\"{}\"", f.0), &format!("id=\"{guid}\""));
+                    attachments.push(json!({"id": guid, "contentType": "reference", "contentUrl": r["web_url"], "name": r["name"]}));
+                }
+                body["body"]["content"] = json!(content);
+                body["attachments"] = Value::Array(attachments);
+            }
+            if !hosted_contents.is_empty() {
+                let canonical = run
+                    .canonical
+                    .as_ref()
+                    .ok_or_else(|| OpError::Rejected("no canonical directory to read blobs from".into()))?;
+                let mut hosted = Vec::new();
+                for h in hosted_contents {
+                    let bytes = crate::plan_dir::read_blob(canonical, &h.blob, &op.id.0).await?;
+                    hosted.push(json!({
+                        "@microsoft.graph.temporaryId": h.temporary_id,
+                        "contentBytes": STANDARD.encode(&bytes),
+                        "contentType": h.blob.content_type,
+                    }));
+                }
+                body["hostedContents"] = Value::Array(hosted);
+            }
+            if unclean {
+                if let Some(id) = find_message(run, ctx, &team, &channel, parent.as_deref(), &body).await? {
+                    tracing::debug!(operation = %op.id, "message found after an unclean stop; not re-sent");
+                    return Ok(json!({"id": id, "reconciled": true}));
+                }
+            }
+            run.intent(op)?;
+            let url = match &parent {
+                Some(p) => format!("{graph}/teams/{team}/channels/{channel}/messages/{p}/replies"),
+                None => format!("{graph}/teams/{team}/channels/{channel}/messages"),
+            };
+            let reply = api
+                .send(
+                    Dest::Graph,
+                    ctx,
+                    As::Graph,
+                    &[Bucket::GraphPerChannel, Bucket::GraphPostMessage],
+                    |h| h.post(&url).json(&body),
+                )
+                .await?;
+            if reply.ok() {
+                let v = reply.json();
+                if let Some(id) = v["id"].as_str() {
+                    return Ok(json!({"id": id}));
+                }
+            }
+            if reply.status == 409 {
+                if let Some(id) = find_message(run, ctx, &team, &channel, parent.as_deref(), &body).await? {
+                    return Ok(json!({"id": id, "reconciled": true}));
+                }
+            }
+            Err(rejected(&reply, "POST message"))
+        }
+        Action::TeamsCompleteChannel => {
+            let (team, channel) = need_channel(run, op)?;
+            run.intent(op)?;
+            let url = format!("{graph}/teams/{team}/channels/{channel}/completeMigration");
+            let reply = api
+                .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, Bucket::GraphOther], |h| {
+                    h.post(&url)
+                })
+                .await?;
+            if reply.ok() {
+                return Ok(json!({"completed": true}));
+            }
+            if reply.status == 400 {
+                let get = format!("{graph}/teams/{team}/channels/{channel}");
+                let c = api
+                    .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, Bucket::GraphOther], |h| {
+                        h.get(&get)
+                    })
+                    .await?;
+                if c.ok() && c.json()["migrationMode"].as_str() == Some("completed") {
+                    return Ok(json!({"completed": true, "reconciled": true}));
+                }
+            }
+            Err(rejected(&reply, "channel completeMigration"))
+        }
+        Action::TeamsCompleteTeam => {
+            let team = need_team_for(run, op)?;
+            run.intent(op)?;
+            let url = format!("{graph}/teams/{team}/completeMigration");
+            let reply = api
+                .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, Bucket::GraphOther], |h| {
+                    h.post(&url)
+                })
+                .await?;
+            if reply.ok() {
+                return Ok(json!({"completed": true}));
+            }
+            // Already completed (by an earlier attempt whose answer was lost).
+            if reply.status == 400 && reply.error_text().contains("not in migration mode") {
+                return Ok(json!({"completed": true, "reconciled": true}));
+            }
+            Err(rejected(&reply, "team completeMigration"))
+        }
+        Action::TeamsAddMember { member } => {
+            let team = need_team_for(run, op)?;
+            run.intent(op)?;
+            let url = format!("{graph}/teams/{team}/members");
+            let reply = api
+                .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, Bucket::GraphOther], |h| {
+                    h.post(&url).json(member)
+                })
+                .await?;
+            if reply.ok() || reply.status == 409 {
+                return Ok(json!({"id": reply.json()["id"]}));
+            }
+            Err(rejected(&reply, "POST team members"))
+        }
+        other => Err(OpError::Rejected(format!("{} is not a Teams action", other.name()))),
+    }
+}
+
+async fn find_channel(
+    run: &Run,
+    ctx: Ctx<'_>,
+    list_url: &str,
+    name: &str,
+) -> Result<Option<String>, OpError> {
+    let items = list_all(run, ctx, list_url, Bucket::GraphOther).await?;
+    Ok(items.iter().find_map(|c| {
+        let same = c["displayName"].as_str().is_some_and(|d| d.to_lowercase() == name.to_lowercase());
+        same.then(|| c["id"].as_str().map(str::to_string)).flatten()
+    }))
+}
+
+/// Looks for a team created by a lost earlier attempt (`GET /teams?$filter=displayName`),
+/// matching its `createdDateTime`. Where the listing is unavailable, says so in a warning.
+async fn find_team(run: &Run, ctx: Ctx<'_>, team: &Value) -> Result<Option<String>, OpError> {
+    let graph = run.opts.endpoints.graph.trim_end_matches('/');
+    let name = team["displayName"].as_str().unwrap_or_default();
+    let filter = format!("displayName eq '{}'", name.replace('\'', "''"));
+    let url = format!("{graph}/teams?$filter={}", enc(&filter));
+    let reply = run.api.send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphOther], |h| h.get(&url)).await?;
+    if !reply.ok() {
+        run.warn(format!(
+            "operation {}: a team creation may have been applied without its answer, and the team list is unavailable ({}); creating the team again may leave an empty team named {name:?}",
+            ctx.op,
+            reply.error_text()
+        ));
+        return Ok(None);
+    }
+    let want = team["createdDateTime"].as_str().and_then(millis);
+    Ok(reply.json()["value"].as_array().and_then(|items| {
+        items.iter().find_map(|t| {
+            let same = t["displayName"].as_str() == Some(name)
+                && (want.is_none() || t["createdDateTime"].as_str().and_then(millis) == want);
+            same.then(|| t["id"].as_str().map(str::to_string)).flatten()
+        })
+    }))
+}
+
+async fn poll_operation(run: &Run, ctx: Ctx<'_>, graph: &str, location: &str) -> Result<(), OpError> {
+    let url = if location.starts_with("http") {
+        location.to_string()
+    } else {
+        format!("{graph}{}{location}", if location.starts_with('/') { "" } else { "/" })
+    };
+    for poll in 0..run.opts.max_polls.max(1) {
+        if poll > 0 {
+            crate::exec::pause(run.opts.poll_interval).await;
+        }
+        let reply = run
+            .api
+            .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, Bucket::GraphOther], |h| {
+                h.get(&url)
+            })
+            .await?;
+        if !reply.ok() {
+            return Err(rejected(&reply, "GET team operation"));
+        }
+        let v = reply.json();
+        match v["status"].as_str() {
+            Some("succeeded") => return Ok(()),
+            Some("failed") => {
+                return Err(OpError::Rejected(format!("team creation failed: {}", v["error"])));
+            }
+            _ => {}
+        }
+    }
+    Err(OpError::Unsettled(format!("team creation still running after {} polls", run.opts.max_polls)))
+}
+
+async fn upload_session(run: &Run, ctx: Ctx<'_>, item_base: &str, bytes: &[u8]) -> Result<Value, OpError> {
+    let url = format!("{item_base}/createUploadSession");
+    let body = json!({"item": {"@microsoft.graph.conflictBehavior": "replace"}});
+    let reply = run
+        .api
+        .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, Bucket::GraphOther], |h| {
+            h.post(&url).json(&body)
+        })
+        .await?;
+    if !reply.ok() {
+        return Err(rejected(&reply, "createUploadSession"));
+    }
+    let upload_url = reply.json()["uploadUrl"]
+        .as_str()
+        .ok_or_else(|| OpError::Rejected("createUploadSession: no uploadUrl".into()))?
+        .to_string();
+    let total = bytes.len();
+    let mut start = 0usize;
+    loop {
+        let end = (start + CHUNK).min(total);
+        let chunk = bytes[start..end].to_vec();
+        let range = format!("bytes {start}-{}/{total}", end.saturating_sub(1));
+        let reply = run
+            .api
+            .send(Dest::Graph, ctx, As::Anonymous, &[], |h| {
+                h.put(&upload_url).header("content-range", range.as_str()).body(chunk.clone())
+            })
+            .await?;
+        match reply.status {
+            200 | 201 => return Ok(reply.json()),
+            202 => {
+                let next = reply.json()["nextExpectedRanges"][0]
+                    .as_str()
+                    .and_then(|r| r.split('-').next())
+                    .and_then(|s| s.parse::<usize>().ok())
+                    .unwrap_or(end);
+                if next <= start || next > total {
+                    return Err(OpError::Rejected(format!("upload session: unexpected next range {next}")));
+                }
+                start = next;
+            }
+            _ => return Err(rejected(&reply, "upload session chunk")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn team_id_from_both_location_forms() {
+        assert_eq!(parse_team_location("/teams('abc-1')/operations('op')").as_deref(), Some("abc-1"));
+        assert_eq!(parse_team_location("/teams/abc-2/operations/op").as_deref(), Some("abc-2"));
+        assert_eq!(parse_team_location("/groups/x"), None);
+    }
+
+    #[test]
+    fn retries_only_throttling_server_errors_and_transport() {
+        for s in [429, 500, 502, 503, 504] {
+            assert!(is_retriable(&Failure::Status(s)));
+        }
+        for s in [400, 401, 403, 404, 409, 413] {
+            assert!(!is_retriable(&Failure::Status(s)));
+        }
+        assert!(is_retriable(&Failure::Timeout));
+        assert!(is_retriable(&Failure::Connection));
+    }
+}
