@@ -12,13 +12,12 @@
 
 use super::{
     blob_of, decide, file_note, file_unavailable, in_window, plan_all, roots_with_replies, slug, uuid_from,
-    Context, ConversationPlan, Decision, Directory, DmPolicy, Poster, Report, Timeline, TransformError,
+    Context, ConversationPlan, Decision, Directory, DmPolicy, OpList, Poster, Report, Timeline,
+    TransformError,
 };
 use crate::markup::render_chat_parts;
 use crate::users::UserAction;
-use chatport_model::plan::{
-    Action, Actor, Container, ContainerKind, OpSource, Operation, OperationId, Outcome,
-};
+use chatport_model::plan::{Action, Actor, Container, ContainerKind, OperationId, Outcome};
 use chatport_model::ts::format_rfc3339;
 use chatport_model::{Conversation, ConversationKind, Message};
 use serde_json::json;
@@ -87,7 +86,7 @@ struct Builder<'a> {
     ctx: &'a Context,
     conv: &'a Conversation,
     container: String,
-    ops: Vec<Operation>,
+    list: OpList,
     report: Report,
 }
 
@@ -100,16 +99,7 @@ impl Builder<'_> {
         ts: Option<&str>,
         primary: bool,
     ) -> OperationId {
-        let id = OperationId(id);
-        self.ops.push(Operation {
-            id: id.clone(),
-            seq: self.ops.len() as u64,
-            container: self.container.clone(),
-            actor,
-            action,
-            source: Some(OpSource { conversation: self.conv.id.clone(), ts: ts.map(str::to_owned), primary }),
-        });
-        id
+        self.list.push(id, actor, action, ts, primary)
     }
 
     fn report(
@@ -140,11 +130,12 @@ fn plan_conversation(
     let latest = ctx.opts.latest();
     let (msgs, filtered): (Vec<Message>, Vec<Message>) =
         msgs.into_iter().partition(|m| m.ts.micros().is_some_and(|t| in_window(&ctx.opts, t)));
+    let container_id = format!("space-{}", slug(&conv.id, 40));
     let mut b = Builder {
         ctx,
         conv,
-        container: format!("space-{}", slug(&conv.id, 40)),
-        ops: Vec::new(),
+        container: container_id.clone(),
+        list: OpList::new(container_id, Some(conv.id.clone())),
         report: Report::default(),
     };
     let considered = msgs.len() as u64;
@@ -588,7 +579,7 @@ fn plan_conversation(
         );
     }
 
-    let op_count = b.ops.len() as u64;
+    let op_count = b.list.ops.len() as u64;
     let container = Container {
         id: b.container.clone(),
         kind: ContainerKind::ChatSpace,
@@ -601,7 +592,7 @@ fn plan_conversation(
         message_count: carried,
     };
     ConversationPlan {
-        containers: vec![(container, b.ops)],
+        containers: vec![(container, b.list.ops)],
         report: b.report.entries,
         considered,
         carried,

@@ -14,8 +14,8 @@ use crate::markup::{MentionResolver, ResolvedUser};
 use crate::users::{self, MappingRow, UserAction};
 use chatport_model::jsonl::{read_jsonl, sha256_hex, write_json_file, JsonlError};
 use chatport_model::plan::{
-    Container, Destination, Operation, OperationId, Outcome, PlanCounts, PlanManifest, ReportEntry,
-    PLAN_FORMAT_VERSION,
+    Action, Actor, Container, Destination, OpSource, Operation, OperationId, Outcome, PlanCounts,
+    PlanManifest, ReportEntry, PLAN_FORMAT_VERSION,
 };
 use chatport_model::{Conversation, DataFileWriter, FileRecord, Manifest, Message, User};
 use rayon::prelude::*;
@@ -204,6 +204,48 @@ impl MentionResolver for Directory<'_> {
 
     fn channel(&self, id: &str) -> Option<String> {
         self.ctx.conversations.get(id).and_then(|c| c.name.clone())
+    }
+}
+
+/// The operations of one container, in order.
+pub struct OpList {
+    /// The container.
+    pub container: String,
+    /// The source conversation, if the container carries one.
+    pub conversation: Option<String>,
+    /// The operations so far.
+    pub ops: Vec<Operation>,
+}
+
+impl OpList {
+    /// An empty list.
+    pub fn new(container: String, conversation: Option<String>) -> Self {
+        OpList { container, conversation, ops: Vec::new() }
+    }
+
+    /// Appends an operation (its `seq` is its position) and returns its id.
+    pub fn push(
+        &mut self,
+        id: String,
+        actor: Actor,
+        action: Action,
+        ts: Option<&str>,
+        primary: bool,
+    ) -> OperationId {
+        let id = OperationId(id);
+        self.ops.push(Operation {
+            id: id.clone(),
+            seq: self.ops.len() as u64,
+            container: self.container.clone(),
+            actor,
+            action,
+            source: self.conversation.as_ref().map(|c| OpSource {
+                conversation: c.clone(),
+                ts: ts.map(str::to_owned),
+                primary,
+            }),
+        });
+        id
     }
 }
 

@@ -50,15 +50,14 @@
 
 use super::{
     blob_of, decide, file_note, file_unavailable, in_window, read_messages, roots_with_replies, selected,
-    slug, Context, ConversationPlan, Decision, Directory, Poster, PrivatePolicy, Report, Timeline,
+    slug, Context, ConversationPlan, Decision, Directory, OpList, Poster, PrivatePolicy, Report, Timeline,
     TransformError,
 };
 use crate::markup::{render_teams, render_teams_parts, Document};
 use crate::users::UserAction;
 use chatport_model::jsonl::sha256_hex;
 use chatport_model::plan::{
-    Action, Actor, BlobRef, Container, ContainerKind, HostedContent, OpSource, Operation, OperationId,
-    Outcome, ReportEntry,
+    Action, Actor, BlobRef, Container, ContainerKind, HostedContent, OperationId, Outcome, ReportEntry,
 };
 use chatport_model::ts::format_rfc3339;
 use chatport_model::{Conversation, ConversationKind, Message};
@@ -225,43 +224,6 @@ pub fn channel_name(raw: &str, fallback: &str) -> String {
         "channel".to_owned()
     } else {
         name
-    }
-}
-
-/// The operations of one container, in order.
-struct OpList {
-    container: String,
-    conversation: Option<String>,
-    ops: Vec<Operation>,
-}
-
-impl OpList {
-    fn new(container: String, conversation: Option<String>) -> Self {
-        OpList { container, conversation, ops: Vec::new() }
-    }
-
-    fn push(
-        &mut self,
-        id: String,
-        actor: Actor,
-        action: Action,
-        ts: Option<&str>,
-        primary: bool,
-    ) -> OperationId {
-        let id = OperationId(id);
-        self.ops.push(Operation {
-            id: id.clone(),
-            seq: self.ops.len() as u64,
-            container: self.container.clone(),
-            actor,
-            action,
-            source: self.conversation.as_ref().map(|c| OpSource {
-                conversation: c.clone(),
-                ts: ts.map(str::to_owned),
-                primary,
-            }),
-        });
-        id
     }
 }
 
