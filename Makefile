@@ -4,7 +4,7 @@ CHATPORT = target/release/chatport
 SAMPLE ?= fixtures/slack/sample-export
 OUT ?= out
 
-.PHONY: all build release test lint fmt demo extract validate stats schemas bench-extract bench-transform clean
+.PHONY: all build release test lint fmt demo extract validate stats schemas bench-extract bench-transform bench-emulator bench-load clean
 
 all: build
 
@@ -58,6 +58,15 @@ bench-transform:
 	/usr/bin/time -f "transform chat: %e s wall, %M KB peak RSS" $(CHATPORT) transform bench-out/extract-$${MESSAGES:-1000000}-seed1 --to chat --importer admin@example.com --out bench-out/plan-chat --json > bench-out/transform-chat.json
 	/usr/bin/time -f "transform teams: %e s wall, %M KB peak RSS" $(CHATPORT) transform bench-out/extract-$${MESSAGES:-1000000}-seed1 --to teams --fallback-user 00000000-0000-4000-8000-00000000f411 --out bench-out/plan-teams --json > bench-out/transform-teams.json
 	@grep -h '"source_messages"' bench-out/transform-chat.json bench-out/transform-teams.json
+
+## Emulator speed: accepted Chat message creates per second with quotas off.
+bench-emulator:
+	$(CARGO) run --release -p chatport-emulator --example loadgen
+
+## Loader speed: share of the quota-bound rate across 50 containers (emulator time sped up),
+## and operations per second with quotas off.
+bench-load:
+	$(CARGO) test --release -p chatport-load --test throughput -- --ignored --nocapture
 
 clean:
 	rm -rf $(OUT) bench-out
