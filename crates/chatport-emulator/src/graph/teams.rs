@@ -90,16 +90,7 @@ pub async fn create_team(
     let caller = graph_caller(&app, &headers)?;
     take_quota(&app, &caller, RequestKind::PostTeam, None, None)?;
     let body = json_object(&body)?;
-    let migration = match opt_str(&body, "@microsoft.graph.teamCreationMode")?.as_deref() {
-        None => false,
-        Some("migration") => true,
-        Some(other) => {
-            return Err(GraphError::bad_request(
-                "graph.team.bad_creation_mode",
-                format!("Invalid teamCreationMode '{other}'."),
-            ))
-        }
-    };
+    let migration = creation_mode(&body, "team")?;
     if migration {
         caller.require(&[MIGRATE])?;
     } else {
@@ -397,16 +388,7 @@ pub async fn create_channel(
     take_quota(&app, &caller, RequestKind::PostChannel, Some(&team_id), None)?;
     caller.require(&["Channel.Create", MIGRATE])?;
     let body = json_object(&body)?;
-    let migration = match opt_str(&body, "@microsoft.graph.channelCreationMode")?.as_deref() {
-        None => false,
-        Some("migration") => true,
-        Some(other) => {
-            return Err(GraphError::bad_request(
-                "graph.channel.bad_creation_mode",
-                format!("Invalid channelCreationMode '{other}'."),
-            ))
-        }
-    };
+    let migration = creation_mode(&body, "channel")?;
     if migration {
         caller.require(&[MIGRATE])?;
     }
@@ -832,4 +814,17 @@ pub async fn delete_group(
         Ok(StatusCode::NO_CONTENT)
     })
     .await
+}
+
+/// Whether a team or channel body asks for migration mode
+/// (`@microsoft.graph.{kind}CreationMode: "migration"`); any other value is a 400.
+fn creation_mode(body: &Map<String, Value>, kind: &str) -> Result<bool, GraphError> {
+    match opt_str(body, &format!("@microsoft.graph.{kind}CreationMode"))?.as_deref() {
+        None => Ok(false),
+        Some("migration") => Ok(true),
+        Some(other) => Err(GraphError::bad_request(
+            &format!("graph.{kind}.bad_creation_mode"),
+            format!("Invalid {kind}CreationMode '{other}'."),
+        )),
+    }
 }
