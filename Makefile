@@ -4,7 +4,7 @@ CHATPORT = target/release/chatport
 SAMPLE ?= fixtures/slack/sample-export
 OUT ?= out
 
-.PHONY: all build release test lint fmt demo extract validate stats schemas bench-extract bench-transform bench-emulator bench-load clean
+.PHONY: all build release test lint fmt demo extract validate stats schemas bench-extract bench-transform bench-emulator bench-load fuzz clean
 
 all: build
 
@@ -67,6 +67,13 @@ bench-emulator:
 ## and operations per second with quotas off.
 bench-load:
 	$(CARGO) test --release -p chatport-load --test throughput -- --ignored --nocapture
+
+## Fuzz the markup compiler (nightly toolchain + `cargo install cargo-fuzz`): each target runs
+## FUZZ_SECONDS (default 300) from a corpus seeded with every message text in fixtures/.
+fuzz:
+	python3 crates/chatport-transform/fuzz/seed.py
+	cd crates/chatport-transform && for t in mrkdwn rich_text; do \
+	  cargo +nightly fuzz run $$t fuzz/corpus/$$t -- -max_total_time=$${FUZZ_SECONDS:-300} || exit 1; done
 
 clean:
 	rm -rf $(OUT) bench-out
