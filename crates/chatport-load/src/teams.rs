@@ -5,9 +5,11 @@
 //! found by its (unique) name, a message by its `createdDateTime` (unique to the
 //! millisecond in a channel; a duplicate POST is a 409). After an unclean stop (intent
 //! recorded, no result) the loader reads the channel or thread before re-sending. File
-//! uploads replace the same name, so repeating one is harmless. A team has no name lookup
-//! in every deployment: when `GET /teams?$filter` is unavailable a lost team-creation
-//! answer can leave an empty orphan team, which is reported as a warning.
+//! uploads replace the same name, so repeating one is harmless. A team is found by its
+//! displayName (`GET /teams?$filter`) and its historical createdDateTime (`GET
+//! /teams/{id}`), looked up for as long as a creation could still be provisioning, so a
+//! lost `POST /teams` answer never leads to a second team; when the lookup is not possible
+//! the operation stays unsettled instead of risking one.
 
 use std::collections::HashMap;
 
@@ -189,8 +191,7 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
             let mut location = partial.as_ref().and_then(|r| r["location"].as_str().map(str::to_string));
             let mut team_id = partial.as_ref().and_then(|r| r["team_id"].as_str().map(str::to_string));
             if team_id.is_none() && unclean {
-                team_id = find_team(run, ctx, team).await?;
-                if let Some(t) = &team_id {
+                if let Some(t) = find_team_settled(run, ctx, team).await? {
                     return Ok(json!({"team_id": t, "reconciled": true}));
                 }
             }
@@ -209,7 +210,7 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
                     Ok(r) => r,
                     Err(e @ crate::http::CallError::GaveUp { .. }) if tries < run.opts.retry.max_attempts => {
                         tracing::debug!(operation = %op.id, error = %e, "team creation answer lost; looking it up");
-                        if let Some(t) = find_team(run, ctx, team).await? {
+                        if let Some(t) = find_team_settled(run, ctx, team).await? {
                             return Ok(json!({"team_id": t, "reconciled": true}));
                         }
                         continue;
@@ -244,10 +245,11 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
         Action::TeamsCreateChannel { channel } => {
             let team = need_team_for(run, op)?;
             let name = channel["displayName"].as_str().unwrap_or_default().to_string();
+            let created = channel["createdDateTime"].as_str().and_then(millis);
             let list_url = format!("{graph}/teams/{team}/channels");
             let ctx = team_ctx;
             if unclean {
-                if let Some(id) = find_channel(run, ctx, &list_url, &name).await? {
+                if let Some(id) = find_channel(run, ctx, &list_url, &name, created).await? {
                     return Ok(json!({"team_id": team, "channel_id": id, "reconciled": true}));
                 }
             }
@@ -268,7 +270,7 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
             }
             // A name conflict may be our own earlier attempt: look for it.
             if reply.ok() || reply.status == 400 || reply.status == 409 {
-                if let Some(id) = find_channel(run, ctx, &list_url, &name).await? {
+                if let Some(id) = find_channel(run, ctx, &list_url, &name, created).await? {
                     return Ok(json!({"team_id": team, "channel_id": id, "reconciled": true}));
                 }
             }
@@ -277,7 +279,7 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
         Action::TeamsUseGeneralChannel => {
             let team = need_team_for(run, op)?;
             let list_url = format!("{graph}/teams/{team}/channels");
-            match find_channel(run, team_ctx, &list_url, "General").await? {
+            match find_channel(run, team_ctx, &list_url, "General", None).await? {
                 Some(id) => Ok(json!({"team_id": team, "channel_id": id})),
                 None => Err(OpError::Rejected(format!("team {team} has no General channel"))),
             }
@@ -476,44 +478,108 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
     }
 }
 
+/// Finds a channel of a team by name (unique per team, case-insensitive). With `created`
+/// (the plan's createdDateTime, ms) a channel of that name must carry it: a same-named
+/// channel that this load did not create is refused, never adopted.
 async fn find_channel(
     run: &Run,
     ctx: Ctx<'_>,
     list_url: &str,
     name: &str,
+    created: Option<i64>,
 ) -> Result<Option<String>, OpError> {
     let items = list_all(run, ctx, list_url, Bucket::GraphOther).await?;
-    Ok(items.iter().find_map(|c| {
-        let same = c["displayName"].as_str().is_some_and(|d| d.to_lowercase() == name.to_lowercase());
-        same.then(|| c["id"].as_str().map(str::to_string)).flatten()
-    }))
+    let Some(c) = items
+        .iter()
+        .find(|c| c["displayName"].as_str().is_some_and(|d| d.to_lowercase() == name.to_lowercase()))
+    else {
+        return Ok(None);
+    };
+    let found = c["createdDateTime"].as_str().and_then(millis);
+    if created.is_some() && found != created {
+        return Err(OpError::Rejected(format!(
+            "a channel named {name:?} already exists in the team with createdDateTime {}, not the planned one; it was not created by this load",
+            c["createdDateTime"]
+        )));
+    }
+    Ok(c["id"].as_str().map(str::to_string))
 }
 
-/// Looks for a team created by a lost earlier attempt (`GET /teams?$filter=displayName`),
-/// matching its `createdDateTime`. Where the listing is unavailable, says so in a warning.
-async fn find_team(run: &Run, ctx: Ctx<'_>, team: &Value) -> Result<Option<String>, OpError> {
+/// Where a lookup for a possibly-created team stands.
+enum TeamLookup {
+    /// Exactly one team matches: it is ours.
+    Found(String),
+    /// No team matches (yet).
+    Absent,
+}
+
+/// Looks for a team created by an earlier attempt whose answer was lost. Graph has no
+/// idempotency key for `POST /teams`, so the key is the pair the plan fixes: the
+/// `displayName` (`GET /teams?$filter=displayName eq '…'`) and the historical
+/// `createdDateTime`, which only a team created in migration mode from this plan can
+/// carry. The list fills only id and displayName, so each candidate is read with
+/// `GET /teams/{id}` for its createdDateTime. Two matching teams, or a listing that is
+/// not available, stop the operation (unsettled) rather than risk a duplicate.
+async fn find_team(run: &Run, ctx: Ctx<'_>, team: &Value) -> Result<TeamLookup, OpError> {
     let graph = run.opts.endpoints.graph.trim_end_matches('/');
     let name = team["displayName"].as_str().unwrap_or_default();
     let filter = format!("displayName eq '{}'", name.replace('\'', "''"));
     let url = format!("{graph}/teams?$filter={}", enc(&filter));
-    let reply = run.api.send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphOther], |h| h.get(&url)).await?;
-    if !reply.ok() {
-        run.warn(format!(
-            "operation {}: a team creation may have been applied without its answer, and the team list is unavailable ({}); creating the team again may leave an empty team named {name:?}",
-            ctx.op,
-            reply.error_text()
-        ));
-        return Ok(None);
-    }
+    let listed = match list_all(run, ctx, &url, Bucket::GraphOther).await {
+        Ok(items) => items,
+        Err(OpError::Rejected(m)) => {
+            return Err(OpError::Unsettled(format!(
+                "operation {}: the team creation may have been applied without its answer, and the team list is not available to check ({m}); grant the app Team.ReadBasic.All and run again, or look for a team named {name:?} yourself",
+                ctx.op
+            )))
+        }
+        Err(e) => return Err(e),
+    };
     let want = team["createdDateTime"].as_str().and_then(millis);
-    Ok(reply.json()["value"].as_array().and_then(|items| {
-        items.iter().find_map(|t| {
-            let same = t["displayName"].as_str() == Some(name)
-                && (want.is_none() || t["createdDateTime"].as_str().and_then(millis) == want);
-            same.then(|| t["id"].as_str().map(str::to_string)).flatten()
-        })
-    }))
+    let mut matches = Vec::new();
+    for t in listed.iter().filter(|t| t["displayName"].as_str() == Some(name)) {
+        let Some(id) = t["id"].as_str() else { continue };
+        let get = format!("{graph}/teams/{id}");
+        let reply = run.api.send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphOther], |h| h.get(&get)).await?;
+        if !reply.ok() {
+            continue;
+        }
+        if want.is_none() || reply.json()["createdDateTime"].as_str().and_then(millis) == want {
+            matches.push(id.to_string());
+        }
+    }
+    match matches.len() {
+        0 => Ok(TeamLookup::Absent),
+        1 => Ok(TeamLookup::Found(matches.remove(0))),
+        _ => Err(OpError::Unsettled(format!(
+            "operation {}: {} teams named {name:?} carry the planned createdDateTime ({}); keep one, delete the others (DELETE /groups/{{id}}) and run again",
+            ctx.op,
+            matches.len(),
+            matches.join(", ")
+        ))),
+    }
 }
+
+/// Looks for the team as [`find_team`] does, again and again for as long as a creation
+/// could still be provisioning (Graph lists a team only once it is provisioned): up to
+/// [`LOOKUPS_AFTER_LOST_ANSWER`] lookups `poll_interval` apart. Only then is the earlier
+/// request taken as never applied.
+async fn find_team_settled(run: &Run, ctx: Ctx<'_>, team: &Value) -> Result<Option<String>, OpError> {
+    let lookups = run.opts.max_polls.clamp(1, LOOKUPS_AFTER_LOST_ANSWER);
+    for n in 0..lookups {
+        if n > 0 {
+            crate::exec::pause(run.opts.poll_interval).await;
+        }
+        if let TeamLookup::Found(id) = find_team(run, ctx, team).await? {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
+}
+
+/// Most lookups for a team whose creation answer was lost, `poll_interval` apart (with
+/// Graph's 30 s interval: about five minutes of provisioning time allowed).
+pub const LOOKUPS_AFTER_LOST_ANSWER: u32 = 10;
 
 async fn poll_operation(run: &Run, ctx: Ctx<'_>, graph: &str, location: &str) -> Result<(), OpError> {
     let url = if location.starts_with("http") {

@@ -154,9 +154,8 @@ async fn assert_chat_exact(env: &Env, plan: &Path) {
     assert_eq!(ids.len(), n, "duplicate client ids");
 }
 
-/// Destination counts equal the plan exactly (Teams). Teams created by a lost POST
-/// /teams answer cannot be reconciled on the emulator (no team listing); they must be
-/// empty.
+/// Destination counts equal the plan exactly (Teams): no duplicate message or channel, and
+/// no orphan team (a lost POST /teams answer is reconciled by looking the team up).
 async fn assert_teams_exact(env: &Env, plan: &Path) -> usize {
     let st = env.admin("state").await;
     let g = &st["graph"];
@@ -167,7 +166,7 @@ async fn assert_teams_exact(env: &Env, plan: &Path) -> usize {
     assert_eq!(non_general, planned(plan, "teams_create_channel"), "channels");
     let teams = count(&g["teams"], |t| t["deleted"].as_bool() != Some(true));
     let expected = planned(plan, "teams_create_team");
-    assert!(teams >= expected);
+    assert_eq!(teams, expected, "teams (an orphan team is a duplicate)");
     let busy: std::collections::BTreeSet<&str> = g["messages"]
         .as_array()
         .unwrap()
@@ -307,7 +306,9 @@ async fn teams_resumes_after_crashes_at_20_seeded_points() {
         assert!(report.clean, "seed {seed}: {:#?}", report.containers);
         env.emu.shutdown().await;
     }
-    eprintln!("teams: {interrupted} interrupted runs, {recon} operations reconciled; empty orphan teams left by crashes during POST /teams: {orphans}");
+    eprintln!(
+        "teams: {interrupted} interrupted runs, {recon} operations reconciled; orphan teams: {orphans}"
+    );
     assert!(interrupted >= 20, "only {interrupted} runs were interrupted");
 }
 
@@ -657,5 +658,47 @@ async fn verify_reports_extra_messages_and_teams_loads_with_one_container_at_a_t
         .filter(|d| d.kind == chatport_load::DiffKind::Extra && d.item == "message")
         .count();
     assert!(extras > 0, "{:#?}", report.containers);
+    env.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_lost_team_creation_answer_leaves_no_orphan() {
+    let f = fixture();
+    // Every request is applied and its answer lost; team provisioning takes two 30 s
+    // poll intervals of emulated time (60 ms of real time at this scale).
+    let env = Env::start(|c| {
+        c.rules.graph_operation_polls = 2;
+        c.time_scale = 1000.0;
+        c.faults.drop_after = 1.0;
+    })
+    .await;
+    let first = env.load(&f.teams).await.unwrap();
+    let team_ops: Vec<_> = first.failures.iter().filter(|x| x.action == "teams_create_team").collect();
+    assert_eq!(team_ops.len(), planned(&f.teams, "teams_create_team"), "{:#?}", first.failures);
+    assert!(team_ops.iter().all(|x| x.kind == "unsettled"), "{team_ops:#?}");
+    let st = env.admin("state").await;
+    let created = count(&st["graph"]["teams"], |_| true);
+    assert_eq!(created, planned(&f.teams, "teams_create_team"), "the POST is not replayed blindly");
+    // Answers flow again: the resumed load finds the team instead of creating another.
+    reqwest::Client::new()
+        .put(format!("{}/__admin/faults", env.base))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    let s = env.load(&f.teams).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    assert_eq!(assert_teams_exact(&env, &f.teams).await, 0);
+    let db = rusqlite::Connection::open(env.state()).unwrap();
+    let reconciled: i64 = db
+        .query_row(
+            "SELECT count(*) FROM ops WHERE action = 'teams_create_team' AND result LIKE '%\"reconciled\":true%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(reconciled as usize, planned(&f.teams, "teams_create_team"));
+    let report = env.verify(&f.teams).await;
+    assert!(report.clean, "{:#?}", report.containers);
     env.emu.shutdown().await;
 }
