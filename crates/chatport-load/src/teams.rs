@@ -470,7 +470,8 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
                 })
                 .await?;
             if reply.ok() || reply.status == 409 {
-                return Ok(json!({"id": reply.json()["id"]}));
+                let v = reply.json();
+                return Ok(json!({"id": v["id"], "user_id": v["userId"]}));
             }
             Err(rejected(&reply, "POST team members"))
         }

@@ -702,3 +702,291 @@ async fn teams_lost_team_creation_answer_leaves_no_orphan() {
     assert!(report.clean, "{:#?}", report.containers);
     env.emu.shutdown().await;
 }
+
+/// A token for `user` with `scope`, from the test service-account key.
+async fn google_token(env: &Env, user: &str, scope: &str) -> String {
+    let auth = chatport_load::auth::GoogleAuth::from_file(
+        &env.dir.path().join("creds/google-service-account.json"),
+        reqwest::Client::new(),
+    )
+    .unwrap();
+    auth.token(Some(user), scope).await.unwrap()
+}
+
+/// Sends a Chat request as `user` (chat.import) and returns the status and body.
+async fn chat_call(
+    env: &Env,
+    user: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let token = google_token(env, user, chatport_load::auth::SCOPE_IMPORT).await;
+    let mut req =
+        reqwest::Client::new().request(method, format!("{}/v1/{path}", env.base)).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// The stored result of a plan operation.
+fn stored(env: &Env, op: &str) -> Value {
+    let db = rusqlite::Connection::open(env.state()).unwrap();
+    let text: String = db.query_row("SELECT result FROM ops WHERE op_id = ?1", [op], |r| r.get(0)).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn differences(report: &chatport_load::VerifyReport, item: &str) -> Vec<chatport_load::Difference> {
+    report.containers.iter().flat_map(|c| c.differences.iter()).filter(|d| d.item == item).cloned().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_verify_checks_memberships_and_reactions_per_user_in_both_phases() {
+    use chatport_load::verify::Phase;
+    use chatport_model::plan::Actor;
+    let f = fixture();
+    let env = Env::start(|_| {}).await;
+    let s = env.load(&f.chat).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    let plan = chatport_load::plan_dir::Plan::read(&f.chat).unwrap();
+    let report = env.verify(&f.chat).await;
+    assert!(report.clean, "{:#?}", report.containers);
+    assert!(report.containers.iter().all(|c| c.phase == Some(Phase::Import)));
+
+    // Import mode: a historical membership moved to another user with the same times
+    // (the old check, by times only, could not see it).
+    let (container, membership_op, membership) = plan
+        .containers
+        .iter()
+        .flat_map(|c| c.ops.iter().map(move |o| (c, o)))
+        .find_map(|(c, o)| match &o.action {
+            Action::ChatCreateMembership { membership } => Some((c, o.id.0.clone(), membership.clone())),
+            _ => None,
+        })
+        .expect("the sample plan has a historical membership");
+    let space = stored(&env, &c_create(container)).get("name").unwrap().as_str().unwrap().to_string();
+    let user = membership["member"]["name"].as_str().unwrap().trim_start_matches("users/").to_string();
+    let (st, body) = chat_call(
+        &env,
+        "admin@example.com",
+        reqwest::Method::DELETE,
+        &format!("{space}/members/{user}"),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    let mut moved = membership.clone();
+    moved["member"]["name"] = serde_json::json!("users/zed@example.com");
+    let (st, body) =
+        chat_call(&env, "admin@example.com", reqwest::Method::POST, &format!("{space}/members"), Some(moved))
+            .await;
+    assert_eq!(st, 200, "{body}");
+    let report = env.verify(&f.chat).await;
+    assert!(!report.clean);
+    let m = differences(&report, "membership");
+    assert!(
+        m.iter()
+            .any(|d| d.kind == chatport_load::DiffKind::Missing
+                && d.operation.as_deref() == Some(&membership_op)),
+        "{m:#?}"
+    );
+    assert!(m.iter().any(|d| d.kind == chatport_load::DiffKind::Extra), "{m:#?}");
+    // Put it back: clean again.
+    let (st, _) = chat_call(
+        &env,
+        "admin@example.com",
+        reqwest::Method::DELETE,
+        &format!("{space}/members/zed@example.com"),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+    let (st, body) = chat_call(
+        &env,
+        "admin@example.com",
+        reqwest::Method::POST,
+        &format!("{space}/members"),
+        Some(membership),
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    let report = env.verify(&f.chat).await;
+    assert!(report.clean, "{:#?}", report.containers);
+
+    // Complete: now the current members and each user's reactions are read back.
+    let opts = CompleteOptions {
+        client: env.client(),
+        force: false,
+        verify_out: env.dir.path().join("verify2"),
+        expiry_warning: Duration::from_secs(86_400),
+    };
+    let c = complete(&f.chat, &env.state(), &opts).await.unwrap();
+    assert!(c.operations.failures.is_empty(), "{:#?}", c.operations.failures);
+    let report = env.verify(&f.chat).await;
+    assert!(report.clean, "{:#?}", report.containers);
+    assert!(report.containers.iter().all(|c| c.phase == Some(Phase::Completed)));
+
+    // A reaction moved from its user to another, same emoji: the counts per emoji stay
+    // equal, the set of (message, user, emoji) does not.
+    let (reaction_op, reactor, message_op, emoji) = plan
+        .containers
+        .iter()
+        .flat_map(|c| c.ops.iter())
+        .find_map(|o| match (&o.action, &o.actor) {
+            (Action::ChatCreateReaction { message, emoji }, Actor::User { id }) => {
+                Some((o.id.0.clone(), id.clone(), message.0.clone(), emoji.clone()))
+            }
+            _ => None,
+        })
+        .expect("the sample plan has a reaction");
+    let message = stored(&env, &message_op)["name"].as_str().unwrap().to_string();
+    let reaction = stored(&env, &reaction_op)["name"].as_str().unwrap().to_string();
+    let (st, body) = chat_call(&env, &reactor, reqwest::Method::DELETE, &reaction, None).await;
+    assert_eq!(st, 200, "{body}");
+    let (st, body) = chat_call(
+        &env,
+        "zed@example.com",
+        reqwest::Method::POST,
+        &format!("{message}/reactions"),
+        Some(serde_json::json!({"emoji": emoji})),
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    // A current member removed.
+    let add = plan
+        .containers
+        .iter()
+        .flat_map(|c| c.ops.iter())
+        .find_map(|o| match &o.action {
+            Action::ChatAddMember { membership } if o.container == container.container.id => {
+                Some((o.id.0.clone(), membership["member"]["name"].as_str().unwrap().to_string()))
+            }
+            _ => None,
+        })
+        .expect("the space has a current member");
+    let (st, body) = chat_call(
+        &env,
+        "admin@example.com",
+        reqwest::Method::DELETE,
+        &format!("{space}/members/{}", add.1.trim_start_matches("users/")),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    let report = env.verify(&f.chat).await;
+    assert!(!report.clean);
+    let r = differences(&report, "reaction");
+    assert!(
+        r.iter()
+            .any(|d| d.kind == chatport_load::DiffKind::Missing
+                && d.operation.as_deref() == Some(&reaction_op)),
+        "{r:#?}"
+    );
+    assert!(r.iter().any(|d| d.kind == chatport_load::DiffKind::Extra), "{r:#?}");
+    let m = differences(&report, "member");
+    assert_eq!(m.len(), 1, "{m:#?}");
+    assert_eq!(m[0].operation.as_deref(), Some(add.0.as_str()));
+    assert!(env.dir.path().join("verify").read_dir().unwrap().any(|e| {
+        let text = std::fs::read_to_string(e.unwrap().path()).unwrap_or_default();
+        text.contains("missing,member")
+    }));
+    // Undo both changes: clean again.
+    let token = google_token(&env, "admin@example.com", chatport_load::verify::SCOPE_REACTIONS_READ).await;
+    let all: Value = reqwest::Client::new()
+        .get(format!("{}/v1/{message}/reactions", env.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // Only zed may delete zed's reaction; the others answer 403.
+    let mut deleted = 0;
+    for r in all["reactions"].as_array().unwrap() {
+        let (st, _) =
+            chat_call(&env, "zed@example.com", reqwest::Method::DELETE, r["name"].as_str().unwrap(), None)
+                .await;
+        deleted += usize::from(st == 200);
+    }
+    assert_eq!(deleted, 1);
+    let (st, body) = chat_call(
+        &env,
+        &reactor,
+        reqwest::Method::POST,
+        &format!("{message}/reactions"),
+        Some(serde_json::json!({"emoji": emoji})),
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    let (st, body) = chat_call(
+        &env,
+        "admin@example.com",
+        reqwest::Method::POST,
+        &format!("{space}/members"),
+        Some(serde_json::json!({"member": {"name": add.1, "type": "HUMAN"}})),
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    let report = env.verify(&f.chat).await;
+    assert!(report.clean, "{:#?}", report.containers);
+    env.emu.shutdown().await;
+}
+
+/// The create-space operation id of a Chat container.
+fn c_create(c: &chatport_load::plan_dir::PlannedContainer) -> String {
+    c.ops.iter().find(|o| matches!(o.action, Action::ChatCreateSpace { .. })).unwrap().id.0.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_verify_checks_members_after_completion() {
+    use chatport_load::verify::Phase;
+    let f = fixture();
+    let env = Env::start(|_| {}).await;
+    let s = env.load(&f.teams).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    let report = env.verify(&f.teams).await;
+    assert!(report.clean, "{:#?}", report.containers);
+    assert!(report.containers.iter().all(|c| c.phase == Some(Phase::Import)));
+    let opts = CompleteOptions {
+        client: env.client(),
+        force: false,
+        verify_out: env.dir.path().join("verify2"),
+        expiry_warning: Duration::from_secs(86_400),
+    };
+    let c = complete(&f.teams, &env.state(), &opts).await.unwrap();
+    assert!(c.operations.failures.is_empty(), "{:#?}", c.operations.failures);
+    let report = env.verify(&f.teams).await;
+    assert!(report.clean, "{:#?}", report.containers);
+    assert!(report.containers.iter().all(|c| c.phase == Some(Phase::Completed)));
+    // Someone the plan does not name joins a team.
+    let team = report.containers.iter().find(|c| c.unchecked.is_empty() && c.expected_messages == 0).unwrap();
+    let team_id = team.destination.clone().unwrap();
+    let auth = chatport_load::auth::MicrosoftAuth::from_file(
+        &env.dir.path().join("creds/microsoft-app.json"),
+        reqwest::Client::new(),
+    )
+    .unwrap();
+    let token = auth.token().await.unwrap();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1.0/teams/{team_id}/members", env.base))
+        .bearer_auth(token)
+        .json(&serde_json::json!({
+            "@odata.type": "#microsoft.graph.aadUserConversationMember",
+            "roles": [],
+            "user@odata.bind": "https://graph.microsoft.com/v1.0/users('zed@example.com')"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let report = env.verify(&f.teams).await;
+    assert!(!report.clean);
+    let m = differences(&report, "member");
+    assert_eq!(m.len(), 1, "{m:#?}");
+    assert_eq!(m[0].kind, chatport_load::DiffKind::Extra);
+    env.emu.shutdown().await;
+}
