@@ -186,6 +186,16 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
     let team_ctx = Ctx { container: &team_container, op: &op.id.0 };
     let unclean = prior.is_some_and(|p| p.status == OpStatus::Intent);
     match &op.action {
+        Action::TeamsCreateTeam { .. } if run.state.target(&op.container)?.is_some() => {
+            let team = run.state.target(&op.container)?.map(|t| t.team_id).unwrap_or_default();
+            // Every channel goes to an existing channel of this team: it is used as it is.
+            let url = format!("{graph}/teams/{team}");
+            let reply = api.send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphOther], |h| h.get(&url)).await?;
+            if !reply.ok() {
+                return Err(rejected(&reply, "GET existing team"));
+            }
+            Ok(json!({"team_id": team, "existing": true}))
+        }
         Action::TeamsCreateTeam { team } => {
             let partial = prior.and_then(|p| p.result.clone());
             let mut location = partial.as_ref().and_then(|r| r["location"].as_str().map(str::to_string));
@@ -241,6 +251,11 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
                 poll_operation(run, ctx, &graph, &loc).await?;
             }
             Ok(json!({"team_id": team_id}))
+        }
+        Action::TeamsCreateChannel { .. } | Action::TeamsUseGeneralChannel
+            if run.state.target(&op.container)?.is_some_and(|t| t.channel_id.is_some()) =>
+        {
+            start_migration(run, op, prior).await
         }
         Action::TeamsCreateChannel { channel } => {
             let team = need_team_for(run, op)?;
@@ -442,6 +457,12 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
             }
             Err(rejected(&reply, "channel completeMigration"))
         }
+        Action::TeamsCompleteTeam if team_is_existing(run, &op.container)? => {
+            // Not created in migration mode: there is no team migration to complete.
+            Ok(
+                json!({"completed": false, "skipped": "the team existed before the load; only its channels were migrated"}),
+            )
+        }
         Action::TeamsCompleteTeam => {
             let team = need_team_for(run, op)?;
             run.intent(op)?;
@@ -477,6 +498,112 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
         }
         other => Err(OpError::Rejected(format!("{} is not a Teams action", other.name()))),
     }
+}
+
+/// Whether a team container was bound to an existing team (no team was created).
+pub fn team_is_existing(run: &Run, container: &str) -> Result<bool, OpError> {
+    let Some(c) = run.plan.container(container) else { return Ok(false) };
+    let Some(op) = create_op(c) else { return Ok(false) };
+    Ok(run.result_of(&op.id.0)?.is_some_and(|r| r["existing"].as_bool() == Some(true)))
+}
+
+/// Ids of every message (roots and replies) of a channel.
+async fn message_ids(run: &Run, ctx: Ctx<'_>, team: &str, channel: &str) -> Result<Vec<String>, OpError> {
+    let graph = run.opts.endpoints.graph.trim_end_matches('/');
+    let base = format!("{graph}/teams/{team}/channels/{channel}/messages");
+    let mut ids = Vec::new();
+    for root in list_all(run, ctx, &format!("{base}?$top=50"), Bucket::GraphGetMessage).await? {
+        let Some(rid) = root["id"].as_str() else { continue };
+        let replies =
+            list_all(run, ctx, &format!("{base}/{rid}/replies?$top=50"), Bucket::GraphGetMessage).await?;
+        ids.extend(replies.iter().filter_map(|r| r["id"].as_str().map(str::to_string)));
+        ids.push(rid.to_string());
+    }
+    Ok(ids)
+}
+
+/// `GET` a channel.
+async fn read_channel(run: &Run, ctx: Ctx<'_>, url: &str) -> Result<Value, OpError> {
+    let reply = run
+        .api
+        .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, Bucket::GraphOther], |h| h.get(url))
+        .await?;
+    if !reply.ok() {
+        return Err(rejected(&reply, "GET existing channel"));
+    }
+    Ok(reply.json())
+}
+
+/// Puts an existing channel into migration mode (`POST …/startMigration` with the
+/// plan's creation time as `conversationCreationDateTime`, which must be older than the
+/// channel's current createdDateTime and becomes it). The messages already there are
+/// listed first and kept in the result, so verify does not count them as extra. A lost
+/// answer is recognised on the retry's 400 ("already in migration mode") by reading the
+/// channel: in migration mode with the planned createdDateTime.
+async fn start_migration(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Result<Value, OpError> {
+    let target = run
+        .state
+        .target(&op.container)?
+        .ok_or_else(|| OpError::Rejected(format!("container {} has no existing channel", op.container)))?;
+    let team = target.team_id;
+    let channel = target.channel_id.unwrap_or_default();
+    let ctx = Ctx { container: &op.container, op: &op.id.0 };
+    let graph = run.opts.endpoints.graph.trim_end_matches('/').to_string();
+    let container = run
+        .plan
+        .container(&op.container)
+        .ok_or_else(|| OpError::Rejected(format!("unknown container {}", op.container)))?;
+    let when = match &op.action {
+        Action::TeamsCreateChannel { channel } => channel["createdDateTime"].as_str(),
+        _ => None,
+    }
+    .unwrap_or(container.container.create_time.as_str());
+    let when_ms = millis(when).ok_or_else(|| {
+        OpError::Rejected(format!("container {}: bad creation time {when:?}", op.container))
+    })?;
+    let when = chatport_model::ts::format_rfc3339(when_ms * 1000, 3);
+    let get = format!("{graph}/teams/{team}/channels/{channel}");
+    let ours = |c: &Value| {
+        c["migrationMode"].as_str() == Some("inProgress")
+            && c["createdDateTime"].as_str().and_then(millis) == Some(when_ms)
+    };
+    let partial = prior.and_then(|p| p.result.clone()).filter(|r| r["preexisting"].is_array());
+    let preexisting = match partial {
+        Some(p) => p["preexisting"].clone(),
+        None => {
+            let c = read_channel(run, ctx, &get).await?;
+            if ours(&c) {
+                // Started by an earlier attempt whose bookkeeping was lost with the process.
+                return Err(OpError::Rejected(format!(
+                    "channel {channel} is already in migration mode since {when}, but this state file holds no record of which messages were there before; bind it in the state file it was started with"
+                )));
+            }
+            let ids = message_ids(run, ctx, &team, &channel).await?;
+            run.intent(op)?;
+            let snapshot = json!({"team_id": team, "channel_id": channel, "preexisting": ids});
+            run.state.record_partial(&op.id.0, &snapshot)?;
+            snapshot["preexisting"].clone()
+        }
+    };
+    run.intent(op)?;
+    let url = format!("{graph}/teams/{team}/channels/{channel}/startMigration");
+    let body = json!({"conversationCreationDateTime": when});
+    let reply = run
+        .api
+        .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, Bucket::GraphOther], |h| {
+            h.post(&url).json(&body)
+        })
+        .await?;
+    let done = json!({"team_id": team, "channel_id": channel, "existing": true, "preexisting": preexisting});
+    if reply.ok() {
+        return Ok(done);
+    }
+    if reply.status == 400 && ours(&read_channel(run, ctx, &get).await?) {
+        let mut done = done;
+        done["reconciled"] = json!(true);
+        return Ok(done);
+    }
+    Err(rejected(&reply, "POST startMigration"))
 }
 
 /// Finds a channel of a team by name (unique per team, case-insensitive). With `created`
@@ -657,6 +784,168 @@ async fn upload_session(run: &Run, ctx: Ctx<'_>, item_base: &str, bytes: &[u8]) 
             _ => return Err(rejected(&reply, "upload session chunk")),
         }
     }
+}
+
+/// `--existing-channel KEY=TEAM_ID/CHANNEL_ID`: load the plan channel named by `KEY` (its
+/// container id, source conversation id, or display name) into an existing channel with
+/// `startMigration` instead of creating one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExistingChannel {
+    /// Container id, conversation id or channel display name (case-insensitive).
+    pub key: String,
+    /// The existing team's id.
+    pub team_id: String,
+    /// The existing channel's id.
+    pub channel_id: String,
+}
+
+impl std::str::FromStr for ExistingChannel {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            format!("{s:?}: expected KEY=TEAM_ID/CHANNEL_ID (KEY: plan container id, conversation id or channel name)")
+        };
+        let (key, ids) = s.rsplit_once('=').ok_or_else(bad)?;
+        let (team, channel) = ids.split_once('/').ok_or_else(bad)?;
+        let (key, team, channel) = (key.trim(), team.trim(), channel.trim());
+        if key.is_empty() || team.is_empty() || channel.is_empty() || channel.contains('/') {
+            return Err(bad());
+        }
+        Ok(ExistingChannel { key: key.into(), team_id: team.into(), channel_id: channel.into() })
+    }
+}
+
+/// The operation of a container that creates (or adopts) it.
+fn create_op(c: &crate::plan_dir::PlannedContainer) -> Option<&Operation> {
+    c.ops.iter().find(|o| crate::exec::is_container_create(o))
+}
+
+/// Resolves `--existing-channel` mappings against a Teams plan: every key names exactly
+/// one channel container, no container or channel is named twice. A planned team whose
+/// channels all go to channels of one existing team is loaded into that team (no team
+/// is created). Returns the bindings, containers in plan order.
+pub fn resolve_existing(
+    plan: &crate::plan_dir::Plan,
+    mappings: &[ExistingChannel],
+) -> Result<Vec<(String, crate::state::Target)>, crate::LoadError> {
+    use crate::state::Target;
+    use crate::LoadError;
+    if plan.manifest.destination != chatport_model::plan::Destination::Teams {
+        return Err(LoadError::Options("--existing-channel applies to Teams plans only".into()));
+    }
+    let mut bound: Vec<(String, Target)> = Vec::new();
+    for m in mappings {
+        let hits: Vec<&crate::plan_dir::PlannedContainer> = plan
+            .containers
+            .iter()
+            .filter(|c| c.container.kind == ContainerKind::TeamsChannel)
+            .filter(|c| {
+                c.container.id == m.key
+                    || c.container.conversation.as_deref() == Some(m.key.as_str())
+                    || c.container.display_name.eq_ignore_ascii_case(&m.key)
+            })
+            .collect();
+        let c = match hits.as_slice() {
+            [c] => c,
+            [] => {
+                return Err(LoadError::Options(format!(
+                    "--existing-channel {}: no channel of the plan has this container id, conversation id or name",
+                    m.key
+                )))
+            }
+            many => {
+                let ids: Vec<&str> = many.iter().map(|c| c.container.id.as_str()).collect();
+                return Err(LoadError::Options(format!(
+                    "--existing-channel {}: names several channels ({}); use a container id",
+                    m.key,
+                    ids.join(", ")
+                )));
+            }
+        };
+        if bound.iter().any(|(id, _)| *id == c.container.id) {
+            return Err(LoadError::Options(format!("channel {} is mapped twice", c.container.id)));
+        }
+        if bound.iter().any(|(_, t)| t.channel_id.as_deref() == Some(m.channel_id.as_str())) {
+            return Err(LoadError::Options(format!(
+                "channel {} is the target of two mappings",
+                m.channel_id
+            )));
+        }
+        bound.push((
+            c.container.id.clone(),
+            Target { team_id: m.team_id.clone(), channel_id: Some(m.channel_id.clone()) },
+        ));
+    }
+    for team in plan.containers.iter().filter(|c| c.container.kind == ContainerKind::TeamsTeam) {
+        let tid = team.container.id.as_str();
+        let targets: Vec<Option<&Target>> = plan
+            .containers
+            .iter()
+            .filter(|c| c.container.parent.as_deref() == Some(tid))
+            .map(|c| bound.iter().find(|(id, _)| *id == c.container.id).map(|(_, t)| t))
+            .collect();
+        let first = targets.first().copied().flatten();
+        if let Some(first) = first {
+            if targets.iter().all(|t| t.is_some_and(|t| t.team_id == first.team_id)) {
+                bound.push((tid.to_string(), Target { team_id: first.team_id.clone(), channel_id: None }));
+            }
+        }
+    }
+    let order = |id: &str| plan.containers.iter().position(|c| c.container.id == id).unwrap_or(usize::MAX);
+    bound.sort_by_key(|(id, _)| order(id));
+    Ok(bound)
+}
+
+/// Opens the plan and the state store and records `--existing-channel` bindings (see
+/// [`bind_existing`]); the loader then finds them in the state store, this run and every
+/// resumed one.
+pub fn bind_existing_channels(
+    plan_dir: &std::path::Path,
+    state_db: &std::path::Path,
+    mappings: &[ExistingChannel],
+) -> Result<Vec<(String, crate::state::Target)>, crate::LoadError> {
+    let plan = crate::plan_dir::Plan::read(plan_dir)?;
+    let state = crate::state::StateStore::open(state_db, &plan.identity())?;
+    bind_existing(&plan, &state, mappings)
+}
+
+/// Records `--existing-channel` bindings in the state store before a load. The same
+/// bindings again are accepted (a re-run of the same command); a container whose
+/// creation was already attempted cannot be re-bound, since what it created or started
+/// stays where it is.
+pub fn bind_existing(
+    plan: &crate::plan_dir::Plan,
+    state: &crate::state::StateStore,
+    mappings: &[ExistingChannel],
+) -> Result<Vec<(String, crate::state::Target)>, crate::LoadError> {
+    let bound = resolve_existing(plan, mappings)?;
+    let stored = state.targets()?;
+    for c in &plan.containers {
+        let id = c.container.id.as_str();
+        let want = bound.iter().find(|(b, _)| b == id).map(|(_, t)| t);
+        let have = stored.iter().find(|(s, _)| s == id).map(|(_, t)| t);
+        if want == have {
+            continue;
+        }
+        let started = match create_op(c) {
+            Some(op) => state.get(&op.id.0)?.is_some(),
+            None => false,
+        };
+        if started {
+            return Err(crate::LoadError::Options(format!(
+                "container {id} was already {} by an earlier run of this state file; its existing-channel mapping cannot change",
+                if have.is_some() { "bound and started" } else { "created" }
+            )));
+        }
+        if want.is_none() && have.is_some() {
+            return Err(crate::LoadError::Options(format!(
+                "container {id} is bound to an existing channel in this state file; give the same --existing-channel flags (or none, to keep them)"
+            )));
+        }
+    }
+    state.set_targets(&bound)?;
+    Ok(bound)
 }
 
 #[cfg(test)]

@@ -896,7 +896,9 @@ async fn verify_team(run: &Run, c: &PlannedContainer) -> Result<ContainerVerify,
                     )),
                 }
             }
-            for m in found {
+            // An existing team keeps the members it had.
+            let existing = crate::teams::team_is_existing(run, id)?;
+            for m in found.into_iter().filter(|_| !existing) {
                 diffs.push(diff(
                     DiffKind::Extra,
                     "member",
@@ -990,6 +992,21 @@ async fn verify_channel(run: &Run, c: &PlannedContainer) -> Result<ContainerVeri
         hosted: m["body"]["content"].as_str().map_or(0, |c| c.matches("/hostedContents/").count()),
         content: m["body"]["content"].as_str().unwrap_or_default().to_string(),
     };
+    // An existing channel's messages from before the load are not the plan's.
+    let preexisting: std::collections::HashSet<String> = c
+        .ops
+        .iter()
+        .find(|o| crate::exec::is_container_create(o))
+        .map(|o| run.result_of(&o.id.0))
+        .transpose()?
+        .flatten()
+        .and_then(|r| {
+            r["preexisting"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        })
+        .unwrap_or_default();
+    let is_pre = |m: &Value| m["id"].as_str().is_some_and(|id| preexisting.contains(id));
     for r in &roots {
         let Some(t) = ms(&r["createdDateTime"]) else { continue };
         let rid = r["id"].as_str().unwrap_or_default();
@@ -1000,7 +1017,7 @@ async fn verify_channel(run: &Run, c: &PlannedContainer) -> Result<ContainerVeri
             Bucket::GraphGetMessage,
         )
         .await?;
-        for rep in &replies {
+        for rep in replies.iter().filter(|m| !is_pre(m)) {
             if let Some(rt) = ms(&rep["createdDateTime"]) {
                 if found.insert(rt, describe(rep, Some(t))).is_some() {
                     diffs.push(diff(
@@ -1012,6 +1029,9 @@ async fn verify_channel(run: &Run, c: &PlannedContainer) -> Result<ContainerVeri
                     ));
                 }
             }
+        }
+        if is_pre(r) {
+            continue;
         }
         if found.insert(t, describe(r, None)).is_some() {
             diffs.push(diff(

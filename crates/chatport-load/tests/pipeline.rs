@@ -990,3 +990,152 @@ async fn teams_verify_checks_members_after_completion() {
     assert_eq!(m[0].kind, chatport_load::DiffKind::Extra);
     env.emu.shutdown().await;
 }
+
+/// Sends a Graph request as the test app and returns the status, Content-Location and body.
+async fn graph_call(env: &Env, method: reqwest::Method, path: &str, body: Value) -> (u16, String, Value) {
+    let auth = chatport_load::auth::MicrosoftAuth::from_file(
+        &env.dir.path().join("creds/microsoft-app.json"),
+        reqwest::Client::new(),
+    )
+    .unwrap();
+    let token = auth.token().await.unwrap();
+    let resp = reqwest::Client::new()
+        .request(method, format!("{}/v1.0/{path}", env.base))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let loc = resp.headers().get("content-location").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    (status, loc, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_existing_channels_are_started_loaded_verified_and_completed() {
+    use chatport_load::teams::{bind_existing_channels, ExistingChannel};
+    use chatport_model::plan::ContainerKind;
+    use serde_json::json;
+    let f = fixture();
+    let env = Env::start(|_| {}).await;
+    // An ordinary team (not in migration mode) with two ordinary channels; one already
+    // holds a message from an earlier import.
+    let (st, loc, body) = graph_call(
+        &env,
+        reqwest::Method::POST,
+        "teams",
+        json!({"template@odata.bind": "https://graph.microsoft.com/v1.0/teamsTemplates('standard')",
+               "displayName": "Existing", "members": [{"@odata.type": "#microsoft.graph.aadUserConversationMember",
+               "roles": ["owner"], "user@odata.bind": "https://graph.microsoft.com/v1.0/users('admin@example.com')"}]}),
+    )
+    .await;
+    assert_eq!(st, 202, "{body}");
+    let team = loc.split("teams('").nth(1).unwrap().trim_end_matches("')").to_string();
+    let mut channels = Vec::new();
+    for name in ["old random", "old private"] {
+        let (st, _, body) = graph_call(
+            &env,
+            reqwest::Method::POST,
+            &format!("teams/{team}/channels"),
+            json!({"displayName": name, "membershipType": "standard"}),
+        )
+        .await;
+        assert_eq!(st, 201, "{body}");
+        channels.push(body["id"].as_str().unwrap().to_string());
+    }
+    let earlier = format!("teams/{team}/channels/{}", channels[0]);
+    let (st, _, body) = graph_call(
+        &env,
+        reqwest::Method::POST,
+        &format!("{earlier}/startMigration"),
+        json!({"conversationCreationDateTime": "2025-06-01T00:00:00.000Z"}),
+    )
+    .await;
+    assert_eq!(st, 204, "{body}");
+    let (st, _, body) = graph_call(
+        &env,
+        reqwest::Method::POST,
+        &format!("{earlier}/messages"),
+        json!({"createdDateTime": "2025-06-01T00:00:01.000Z",
+               "from": {"user": {"id": FALLBACK, "displayName": "x", "userIdentityType": "aadUser"}},
+               "body": {"contentType": "html", "content": "<p>from before</p>"}}),
+    )
+    .await;
+    assert_eq!(st, 201, "{body}");
+    let (st, _, _) =
+        graph_call(&env, reqwest::Method::POST, &format!("{earlier}/completeMigration"), json!({})).await;
+    assert_eq!(st, 204);
+
+    // Map #random (by conversation id) and the private conversation's only channel (by
+    // container id): the private conversation's own team is then the existing team.
+    let plan = chatport_load::plan_dir::Plan::read(&f.teams).unwrap();
+    let random = plan
+        .containers
+        .iter()
+        .find(|c| c.container.kind == ContainerKind::TeamsChannel && c.container.display_name == "random")
+        .unwrap();
+    let private = plan.container("channel-g01priv").unwrap();
+    let mappings = vec![
+        format!("{}={team}/{}", random.container.conversation.clone().unwrap(), channels[0])
+            .parse::<ExistingChannel>()
+            .unwrap(),
+        format!("channel-g01priv={team}/{}", channels[1]).parse().unwrap(),
+    ];
+    let bound = bind_existing_channels(&f.teams, &env.state(), &mappings).unwrap();
+    let ids: Vec<&str> = bound.iter().map(|(c, _)| c.as_str()).collect();
+    assert!(ids.contains(&"team-g01priv"), "{ids:?}");
+    assert!(!ids.contains(&"workspace-team"), "{ids:?}");
+    assert!("random=only-a-team".parse::<ExistingChannel>().is_err());
+    assert!(bind_existing_channels(&f.teams, &env.state(), &[format!("no-such={team}/x").parse().unwrap()])
+        .is_err());
+
+    // Load, interrupted once, then resumed without the flags (the state file has them).
+    let _ = tokio::time::timeout(Duration::from_millis(40), env.load(&f.teams)).await;
+    let s = env.load(&f.teams).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    // The bindings cannot change now that the channels were started.
+    let moved = vec![format!("channel-g01priv={team}/{}", channels[0]).parse().unwrap()];
+    let e = bind_existing_channels(&f.teams, &env.state(), &moved).unwrap_err();
+    assert!(e.to_string().contains("cannot change"), "{e}");
+    bind_existing_channels(&f.teams, &env.state(), &mappings).unwrap();
+
+    let st = env.admin("state").await;
+    let g = &st["graph"];
+    let in_channel = |ch: &str| count(&g["messages"], |m| m["channel_id"].as_str() == Some(ch));
+    let planned_in = |c: &chatport_load::plan_dir::PlannedContainer| {
+        c.ops.iter().filter(|o| matches!(o.action, Action::TeamsPostMessage { .. })).count()
+    };
+    assert_eq!(in_channel(&channels[0]), planned_in(random) + 1);
+    assert_eq!(in_channel(&channels[1]), planned_in(private));
+    assert_eq!(count(&g["messages"], |_| true), planned(&f.teams, "teams_post_message") + 1);
+    // Neither the random channel nor the private conversation's team was created.
+    assert_eq!(count(&g["teams"], |_| true), planned(&f.teams, "teams_create_team") - 1 + 1);
+    let created = count(&g["channels"], |c| c["is_general"].as_bool() != Some(true));
+    assert_eq!(created, planned(&f.teams, "teams_create_channel") - 1 + 2);
+    let ch0 = g["channels"].as_array().unwrap().iter().find(|c| c["id"] == channels[0].as_str()).unwrap();
+    assert_eq!(ch0["migration_mode"], "inProgress");
+
+    // The message from before the load is not counted as extra.
+    let report = env.verify(&f.teams).await;
+    assert!(report.clean, "{:#?}", report.containers);
+    let opts = CompleteOptions {
+        client: env.client(),
+        force: false,
+        verify_out: env.dir.path().join("verify2"),
+        expiry_warning: Duration::from_secs(86_400),
+    };
+    let c = complete(&f.teams, &env.state(), &opts).await.unwrap();
+    assert!(c.operations.failures.is_empty(), "{:#?}", c.operations.failures);
+    let st = env.admin("state").await;
+    let g = &st["graph"];
+    for ch in &channels {
+        let c = g["channels"].as_array().unwrap().iter().find(|c| c["id"] == ch.as_str()).unwrap();
+        assert_eq!(c["migration_mode"], "completed");
+    }
+    // The existing team was never in migration mode, and stays out of it.
+    let t = g["teams"].as_array().unwrap().iter().find(|t| t["id"] == team.as_str()).unwrap();
+    assert!(t["migration_mode"].is_null(), "{t}");
+    let report = env.verify(&f.teams).await;
+    assert!(report.clean, "{:#?}", report.containers);
+    env.emu.shutdown().await;
+}
