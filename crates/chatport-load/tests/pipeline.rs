@@ -1015,59 +1015,9 @@ async fn graph_call(env: &Env, method: reqwest::Method, path: &str, body: Value)
 async fn teams_existing_channels_are_started_loaded_verified_and_completed() {
     use chatport_load::teams::{bind_existing_channels, ExistingChannel};
     use chatport_model::plan::ContainerKind;
-    use serde_json::json;
     let f = fixture();
     let env = Env::start(|_| {}).await;
-    // An ordinary team (not in migration mode) with two ordinary channels; one already
-    // holds a message from an earlier import.
-    let (st, loc, body) = graph_call(
-        &env,
-        reqwest::Method::POST,
-        "teams",
-        json!({"template@odata.bind": "https://graph.microsoft.com/v1.0/teamsTemplates('standard')",
-               "displayName": "Existing", "members": [{"@odata.type": "#microsoft.graph.aadUserConversationMember",
-               "roles": ["owner"], "user@odata.bind": "https://graph.microsoft.com/v1.0/users('admin@example.com')"}]}),
-    )
-    .await;
-    assert_eq!(st, 202, "{body}");
-    let team = loc.split("teams('").nth(1).unwrap().trim_end_matches("')").to_string();
-    let mut channels = Vec::new();
-    for name in ["old random", "old private"] {
-        let (st, _, body) = graph_call(
-            &env,
-            reqwest::Method::POST,
-            &format!("teams/{team}/channels"),
-            json!({"displayName": name, "membershipType": "standard"}),
-        )
-        .await;
-        assert_eq!(st, 201, "{body}");
-        channels.push(body["id"].as_str().unwrap().to_string());
-    }
-    let earlier = format!("teams/{team}/channels/{}", channels[0]);
-    let (st, _, body) = graph_call(
-        &env,
-        reqwest::Method::POST,
-        &format!("{earlier}/startMigration"),
-        json!({"conversationCreationDateTime": "2025-06-01T00:00:00.000Z"}),
-    )
-    .await;
-    assert_eq!(st, 204, "{body}");
-    let (st, _, body) = graph_call(
-        &env,
-        reqwest::Method::POST,
-        &format!("{earlier}/messages"),
-        json!({"createdDateTime": "2025-06-01T00:00:01.000Z",
-               "from": {"user": {"id": FALLBACK, "displayName": "x", "userIdentityType": "aadUser"}},
-               "body": {"contentType": "html", "content": "<p>from before</p>"}}),
-    )
-    .await;
-    assert_eq!(st, 201, "{body}");
-    let (st, _, _) =
-        graph_call(&env, reqwest::Method::POST, &format!("{earlier}/completeMigration"), json!({})).await;
-    assert_eq!(st, 204);
-
-    // Map #random (by conversation id) and the private conversation's only channel (by
-    // container id): the private conversation's own team is then the existing team.
+    let (team, channels) = existing_team(&env).await;
     let plan = chatport_load::plan_dir::Plan::read(&f.teams).unwrap();
     let random = plan
         .containers
@@ -1075,12 +1025,7 @@ async fn teams_existing_channels_are_started_loaded_verified_and_completed() {
         .find(|c| c.container.kind == ContainerKind::TeamsChannel && c.container.display_name == "random")
         .unwrap();
     let private = plan.container("channel-g01priv").unwrap();
-    let mappings = vec![
-        format!("{}={team}/{}", random.container.conversation.clone().unwrap(), channels[0])
-            .parse::<ExistingChannel>()
-            .unwrap(),
-        format!("channel-g01priv={team}/{}", channels[1]).parse().unwrap(),
-    ];
+    let mappings = existing_mappings(&team, &channels);
     let bound = bind_existing_channels(&f.teams, &env.state(), &mappings).unwrap();
     let ids: Vec<&str> = bound.iter().map(|(c, _)| c.as_str()).collect();
     assert!(ids.contains(&"team-g01priv"), "{ids:?}");
@@ -1135,6 +1080,167 @@ async fn teams_existing_channels_are_started_loaded_verified_and_completed() {
     // The existing team was never in migration mode, and stays out of it.
     let t = g["teams"].as_array().unwrap().iter().find(|t| t["id"] == team.as_str()).unwrap();
     assert!(t["migration_mode"].is_null(), "{t}");
+    let report = env.verify(&f.teams).await;
+    assert!(report.clean, "{:#?}", report.containers);
+    env.emu.shutdown().await;
+}
+
+/// Makes an ordinary team (not in migration mode) with two ordinary channels, the first
+/// holding a message from an earlier import; returns the team id and channel ids.
+async fn existing_team(env: &Env) -> (String, Vec<String>) {
+    use serde_json::json;
+    // An ordinary team (not in migration mode) with two ordinary channels; one already
+    // holds a message from an earlier import.
+    let (st, loc, body) = graph_call(
+        env,
+        reqwest::Method::POST,
+        "teams",
+        json!({"template@odata.bind": "https://graph.microsoft.com/v1.0/teamsTemplates('standard')",
+               "displayName": "Existing", "members": [{"@odata.type": "#microsoft.graph.aadUserConversationMember",
+               "roles": ["owner"], "user@odata.bind": "https://graph.microsoft.com/v1.0/users('admin@example.com')"}]}),
+    )
+    .await;
+    assert_eq!(st, 202, "{body}");
+    let team = loc.split("teams('").nth(1).unwrap().trim_end_matches("')").to_string();
+    let mut channels = Vec::new();
+    for name in ["old random", "old private"] {
+        let (st, _, body) = graph_call(
+            env,
+            reqwest::Method::POST,
+            &format!("teams/{team}/channels"),
+            json!({"displayName": name, "membershipType": "standard"}),
+        )
+        .await;
+        assert_eq!(st, 201, "{body}");
+        channels.push(body["id"].as_str().unwrap().to_string());
+    }
+    let earlier = format!("teams/{team}/channels/{}", channels[0]);
+    let (st, _, body) = graph_call(
+        env,
+        reqwest::Method::POST,
+        &format!("{earlier}/startMigration"),
+        json!({"conversationCreationDateTime": "2025-06-01T00:00:00.000Z"}),
+    )
+    .await;
+    assert_eq!(st, 204, "{body}");
+    let (st, _, body) = graph_call(
+        env,
+        reqwest::Method::POST,
+        &format!("{earlier}/messages"),
+        json!({"createdDateTime": "2025-06-01T00:00:01.000Z",
+               "from": {"user": {"id": FALLBACK, "displayName": "x", "userIdentityType": "aadUser"}},
+               "body": {"contentType": "html", "content": "<p>from before</p>"}}),
+    )
+    .await;
+    assert_eq!(st, 201, "{body}");
+    let (st, _, _) =
+        graph_call(env, reqwest::Method::POST, &format!("{earlier}/completeMigration"), json!({})).await;
+    assert_eq!(st, 204);
+
+    (team, channels)
+}
+
+/// The mappings of the existing-channel tests: #random by conversation id, the private
+/// conversation's only channel by container id (its own team is then the existing one).
+fn existing_mappings(team: &str, channels: &[String]) -> Vec<chatport_load::teams::ExistingChannel> {
+    let plan = chatport_load::plan_dir::Plan::read(&fixture().teams).unwrap();
+    let random = plan.containers.iter().find(|c| c.container.display_name == "random").unwrap();
+    vec![
+        format!("{}={team}/{}", random.container.conversation.clone().unwrap(), channels[0]).parse().unwrap(),
+        format!("channel-g01priv={team}/{}", channels[1]).parse().unwrap(),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_existing_channels_survive_429_5xx_and_lost_responses() {
+    let f = fixture();
+    for seed in [4, 5, 6] {
+        let env = Env::start(|_| {}).await;
+        let (team, channels) = existing_team(&env).await;
+        let mut faults = EmulatorConfig::default().faults;
+        faults.seed = seed;
+        faults.rate_429 = 0.08;
+        faults.rate_500 = 0.04;
+        faults.rate_503 = 0.04;
+        faults.drop_before = 0.04;
+        faults.drop_after = 0.06;
+        faults.retry_after_secs = 0;
+        reqwest::Client::new()
+            .put(format!("{}/__admin/faults", env.base))
+            .json(&faults)
+            .send()
+            .await
+            .unwrap();
+        chatport_load::teams::bind_existing_channels(
+            &f.teams,
+            &env.state(),
+            &existing_mappings(&team, &channels),
+        )
+        .unwrap();
+        let s = env.load(&f.teams).await.unwrap();
+        assert!(s.is_complete(), "seed {seed}: {:#?}", s.failures);
+        let st = env.admin("state").await;
+        assert_eq!(count(&st["graph"]["messages"], |_| true), planned(&f.teams, "teams_post_message") + 1);
+        assert_eq!(count(&st["graph"]["teams"], |_| true), planned(&f.teams, "teams_create_team"));
+        let report = env.verify(&f.teams).await;
+        assert!(report.clean, "seed {seed}: {:#?}", report.containers);
+        eprintln!("seed {seed}: {} retries, {} operations reconciled", s.retries, reconciled(&env));
+        env.emu.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_lost_start_migration_answer_is_reconciled() {
+    let f = fixture();
+    let env = Env::start(|_| {}).await;
+    let (team, channels) = existing_team(&env).await;
+    let mappings = existing_mappings(&team, &channels);
+    chatport_load::teams::bind_existing_channels(&f.teams, &env.state(), &mappings).unwrap();
+    // The state a process leaves when it dies right after startMigration was applied: the
+    // intent with the snapshot of the messages already there, no answer recorded.
+    let plan = chatport_load::plan_dir::Plan::read(&f.teams).unwrap();
+    let random = plan.containers.iter().find(|c| c.container.display_name == "random").unwrap();
+    let (op, when) = random
+        .ops
+        .iter()
+        .find_map(|o| match &o.action {
+            Action::TeamsCreateChannel { channel } => {
+                Some((o.id.0.clone(), channel["createdDateTime"].as_str().unwrap().to_string()))
+            }
+            _ => None,
+        })
+        .unwrap();
+    let (_, _, listed) = graph_call(
+        &env,
+        reqwest::Method::GET,
+        &format!("teams/{team}/channels/{}/messages", channels[0]),
+        Value::Null,
+    )
+    .await;
+    let before: Vec<Value> = listed["value"].as_array().unwrap().iter().map(|m| m["id"].clone()).collect();
+    assert_eq!(before.len(), 1);
+    let db = rusqlite::Connection::open(env.state()).unwrap();
+    db.execute(
+        "INSERT INTO ops(op_id, container, action, status, attempts, result, updated_at) VALUES (?1, ?2, 'teams_create_channel', 'intent', 1, ?3, 0)",
+        rusqlite::params![
+            op,
+            random.container.id,
+            serde_json::json!({"team_id": team, "channel_id": channels[0], "preexisting": before}).to_string()
+        ],
+    )
+    .unwrap();
+    drop(db);
+    let (st, _, body) = graph_call(
+        &env,
+        reqwest::Method::POST,
+        &format!("teams/{team}/channels/{}/startMigration", channels[0]),
+        serde_json::json!({"conversationCreationDateTime": when}),
+    )
+    .await;
+    assert_eq!(st, 204, "{body}");
+    let s = env.load(&f.teams).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    assert_eq!(stored(&env, &op)["reconciled"], true);
     let report = env.verify(&f.teams).await;
     assert!(report.clean, "{:#?}", report.containers);
     env.emu.shutdown().await;
