@@ -731,8 +731,27 @@ async fn verify_space(run: &Run, c: &PlannedContainer) -> Result<ContainerVerify
                 .iter()
                 .map(|m| (user_of(m), (micros(&m["createTime"]), micros(&m["deleteTime"]))))
                 .collect();
-            let (missing, extra) = match_by_user(&ids, planned, found);
+            let (missing, mut extra) = match_by_user(&ids, planned, found);
             for (user, (create, delete), opid) in missing {
+                // The same user with other times is one different row, not two.
+                let same_user = ids.get(&user).and_then(|uid| extra.iter().position(|(u, _)| *u == uid));
+                if let Some(i) = same_user {
+                    let (uid, (fc, fd)) = extra.swap_remove(i);
+                    diffs.push(diff(
+                        DiffKind::Different,
+                        "membership",
+                        Some(&opid),
+                        Some(&uid),
+                        format!(
+                            "historical membership of {user}: {} – {}, planned {} – {}",
+                            show_time(fc),
+                            show_time(fd),
+                            show_time(create),
+                            show_time(delete)
+                        ),
+                    ));
+                    continue;
+                }
                 diffs.push(diff(
                     DiffKind::Missing,
                     "membership",

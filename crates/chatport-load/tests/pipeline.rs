@@ -794,12 +794,39 @@ async fn chat_verify_checks_memberships_and_reactions_per_user_in_both_phases() 
         "{m:#?}"
     );
     assert!(m.iter().any(|d| d.kind == chatport_load::DiffKind::Extra), "{m:#?}");
-    // Put it back: clean again.
+    // The same user, but leaving a second earlier: one different row.
     let (st, _) = chat_call(
         &env,
         "admin@example.com",
         reqwest::Method::DELETE,
         &format!("{space}/members/zed@example.com"),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+    let mut earlier = membership.clone();
+    let delete = chatport_model::ts::parse_rfc3339(membership["deleteTime"].as_str().unwrap()).unwrap();
+    earlier["deleteTime"] = serde_json::json!(chatport_model::ts::format_rfc3339(delete - 1_000_000, 6));
+    let (st, body) = chat_call(
+        &env,
+        "admin@example.com",
+        reqwest::Method::POST,
+        &format!("{space}/members"),
+        Some(earlier),
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    let report = env.verify(&f.chat).await;
+    let m = differences(&report, "membership");
+    assert_eq!(m.len(), 1, "{m:#?}");
+    assert_eq!(m[0].kind, chatport_load::DiffKind::Different);
+    assert_eq!(m[0].operation.as_deref(), Some(membership_op.as_str()));
+    // Put it back: clean again.
+    let (st, _) = chat_call(
+        &env,
+        "admin@example.com",
+        reqwest::Method::DELETE,
+        &format!("{space}/members/{user}"),
         None,
     )
     .await;
