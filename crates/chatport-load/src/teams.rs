@@ -465,6 +465,9 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
         }
         Action::TeamsCompleteTeam => {
             let team = need_team_for(run, op)?;
+            if general_went_elsewhere(run, &op.container)? {
+                complete_own_general(run, ctx, &team).await?;
+            }
             run.intent(op)?;
             let url = format!("{graph}/teams/{team}/completeMigration");
             let reply = api
@@ -505,6 +508,35 @@ pub fn team_is_existing(run: &Run, container: &str) -> Result<bool, OpError> {
     let Some(c) = run.plan.container(container) else { return Ok(false) };
     let Some(op) = create_op(c) else { return Ok(false) };
     Ok(run.result_of(&op.id.0)?.is_some_and(|r| r["existing"].as_bool() == Some(true)))
+}
+
+/// Whether the plan's General channel of a created team was bound to an existing
+/// channel elsewhere, which leaves the team's own General channel in migration mode.
+fn general_went_elsewhere(run: &Run, team_container: &str) -> Result<bool, OpError> {
+    for c in run.plan.containers.iter().filter(|c| c.container.parent.as_deref() == Some(team_container)) {
+        let general = c.ops.iter().any(|o| matches!(o.action, Action::TeamsUseGeneralChannel));
+        if general && run.state.target(&c.container.id)?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Completes the migration of a team's own General channel (nothing was imported into
+/// it); one already complete is fine.
+async fn complete_own_general(run: &Run, ctx: Ctx<'_>, team: &str) -> Result<(), OpError> {
+    let graph = run.opts.endpoints.graph.trim_end_matches('/');
+    let list_url = format!("{graph}/teams/{team}/channels");
+    let Some(general) = find_channel(run, ctx, &list_url, "General", None).await? else { return Ok(()) };
+    let url = format!("{graph}/teams/{team}/channels/{general}/completeMigration");
+    let reply = run
+        .api
+        .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, Bucket::GraphOther], |h| h.post(&url))
+        .await?;
+    if reply.ok() || reply.status == 400 {
+        return Ok(());
+    }
+    Err(rejected(&reply, "General channel completeMigration"))
 }
 
 /// Ids of every message (roots and replies) of a channel.

@@ -1272,3 +1272,30 @@ async fn teams_lost_start_migration_answer_is_reconciled() {
     assert!(report.clean, "{:#?}", report.containers);
     env.emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_general_mapped_elsewhere_still_lets_the_new_team_complete() {
+    let f = fixture();
+    let env = Env::start(|_| {}).await;
+    let (team, channels) = existing_team(&env).await;
+    let mapping = format!("channel-c01general={team}/{}", channels[1]).parse().unwrap();
+    let bound = chatport_load::teams::bind_existing_channels(&f.teams, &env.state(), &[mapping]).unwrap();
+    assert_eq!(bound.len(), 1, "the workspace team keeps its other channels: {bound:?}");
+    let s = env.load(&f.teams).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    let report = env.verify(&f.teams).await;
+    assert!(report.clean, "{:#?}", report.containers);
+    let opts = CompleteOptions {
+        client: env.client(),
+        force: false,
+        verify_out: env.dir.path().join("verify2"),
+        expiry_warning: Duration::from_secs(86_400),
+    };
+    let c = complete(&f.teams, &env.state(), &opts).await.unwrap();
+    assert!(c.operations.failures.is_empty(), "{:#?}", c.operations.failures);
+    let st = env.admin("state").await;
+    let migrating = count(&st["graph"]["channels"], |c| c["migration_mode"].as_str() == Some("inProgress"));
+    assert_eq!(migrating, 0, "{}", st["graph"]["channels"]);
+    assert_eq!(count(&st["graph"]["teams"], |t| t["migration_mode"].as_str() == Some("inProgress")), 0);
+    env.emu.shutdown().await;
+}
