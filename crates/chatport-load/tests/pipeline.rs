@@ -1299,3 +1299,33 @@ async fn teams_general_mapped_elsewhere_still_lets_the_new_team_complete() {
     assert_eq!(count(&st["graph"]["teams"], |t| t["migration_mode"].as_str() == Some("inProgress")), 0);
     env.emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_lost_team_answer_without_the_list_permission_stays_unsettled() {
+    let f = fixture();
+    let env = Env::start(|c| {
+        c.microsoft_apps[0].roles.retain(|r| r != "Team.ReadBasic.All");
+        c.faults.drop_after = 1.0;
+    })
+    .await;
+    let first = env.load(&f.teams).await.unwrap();
+    assert!(!first.is_complete());
+    reqwest::Client::new()
+        .put(format!("{}/__admin/faults", env.base))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    // The team may exist and cannot be looked up: nothing is re-created, and the message
+    // says what to grant.
+    let second = env.load(&f.teams).await.unwrap();
+    let team_ops: Vec<_> = second.failures.iter().filter(|x| x.action == "teams_create_team").collect();
+    assert_eq!(team_ops.len(), planned(&f.teams, "teams_create_team"), "{:#?}", second.failures);
+    assert!(
+        team_ops.iter().all(|x| x.kind == "unsettled" && x.message.contains("Team.ReadBasic.All")),
+        "{team_ops:#?}"
+    );
+    let st = env.admin("state").await;
+    assert_eq!(count(&st["graph"]["teams"], |_| true), planned(&f.teams, "teams_create_team"));
+    env.emu.shutdown().await;
+}

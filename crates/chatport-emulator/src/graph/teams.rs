@@ -294,6 +294,8 @@ pub async fn list_teams(
 ) -> Result<Json<Value>, GraphError> {
     let caller = graph_caller(&app, &headers)?;
     take_quota(&app, &caller, RequestKind::GetTeamChannel, None, None)?;
+    // List teams takes none of the migration or group permissions (Graph docs, teams-list).
+    caller.require(&["Team.ReadBasic.All", "TeamSettings.Read.All", "TeamSettings.ReadWrite.All"])?;
     let name = match q.get("$filter").map(|f| f.trim()) {
         None | Some("") => None,
         Some(f) => {
