@@ -287,6 +287,14 @@ pub fn verify(a: VerifyArgs) -> anyhow::Result<Outcome> {
         if dirty.is_empty() { String::new() } else { format!(", differences in {}", dirty.join(", ")) },
         out.join("verify.json").display()
     );
+    // What the containers' phase kept verify from reading back, once per reason.
+    let mut unchecked: Vec<&str> =
+        report.containers.iter().flat_map(|c| c.unchecked.iter().map(String::as_str)).collect();
+    unchecked.sort_unstable();
+    unchecked.dedup();
+    for u in unchecked {
+        println!("  not checked in this phase: {u}");
+    }
     Ok(if report.clean { Outcome::Clean } else { Outcome::Problems })
 }
 
