@@ -9,7 +9,15 @@
 //! displayName (`GET /teams?$filter`) and its historical createdDateTime (`GET
 //! /teams/{id}`), looked up for as long as a creation could still be provisioning, so a
 //! lost `POST /teams` answer never leads to a second team; when the lookup is not possible
-//! the operation stays unsettled instead of risking one.
+//! (the app lacks `Team.ReadBasic.All`, or two teams match) the operation stays unsettled
+//! instead of risking one. A channel found by name must carry the planned createdDateTime.
+//!
+//! Existing channels (`--existing-channel`, see [`ExistingChannel`]) are bound to plan
+//! channels in the state store; the loader snapshots their messages, then calls
+//! `startMigration` with the plan's creation time instead of creating a channel (a lost
+//! answer is recognised by the channel being in migration mode with that time). A planned
+//! team whose channels all go to one existing team is used as it is, and its team-level
+//! `completeMigration` is skipped since it never was in migration mode.
 
 use std::collections::HashMap;
 
