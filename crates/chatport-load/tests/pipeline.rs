@@ -1015,7 +1015,47 @@ async fn teams_verify_checks_members_after_completion() {
     let m = differences(&report, "member");
     assert_eq!(m.len(), 1, "{m:#?}");
     assert_eq!(m[0].kind, chatport_load::DiffKind::Extra);
+    // The same plan with one more member for that team: the destination lacks it.
+    let more = env.dir.path().join("plan-more");
+    copy_dir(&f.teams, &more);
+    let team_container = team.container.clone();
+    let ops_path = more.join(format!("ops/{team_container}.jsonl"));
+    let mut ops = std::fs::read_to_string(&ops_path).unwrap();
+    let extra = chatport_model::plan::Operation {
+        id: chatport_model::plan::OperationId(format!("{team_container}/member/extra")),
+        seq: 1_000_000,
+        container: team_container.clone(),
+        actor: chatport_model::plan::Actor::App,
+        action: Action::TeamsAddMember {
+            member: serde_json::json!({"@odata.type": "#microsoft.graph.aadUserConversationMember", "roles": [],
+                "user@odata.bind": "https://graph.microsoft.com/v1.0/users('yves@example.com')"}),
+        },
+        source: None,
+    };
+    ops.push_str(&(serde_json::to_string(&extra).unwrap() + "\n"));
+    std::fs::write(&ops_path, ops).unwrap();
+    let report = env.verify(&more).await;
+    let m = differences(&report, "member");
+    assert!(
+        m.iter().any(|d| d.kind == chatport_load::DiffKind::Missing
+            && d.operation.as_deref() == Some(extra.id.0.as_str())
+            && d.detail.contains("yves@example.com")),
+        "{m:#?}"
+    );
     env.emu.shutdown().await;
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
 }
 
 /// Sends a Graph request as the test app and returns the status, Content-Location and body.
