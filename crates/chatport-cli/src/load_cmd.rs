@@ -80,6 +80,13 @@ pub struct LoadArgs {
     /// send nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Teams: load a plan channel into an existing channel (startMigration with the plan's
+    /// creation time) instead of creating it. KEY is the channel's container id, source
+    /// conversation id or name. Repeatable. Recorded in the state file, so a re-run
+    /// needs it no more; a planned team whose channels all go to one existing team is not
+    /// created.
+    #[arg(long = "existing-channel", value_name = "KEY=TEAM_ID/CHANNEL_ID")]
+    pub existing_channel: Vec<chatport_load::teams::ExistingChannel>,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -221,6 +228,20 @@ pub fn load(a: LoadArgs) -> anyhow::Result<Outcome> {
     init_logs(&a.client.log_format);
     let bars = Bars::new(a.client.log_format == "json" || a.json || a.dry_run);
     let opts = LoadOptions { client: a.client.options(bars.clone()), dry_run: a.dry_run };
+    if !a.existing_channel.is_empty() {
+        let bound = if a.dry_run {
+            let plan = chatport_load::plan_dir::Plan::read(&a.plan)?;
+            chatport_load::teams::resolve_existing(&plan, &a.existing_channel)?
+        } else {
+            chatport_load::teams::bind_existing_channels(&a.plan, &a.client.state, &a.existing_channel)?
+        };
+        for (container, t) in &bound {
+            match &t.channel_id {
+                Some(ch) => eprintln!("{container}: existing channel {ch} of team {}", t.team_id),
+                None => eprintln!("{container}: existing team {} (not created)", t.team_id),
+            }
+        }
+    }
     let summary = runtime()?.block_on(chatport_load::load(&a.plan, &a.canonical, &a.client.state, &opts));
     bars.finish();
     let summary = summary?;
@@ -266,6 +287,14 @@ pub fn verify(a: VerifyArgs) -> anyhow::Result<Outcome> {
         if dirty.is_empty() { String::new() } else { format!(", differences in {}", dirty.join(", ")) },
         out.join("verify.json").display()
     );
+    // What the containers' phase kept verify from reading back, once per reason.
+    let mut unchecked: Vec<&str> =
+        report.containers.iter().flat_map(|c| c.unchecked.iter().map(String::as_str)).collect();
+    unchecked.sort_unstable();
+    unchecked.dedup();
+    for u in unchecked {
+        println!("  not checked in this phase: {u}");
+    }
     Ok(if report.clean { Outcome::Clean } else { Outcome::Problems })
 }
 

@@ -178,6 +178,7 @@ pub fn default_graph_roles() -> Vec<String> {
         "Files.ReadWrite.All",
         "TeamMember.ReadWrite.All",
         "ChannelMessage.Read.All",
+        "Team.ReadBasic.All",
     ]
     .iter()
     .map(|s| s.to_string())

@@ -525,12 +525,27 @@ async fn member_binding_unescapes_odata_quotes() {
 
 #[tokio::test]
 async fn teams_can_be_listed_by_display_name() {
+    // Listing teams needs Team.ReadBasic.All (or a TeamSettings role), not the migration role.
+    let e = Emu::start_with(|c| {
+        for app in &mut c.microsoft_apps {
+            app.roles.retain(|r| r != "Team.ReadBasic.All");
+        }
+    })
+    .await;
+    let t = e.graph_token().await;
+    let (s, v) = e.get("/v1.0/teams", &t).await;
+    assert_graph_error(s, &v, 403, "Forbidden");
     let e = Emu::start().await;
     let t = e.graph_token().await;
     let (team, _) = migration_team(&e, &t, "2020-01-01T00:00:00.000Z").await;
     let (s, v) = e.get("/v1.0/teams?$filter=displayName%20eq%20'Imported'", &t).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["value"][0]["id"], team.as_str());
+    // Like Graph's list, only id, displayName, description and visibility are filled.
+    assert!(v["value"][0]["createdDateTime"].is_null(), "{v}");
+    let (s, v) = e.get(&format!("/v1.0/teams/{team}"), &t).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["createdDateTime"], "2020-01-01T00:00:00.000Z");
     let (_, v) = e.get("/v1.0/teams?$filter=displayName%20eq%20'Other'", &t).await;
     assert_eq!(v["value"].as_array().unwrap().len(), 0);
     let (s, v) = e.get("/v1.0/teams?$filter=startswith(displayName,'I')", &t).await;

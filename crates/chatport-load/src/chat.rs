@@ -108,7 +108,10 @@ pub async fn execute(run: &Run, op: &Operation, _prior: Option<&OpRecord>) -> Re
                 })
                 .await?;
             match reply.status {
-                200..=299 => Ok(json!({"name": reply.json()["name"]})),
+                200..=299 => {
+                    let v = reply.json();
+                    Ok(json!({"name": v["name"], "member": v["member"]["name"]}))
+                }
                 // One membership per user: it exists, from an earlier attempt or run.
                 409 => Ok(json!({"name": Value::Null, "reconciled": true})),
                 _ => Err(rejected(&reply, "spaces.members.create")),
@@ -218,7 +221,10 @@ pub async fn execute(run: &Run, op: &Operation, _prior: Option<&OpRecord>) -> Re
                 )
                 .await?;
             match reply.status {
-                200..=299 => Ok(json!({"name": reply.json()["name"]})),
+                200..=299 => {
+                    let v = reply.json();
+                    Ok(json!({"name": v["name"], "user": v["user"]["name"]}))
+                }
                 409 => Ok(json!({"name": Value::Null, "reconciled": true})),
                 _ => Err(rejected(&reply, "spaces.messages.reactions.create")),
             }
@@ -251,5 +257,5 @@ pub async fn execute(run: &Run, op: &Operation, _prior: Option<&OpRecord>) -> Re
 }
 
 fn message_result(v: &Value) -> Value {
-    json!({"name": v["name"], "thread": v["thread"]["name"], "createTime": v["createTime"]})
+    json!({"name": v["name"], "thread": v["thread"]["name"], "createTime": v["createTime"], "sender": v["sender"]["name"]})
 }

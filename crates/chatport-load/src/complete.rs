@@ -39,7 +39,9 @@ pub async fn complete(
     run.preflight().await?;
     let report =
         if opts.force { None } else { Some(crate::verify::verify_with(&run, &opts.verify_out).await?) };
-    let eligible = |id: &str| report.as_ref().is_none_or(|r| r.is_clean(id));
+    // A container completed by an earlier run that stopped before adding every member
+    // differs only by those members: finishing them is what this run is for.
+    let eligible = |id: &str| report.as_ref().is_none_or(|r| r.is_clean_but_members(id));
     let mut out = CompleteSummary {
         completed: Vec::new(),
         skipped: Vec::new(),

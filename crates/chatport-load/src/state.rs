@@ -6,7 +6,9 @@
 //! process killed at any instant leaves either no row (never sent), an intent (maybe
 //! applied: reconcile before re-sending) or a result. Writes are synchronous and short
 //! (WAL journal), so they are atomic with respect to the async task being dropped.
-//! Credentials and tokens are never written here.
+//! Credentials and tokens are never written here. It also keeps the existing Teams
+//! channels (and teams) containers are bound to (`--existing-channel`), so a resumed
+//! run loads into the same ones.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -95,7 +97,12 @@ impl StateStore {
                  error TEXT,
                  updated_at INTEGER NOT NULL
              );
-             CREATE INDEX IF NOT EXISTS ops_container ON ops(container);",
+             CREATE INDEX IF NOT EXISTS ops_container ON ops(container);
+             CREATE TABLE IF NOT EXISTS targets (
+                 container TEXT PRIMARY KEY,
+                 team_id TEXT NOT NULL,
+                 channel_id TEXT
+             );",
         )
         .map_err(err)?;
         let stored: Option<String> = conn
@@ -230,6 +237,58 @@ impl StateStore {
         }
         .map_err(|e| self.err(e))?;
         Ok(())
+    }
+}
+
+/// An existing destination a plan container is loaded into instead of a new one: a
+/// Teams channel (`startMigration` instead of creating it) or, when every channel of a
+/// planned team goes to channels of one existing team, that team.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The existing team.
+    pub team_id: String,
+    /// The existing channel (none for a team container).
+    pub channel_id: Option<String>,
+}
+
+impl StateStore {
+    /// The existing destination bound to a container, if any.
+    pub fn target(&self, container: &str) -> Result<Option<Target>, LoadError> {
+        let conn = self.lock();
+        conn.query_row(
+            "SELECT team_id, channel_id FROM targets WHERE container = ?1",
+            params![container],
+            |r| Ok(Target { team_id: r.get(0)?, channel_id: r.get(1)? }),
+        )
+        .optional()
+        .map_err(|e| self.err(e))
+    }
+
+    /// Every bound container, by container id.
+    pub fn targets(&self) -> Result<Vec<(String, Target)>, LoadError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare("SELECT container, team_id, channel_id FROM targets ORDER BY container")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, Target { team_id: r.get(1)?, channel_id: r.get(2)? })))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Binds containers to existing destinations, all or none.
+    pub fn set_targets(&self, targets: &[(String, Target)]) -> Result<(), LoadError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(|e| self.err(e))?;
+        for (container, t) in targets {
+            tx.execute(
+                "INSERT INTO targets(container, team_id, channel_id) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(container) DO UPDATE SET team_id = ?2, channel_id = ?3",
+                params![container, t.team_id, t.channel_id],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))
     }
 }
 

@@ -5,9 +5,19 @@
 //! found by its (unique) name, a message by its `createdDateTime` (unique to the
 //! millisecond in a channel; a duplicate POST is a 409). After an unclean stop (intent
 //! recorded, no result) the loader reads the channel or thread before re-sending. File
-//! uploads replace the same name, so repeating one is harmless. A team has no name lookup
-//! in every deployment: when `GET /teams?$filter` is unavailable a lost team-creation
-//! answer can leave an empty orphan team, which is reported as a warning.
+//! uploads replace the same name, so repeating one is harmless. A team is found by its
+//! displayName (`GET /teams?$filter`) and its historical createdDateTime (`GET
+//! /teams/{id}`), looked up for as long as a creation could still be provisioning, so a
+//! lost `POST /teams` answer never leads to a second team; when the lookup is not possible
+//! (the app lacks `Team.ReadBasic.All`, or two teams match) the operation stays unsettled
+//! instead of risking one. A channel found by name must carry the planned createdDateTime.
+//!
+//! Existing channels (`--existing-channel`, see [`ExistingChannel`]) are bound to plan
+//! channels in the state store; the loader snapshots their messages, then calls
+//! `startMigration` with the plan's creation time instead of creating a channel (a lost
+//! answer is recognised by the channel being in migration mode with that time). A planned
+//! team whose channels all go to one existing team is used as it is, and its team-level
+//! `completeMigration` is skipped since it never was in migration mode.
 
 use std::collections::HashMap;
 
@@ -184,13 +194,22 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
     let team_ctx = Ctx { container: &team_container, op: &op.id.0 };
     let unclean = prior.is_some_and(|p| p.status == OpStatus::Intent);
     match &op.action {
+        Action::TeamsCreateTeam { .. } if run.state.target(&op.container)?.is_some() => {
+            let team = run.state.target(&op.container)?.map(|t| t.team_id).unwrap_or_default();
+            // Every channel goes to an existing channel of this team: it is used as it is.
+            let url = format!("{graph}/teams/{team}");
+            let reply = api.send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphOther], |h| h.get(&url)).await?;
+            if !reply.ok() {
+                return Err(rejected(&reply, "GET existing team"));
+            }
+            Ok(json!({"team_id": team, "existing": true}))
+        }
         Action::TeamsCreateTeam { team } => {
             let partial = prior.and_then(|p| p.result.clone());
             let mut location = partial.as_ref().and_then(|r| r["location"].as_str().map(str::to_string));
             let mut team_id = partial.as_ref().and_then(|r| r["team_id"].as_str().map(str::to_string));
             if team_id.is_none() && unclean {
-                team_id = find_team(run, ctx, team).await?;
-                if let Some(t) = &team_id {
+                if let Some(t) = find_team_settled(run, ctx, team).await? {
                     return Ok(json!({"team_id": t, "reconciled": true}));
                 }
             }
@@ -209,7 +228,7 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
                     Ok(r) => r,
                     Err(e @ crate::http::CallError::GaveUp { .. }) if tries < run.opts.retry.max_attempts => {
                         tracing::debug!(operation = %op.id, error = %e, "team creation answer lost; looking it up");
-                        if let Some(t) = find_team(run, ctx, team).await? {
+                        if let Some(t) = find_team_settled(run, ctx, team).await? {
                             return Ok(json!({"team_id": t, "reconciled": true}));
                         }
                         continue;
@@ -241,13 +260,19 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
             }
             Ok(json!({"team_id": team_id}))
         }
+        Action::TeamsCreateChannel { .. } | Action::TeamsUseGeneralChannel
+            if run.state.target(&op.container)?.is_some_and(|t| t.channel_id.is_some()) =>
+        {
+            start_migration(run, op, prior).await
+        }
         Action::TeamsCreateChannel { channel } => {
             let team = need_team_for(run, op)?;
             let name = channel["displayName"].as_str().unwrap_or_default().to_string();
+            let created = channel["createdDateTime"].as_str().and_then(millis);
             let list_url = format!("{graph}/teams/{team}/channels");
             let ctx = team_ctx;
             if unclean {
-                if let Some(id) = find_channel(run, ctx, &list_url, &name).await? {
+                if let Some(id) = find_channel(run, ctx, &list_url, &name, created).await? {
                     return Ok(json!({"team_id": team, "channel_id": id, "reconciled": true}));
                 }
             }
@@ -268,7 +293,7 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
             }
             // A name conflict may be our own earlier attempt: look for it.
             if reply.ok() || reply.status == 400 || reply.status == 409 {
-                if let Some(id) = find_channel(run, ctx, &list_url, &name).await? {
+                if let Some(id) = find_channel(run, ctx, &list_url, &name, created).await? {
                     return Ok(json!({"team_id": team, "channel_id": id, "reconciled": true}));
                 }
             }
@@ -277,7 +302,7 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
         Action::TeamsUseGeneralChannel => {
             let team = need_team_for(run, op)?;
             let list_url = format!("{graph}/teams/{team}/channels");
-            match find_channel(run, team_ctx, &list_url, "General").await? {
+            match find_channel(run, team_ctx, &list_url, "General", None).await? {
                 Some(id) => Ok(json!({"team_id": team, "channel_id": id})),
                 None => Err(OpError::Rejected(format!("team {team} has no General channel"))),
             }
@@ -440,8 +465,17 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
             }
             Err(rejected(&reply, "channel completeMigration"))
         }
+        Action::TeamsCompleteTeam if team_is_existing(run, &op.container)? => {
+            // Not created in migration mode: there is no team migration to complete.
+            Ok(
+                json!({"completed": false, "skipped": "the team existed before the load; only its channels were migrated"}),
+            )
+        }
         Action::TeamsCompleteTeam => {
             let team = need_team_for(run, op)?;
+            if general_went_elsewhere(run, &op.container)? {
+                complete_own_general(run, ctx, &team).await?;
+            }
             run.intent(op)?;
             let url = format!("{graph}/teams/{team}/completeMigration");
             let reply = api
@@ -468,7 +502,8 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
                 })
                 .await?;
             if reply.ok() || reply.status == 409 {
-                return Ok(json!({"id": reply.json()["id"]}));
+                let v = reply.json();
+                return Ok(json!({"id": v["id"], "user_id": v["userId"]}));
             }
             Err(rejected(&reply, "POST team members"))
         }
@@ -476,44 +511,243 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
     }
 }
 
+/// Whether a team container was bound to an existing team (no team was created).
+pub fn team_is_existing(run: &Run, container: &str) -> Result<bool, OpError> {
+    let Some(c) = run.plan.container(container) else { return Ok(false) };
+    let Some(op) = create_op(c) else { return Ok(false) };
+    Ok(run.result_of(&op.id.0)?.is_some_and(|r| r["existing"].as_bool() == Some(true)))
+}
+
+/// Whether the plan's General channel of a created team was bound to an existing
+/// channel elsewhere, which leaves the team's own General channel in migration mode.
+fn general_went_elsewhere(run: &Run, team_container: &str) -> Result<bool, OpError> {
+    for c in run.plan.containers.iter().filter(|c| c.container.parent.as_deref() == Some(team_container)) {
+        let general = c.ops.iter().any(|o| matches!(o.action, Action::TeamsUseGeneralChannel));
+        if general && run.state.target(&c.container.id)?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Completes the migration of a team's own General channel (nothing was imported into
+/// it); one already complete is fine.
+async fn complete_own_general(run: &Run, ctx: Ctx<'_>, team: &str) -> Result<(), OpError> {
+    let graph = run.opts.endpoints.graph.trim_end_matches('/');
+    let list_url = format!("{graph}/teams/{team}/channels");
+    let Some(general) = find_channel(run, ctx, &list_url, "General", None).await? else { return Ok(()) };
+    let url = format!("{graph}/teams/{team}/channels/{general}/completeMigration");
+    let reply = run
+        .api
+        .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, Bucket::GraphOther], |h| h.post(&url))
+        .await?;
+    if reply.ok() || reply.status == 400 {
+        return Ok(());
+    }
+    Err(rejected(&reply, "General channel completeMigration"))
+}
+
+/// Ids of every message (roots and replies) of a channel.
+async fn message_ids(run: &Run, ctx: Ctx<'_>, team: &str, channel: &str) -> Result<Vec<String>, OpError> {
+    let graph = run.opts.endpoints.graph.trim_end_matches('/');
+    let base = format!("{graph}/teams/{team}/channels/{channel}/messages");
+    let mut ids = Vec::new();
+    for root in list_all(run, ctx, &format!("{base}?$top=50"), Bucket::GraphGetMessage).await? {
+        let Some(rid) = root["id"].as_str() else { continue };
+        let replies =
+            list_all(run, ctx, &format!("{base}/{rid}/replies?$top=50"), Bucket::GraphGetMessage).await?;
+        ids.extend(replies.iter().filter_map(|r| r["id"].as_str().map(str::to_string)));
+        ids.push(rid.to_string());
+    }
+    Ok(ids)
+}
+
+/// `GET` a channel.
+async fn read_channel(run: &Run, ctx: Ctx<'_>, url: &str) -> Result<Value, OpError> {
+    let reply = run
+        .api
+        .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, Bucket::GraphOther], |h| h.get(url))
+        .await?;
+    if !reply.ok() {
+        return Err(rejected(&reply, "GET existing channel"));
+    }
+    Ok(reply.json())
+}
+
+/// Puts an existing channel into migration mode (`POST …/startMigration` with the
+/// plan's creation time as `conversationCreationDateTime`, which must be older than the
+/// channel's current createdDateTime and becomes it). The messages already there are
+/// listed first and kept in the result, so verify does not count them as extra. A lost
+/// answer is recognised on the retry's 400 ("already in migration mode") by reading the
+/// channel: in migration mode with the planned createdDateTime.
+async fn start_migration(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Result<Value, OpError> {
+    let target = run
+        .state
+        .target(&op.container)?
+        .ok_or_else(|| OpError::Rejected(format!("container {} has no existing channel", op.container)))?;
+    let team = target.team_id;
+    let channel = target.channel_id.unwrap_or_default();
+    let ctx = Ctx { container: &op.container, op: &op.id.0 };
+    let graph = run.opts.endpoints.graph.trim_end_matches('/').to_string();
+    let container = run
+        .plan
+        .container(&op.container)
+        .ok_or_else(|| OpError::Rejected(format!("unknown container {}", op.container)))?;
+    let when = match &op.action {
+        Action::TeamsCreateChannel { channel } => channel["createdDateTime"].as_str(),
+        _ => None,
+    }
+    .unwrap_or(container.container.create_time.as_str());
+    let when_ms = millis(when).ok_or_else(|| {
+        OpError::Rejected(format!("container {}: bad creation time {when:?}", op.container))
+    })?;
+    let when = chatport_model::ts::format_rfc3339(when_ms * 1000, 3);
+    let get = format!("{graph}/teams/{team}/channels/{channel}");
+    let ours = |c: &Value| {
+        c["migrationMode"].as_str() == Some("inProgress")
+            && c["createdDateTime"].as_str().and_then(millis) == Some(when_ms)
+    };
+    let partial = prior.and_then(|p| p.result.clone()).filter(|r| r["preexisting"].is_array());
+    let preexisting = match partial {
+        Some(p) => p["preexisting"].clone(),
+        None => {
+            let c = read_channel(run, ctx, &get).await?;
+            if ours(&c) {
+                // Started by an earlier attempt whose bookkeeping was lost with the process.
+                return Err(OpError::Rejected(format!(
+                    "channel {channel} is already in migration mode since {when}, but this state file holds no record of which messages were there before; bind it in the state file it was started with"
+                )));
+            }
+            let ids = message_ids(run, ctx, &team, &channel).await?;
+            run.intent(op)?;
+            let snapshot = json!({"team_id": team, "channel_id": channel, "preexisting": ids});
+            run.state.record_partial(&op.id.0, &snapshot)?;
+            snapshot["preexisting"].clone()
+        }
+    };
+    run.intent(op)?;
+    let url = format!("{graph}/teams/{team}/channels/{channel}/startMigration");
+    let body = json!({"conversationCreationDateTime": when});
+    let reply = run
+        .api
+        .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, Bucket::GraphOther], |h| {
+            h.post(&url).json(&body)
+        })
+        .await?;
+    let done = json!({"team_id": team, "channel_id": channel, "existing": true, "preexisting": preexisting});
+    if reply.ok() {
+        return Ok(done);
+    }
+    if reply.status == 400 && ours(&read_channel(run, ctx, &get).await?) {
+        let mut done = done;
+        done["reconciled"] = json!(true);
+        return Ok(done);
+    }
+    Err(rejected(&reply, "POST startMigration"))
+}
+
+/// Finds a channel of a team by name (unique per team, case-insensitive). With `created`
+/// (the plan's createdDateTime, ms) a channel of that name must carry it: a same-named
+/// channel that this load did not create is refused, never adopted.
 async fn find_channel(
     run: &Run,
     ctx: Ctx<'_>,
     list_url: &str,
     name: &str,
+    created: Option<i64>,
 ) -> Result<Option<String>, OpError> {
     let items = list_all(run, ctx, list_url, Bucket::GraphOther).await?;
-    Ok(items.iter().find_map(|c| {
-        let same = c["displayName"].as_str().is_some_and(|d| d.to_lowercase() == name.to_lowercase());
-        same.then(|| c["id"].as_str().map(str::to_string)).flatten()
-    }))
+    let Some(c) = items
+        .iter()
+        .find(|c| c["displayName"].as_str().is_some_and(|d| d.to_lowercase() == name.to_lowercase()))
+    else {
+        return Ok(None);
+    };
+    let found = c["createdDateTime"].as_str().and_then(millis);
+    if created.is_some() && found != created {
+        return Err(OpError::Rejected(format!(
+            "a channel named {name:?} already exists in the team with createdDateTime {}, not the planned one; it was not created by this load",
+            c["createdDateTime"]
+        )));
+    }
+    Ok(c["id"].as_str().map(str::to_string))
 }
 
-/// Looks for a team created by a lost earlier attempt (`GET /teams?$filter=displayName`),
-/// matching its `createdDateTime`. Where the listing is unavailable, says so in a warning.
-async fn find_team(run: &Run, ctx: Ctx<'_>, team: &Value) -> Result<Option<String>, OpError> {
+/// Where a lookup for a possibly-created team stands.
+enum TeamLookup {
+    /// Exactly one team matches: it is ours.
+    Found(String),
+    /// No team matches (yet).
+    Absent,
+}
+
+/// Looks for a team created by an earlier attempt whose answer was lost. Graph has no
+/// idempotency key for `POST /teams`, so the key is the pair the plan fixes: the
+/// `displayName` (`GET /teams?$filter=displayName eq '…'`) and the historical
+/// `createdDateTime`, which only a team created in migration mode from this plan can
+/// carry. The list fills only id and displayName, so each candidate is read with
+/// `GET /teams/{id}` for its createdDateTime. Two matching teams, or a listing that is
+/// not available, stop the operation (unsettled) rather than risk a duplicate.
+async fn find_team(run: &Run, ctx: Ctx<'_>, team: &Value) -> Result<TeamLookup, OpError> {
     let graph = run.opts.endpoints.graph.trim_end_matches('/');
     let name = team["displayName"].as_str().unwrap_or_default();
     let filter = format!("displayName eq '{}'", name.replace('\'', "''"));
     let url = format!("{graph}/teams?$filter={}", enc(&filter));
-    let reply = run.api.send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphOther], |h| h.get(&url)).await?;
-    if !reply.ok() {
-        run.warn(format!(
-            "operation {}: a team creation may have been applied without its answer, and the team list is unavailable ({}); creating the team again may leave an empty team named {name:?}",
-            ctx.op,
-            reply.error_text()
-        ));
-        return Ok(None);
-    }
+    let listed = match list_all(run, ctx, &url, Bucket::GraphOther).await {
+        Ok(items) => items,
+        Err(OpError::Rejected(m)) => {
+            return Err(OpError::Unsettled(format!(
+                "operation {}: the team creation may have been applied without its answer, and the team list is not available to check ({m}); grant the app Team.ReadBasic.All and run again, or look for a team named {name:?} yourself",
+                ctx.op
+            )))
+        }
+        Err(e) => return Err(e),
+    };
     let want = team["createdDateTime"].as_str().and_then(millis);
-    Ok(reply.json()["value"].as_array().and_then(|items| {
-        items.iter().find_map(|t| {
-            let same = t["displayName"].as_str() == Some(name)
-                && (want.is_none() || t["createdDateTime"].as_str().and_then(millis) == want);
-            same.then(|| t["id"].as_str().map(str::to_string)).flatten()
-        })
-    }))
+    let mut matches = Vec::new();
+    for t in listed.iter().filter(|t| t["displayName"].as_str() == Some(name)) {
+        let Some(id) = t["id"].as_str() else { continue };
+        let get = format!("{graph}/teams/{id}");
+        let reply = run.api.send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphOther], |h| h.get(&get)).await?;
+        if !reply.ok() {
+            continue;
+        }
+        if want.is_none() || reply.json()["createdDateTime"].as_str().and_then(millis) == want {
+            matches.push(id.to_string());
+        }
+    }
+    match matches.len() {
+        0 => Ok(TeamLookup::Absent),
+        1 => Ok(TeamLookup::Found(matches.remove(0))),
+        _ => Err(OpError::Unsettled(format!(
+            "operation {}: {} teams named {name:?} carry the planned createdDateTime ({}); keep one, delete the others (DELETE /groups/{{id}}) and run again",
+            ctx.op,
+            matches.len(),
+            matches.join(", ")
+        ))),
+    }
 }
+
+/// Looks for the team as [`find_team`] does, again and again for as long as a creation
+/// could still be provisioning (Graph lists a team only once it is provisioned): up to
+/// [`LOOKUPS_AFTER_LOST_ANSWER`] lookups `poll_interval` apart. Only then is the earlier
+/// request taken as never applied.
+async fn find_team_settled(run: &Run, ctx: Ctx<'_>, team: &Value) -> Result<Option<String>, OpError> {
+    let lookups = run.opts.max_polls.clamp(1, LOOKUPS_AFTER_LOST_ANSWER);
+    for n in 0..lookups {
+        if n > 0 {
+            crate::exec::pause(run.opts.poll_interval).await;
+        }
+        if let TeamLookup::Found(id) = find_team(run, ctx, team).await? {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
+}
+
+/// Most lookups for a team whose creation answer was lost, `poll_interval` apart (with
+/// Graph's 30 s interval: about five minutes of provisioning time allowed).
+pub const LOOKUPS_AFTER_LOST_ANSWER: u32 = 10;
 
 async fn poll_operation(run: &Run, ctx: Ctx<'_>, graph: &str, location: &str) -> Result<(), OpError> {
     let url = if location.starts_with("http") {
@@ -590,6 +824,168 @@ async fn upload_session(run: &Run, ctx: Ctx<'_>, item_base: &str, bytes: &[u8]) 
             _ => return Err(rejected(&reply, "upload session chunk")),
         }
     }
+}
+
+/// `--existing-channel KEY=TEAM_ID/CHANNEL_ID`: load the plan channel named by `KEY` (its
+/// container id, source conversation id, or display name) into an existing channel with
+/// `startMigration` instead of creating one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExistingChannel {
+    /// Container id, conversation id or channel display name (case-insensitive).
+    pub key: String,
+    /// The existing team's id.
+    pub team_id: String,
+    /// The existing channel's id.
+    pub channel_id: String,
+}
+
+impl std::str::FromStr for ExistingChannel {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            format!("{s:?}: expected KEY=TEAM_ID/CHANNEL_ID (KEY: plan container id, conversation id or channel name)")
+        };
+        let (key, ids) = s.rsplit_once('=').ok_or_else(bad)?;
+        let (team, channel) = ids.split_once('/').ok_or_else(bad)?;
+        let (key, team, channel) = (key.trim(), team.trim(), channel.trim());
+        if key.is_empty() || team.is_empty() || channel.is_empty() || channel.contains('/') {
+            return Err(bad());
+        }
+        Ok(ExistingChannel { key: key.into(), team_id: team.into(), channel_id: channel.into() })
+    }
+}
+
+/// The operation of a container that creates (or adopts) it.
+fn create_op(c: &crate::plan_dir::PlannedContainer) -> Option<&Operation> {
+    c.ops.iter().find(|o| crate::exec::is_container_create(o))
+}
+
+/// Resolves `--existing-channel` mappings against a Teams plan: every key names exactly
+/// one channel container, no container or channel is named twice. A planned team whose
+/// channels all go to channels of one existing team is loaded into that team (no team
+/// is created). Returns the bindings, containers in plan order.
+pub fn resolve_existing(
+    plan: &crate::plan_dir::Plan,
+    mappings: &[ExistingChannel],
+) -> Result<Vec<(String, crate::state::Target)>, crate::LoadError> {
+    use crate::state::Target;
+    use crate::LoadError;
+    if plan.manifest.destination != chatport_model::plan::Destination::Teams {
+        return Err(LoadError::Options("--existing-channel applies to Teams plans only".into()));
+    }
+    let mut bound: Vec<(String, Target)> = Vec::new();
+    for m in mappings {
+        let hits: Vec<&crate::plan_dir::PlannedContainer> = plan
+            .containers
+            .iter()
+            .filter(|c| c.container.kind == ContainerKind::TeamsChannel)
+            .filter(|c| {
+                c.container.id == m.key
+                    || c.container.conversation.as_deref() == Some(m.key.as_str())
+                    || c.container.display_name.eq_ignore_ascii_case(&m.key)
+            })
+            .collect();
+        let c = match hits.as_slice() {
+            [c] => c,
+            [] => {
+                return Err(LoadError::Options(format!(
+                    "--existing-channel {}: no channel of the plan has this container id, conversation id or name",
+                    m.key
+                )))
+            }
+            many => {
+                let ids: Vec<&str> = many.iter().map(|c| c.container.id.as_str()).collect();
+                return Err(LoadError::Options(format!(
+                    "--existing-channel {}: names several channels ({}); use a container id",
+                    m.key,
+                    ids.join(", ")
+                )));
+            }
+        };
+        if bound.iter().any(|(id, _)| *id == c.container.id) {
+            return Err(LoadError::Options(format!("channel {} is mapped twice", c.container.id)));
+        }
+        if bound.iter().any(|(_, t)| t.channel_id.as_deref() == Some(m.channel_id.as_str())) {
+            return Err(LoadError::Options(format!(
+                "channel {} is the target of two mappings",
+                m.channel_id
+            )));
+        }
+        bound.push((
+            c.container.id.clone(),
+            Target { team_id: m.team_id.clone(), channel_id: Some(m.channel_id.clone()) },
+        ));
+    }
+    for team in plan.containers.iter().filter(|c| c.container.kind == ContainerKind::TeamsTeam) {
+        let tid = team.container.id.as_str();
+        let targets: Vec<Option<&Target>> = plan
+            .containers
+            .iter()
+            .filter(|c| c.container.parent.as_deref() == Some(tid))
+            .map(|c| bound.iter().find(|(id, _)| *id == c.container.id).map(|(_, t)| t))
+            .collect();
+        let first = targets.first().copied().flatten();
+        if let Some(first) = first {
+            if targets.iter().all(|t| t.is_some_and(|t| t.team_id == first.team_id)) {
+                bound.push((tid.to_string(), Target { team_id: first.team_id.clone(), channel_id: None }));
+            }
+        }
+    }
+    let order = |id: &str| plan.containers.iter().position(|c| c.container.id == id).unwrap_or(usize::MAX);
+    bound.sort_by_key(|(id, _)| order(id));
+    Ok(bound)
+}
+
+/// Opens the plan and the state store and records `--existing-channel` bindings (see
+/// [`bind_existing`]); the loader then finds them in the state store, this run and every
+/// resumed one.
+pub fn bind_existing_channels(
+    plan_dir: &std::path::Path,
+    state_db: &std::path::Path,
+    mappings: &[ExistingChannel],
+) -> Result<Vec<(String, crate::state::Target)>, crate::LoadError> {
+    let plan = crate::plan_dir::Plan::read(plan_dir)?;
+    let state = crate::state::StateStore::open(state_db, &plan.identity())?;
+    bind_existing(&plan, &state, mappings)
+}
+
+/// Records `--existing-channel` bindings in the state store before a load. The same
+/// bindings again are accepted (a re-run of the same command); a container whose
+/// creation was already attempted cannot be re-bound, since what it created or started
+/// stays where it is.
+pub fn bind_existing(
+    plan: &crate::plan_dir::Plan,
+    state: &crate::state::StateStore,
+    mappings: &[ExistingChannel],
+) -> Result<Vec<(String, crate::state::Target)>, crate::LoadError> {
+    let bound = resolve_existing(plan, mappings)?;
+    let stored = state.targets()?;
+    for c in &plan.containers {
+        let id = c.container.id.as_str();
+        let want = bound.iter().find(|(b, _)| b == id).map(|(_, t)| t);
+        let have = stored.iter().find(|(s, _)| s == id).map(|(_, t)| t);
+        if want == have {
+            continue;
+        }
+        let started = match create_op(c) {
+            Some(op) => state.get(&op.id.0)?.is_some(),
+            None => false,
+        };
+        if started {
+            return Err(crate::LoadError::Options(format!(
+                "container {id} was already {} by an earlier run of this state file; its existing-channel mapping cannot change",
+                if have.is_some() { "bound and started" } else { "created" }
+            )));
+        }
+        if want.is_none() && have.is_some() {
+            return Err(crate::LoadError::Options(format!(
+                "container {id} is bound to an existing channel in this state file; give the same --existing-channel flags (or none, to keep them)"
+            )));
+        }
+    }
+    state.set_targets(&bound)?;
+    Ok(bound)
 }
 
 #[cfg(test)]

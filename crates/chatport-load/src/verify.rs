@@ -1,8 +1,22 @@
 //! `verify`: reads each destination container back and diffs it against the plan —
 //! messages (by client id on Chat, by `createdDateTime` on Teams) with their thread and
-//! create time, text, attachments and reactions, and Chat historical memberships — then
-//! writes `verify.json` and one CSV per container that has missing, extra or different
-//! items. Reads only; never changes the destination or the state store.
+//! create time, text and attachments; Chat reactions; memberships — then writes
+//! `verify.json` and one CSV per container that has missing, extra or different items.
+//! Reads only; never changes the destination or the state store.
+//!
+//! What can be read back depends on the container's [`Phase`], which verify takes from
+//! the destination (Chat `importMode`, Teams channel `migrationMode`; a team, which has
+//! none, from the completion `complete` recorded in the state store):
+//! - import/migration mode: Chat historical memberships as the set of (user, createTime,
+//!   deleteTime), and no current member; Chat reactions as counts per emoji per message
+//!   (`reactions.list` is not available in import mode);
+//! - completed: the planned current members (Chat memberships, Teams team members) and
+//!   Chat reactions as the set of (message, user, emoji), read with
+//!   [`SCOPE_REACTIONS_READ`]. Chat no longer lists historical memberships then.
+//!
+//! Chat lists users by id only; plan users (e-mail) are tied to ids through what the
+//! destination answered: senders of matched messages and the memberships and reactions
+//! the loader stored. What a phase cannot check is listed in `unchecked`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -32,12 +46,28 @@ pub enum DiffKind {
     Different,
 }
 
+/// Where a container stands, as verify judges it from the destination (Chat: the
+/// space's `importMode`; Teams: the channel's `migrationMode`), falling back to what
+/// `complete` recorded in the state store when the destination does not say (a Teams
+/// team has no migration mode of its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Import / migration mode: historical memberships are checked, current members are
+    /// not expected yet.
+    Import,
+    /// Completed: the planned current members are checked (and, on Chat, reactions per
+    /// user).
+    Completed,
+}
+
 /// One difference.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Difference {
     /// Missing, extra or different.
     pub kind: DiffKind,
-    /// `container`, `message`, `reaction`, `membership`, `attachment`.
+    /// `container`, `message`, `reaction`, `membership` (historical), `member` (current),
+    /// `attachment`.
     pub item: String,
     /// The plan operation, when there is one.
     pub operation: Option<String>,
@@ -54,12 +84,16 @@ pub struct ContainerVerify {
     pub container: String,
     /// Destination name (space, channel or team id) when created.
     pub destination: Option<String>,
+    /// Import/migration mode or completed, when the container could be read.
+    pub phase: Option<Phase>,
     /// Messages expected by the plan.
     pub expected_messages: u64,
     /// Messages found.
     pub found_messages: u64,
     /// Differences.
     pub differences: Vec<Difference>,
+    /// What this phase does not let verify read back, and why.
+    pub unchecked: Vec<String>,
     /// True when there are no differences.
     pub clean: bool,
 }
@@ -81,6 +115,16 @@ impl VerifyReport {
     /// Whether this container verified clean.
     pub fn is_clean(&self, container: &str) -> bool {
         self.containers.iter().any(|c| c.container == container && c.clean)
+    }
+
+    /// Whether this container is clean but for planned current members not added yet —
+    /// the state `complete` leaves when it stopped between completing a container and
+    /// adding its members (which it may then finish).
+    pub fn is_clean_but_members(&self, container: &str) -> bool {
+        self.containers.iter().any(|c| {
+            c.container == container
+                && c.differences.iter().all(|d| d.kind == DiffKind::Missing && d.item == "member")
+        })
     }
 }
 
@@ -116,6 +160,8 @@ pub async fn verify_with(run: &Run, out_dir: &Path) -> Result<VerifyReport, Load
             Err(e) => ContainerVerify {
                 container: c.container.id.clone(),
                 destination: None,
+                phase: None,
+                unchecked: Vec::new(),
                 expected_messages: 0,
                 found_messages: 0,
                 differences: vec![Difference {
@@ -202,6 +248,8 @@ fn not_created(c: &PlannedContainer, what: &str) -> ContainerVerify {
     ContainerVerify {
         container: c.container.id.clone(),
         destination: None,
+        phase: None,
+        unchecked: Vec::new(),
         expected_messages: expected,
         found_messages: 0,
         differences: vec![diff(
@@ -219,22 +267,109 @@ fn micros(v: &Value) -> Option<i64> {
     v.as_str().and_then(parse_rfc3339)
 }
 
-async fn chat_list(
+/// Destination user names (`users/{id}`) of plan users (`users/{email}`), learnt from
+/// what the destination itself answered: the senders of matched messages, and the
+/// memberships and reactions the loader stored. Chat lists users only by id, so this is
+/// how a listed reaction or membership is tied back to the plan's user.
+#[derive(Debug, Default)]
+struct UserIds {
+    by_plan: HashMap<String, String>,
+}
+
+impl UserIds {
+    fn key(plan_user: &str) -> String {
+        plan_user.trim_start_matches("users/").to_lowercase()
+    }
+
+    fn learn(&mut self, plan_user: &str, dest: Option<&str>) {
+        if let Some(d) = dest.filter(|d| d.starts_with("users/")) {
+            self.by_plan.entry(Self::key(plan_user)).or_insert_with(|| d.to_string());
+        }
+    }
+
+    /// The destination name of a plan user: learnt, or the plan's own name when it is
+    /// already an id (no `@`).
+    fn get(&self, plan_user: &str) -> Option<String> {
+        let k = Self::key(plan_user);
+        self.by_plan.get(&k).cloned().or_else(|| (!k.contains('@')).then(|| format!("users/{k}")))
+    }
+
+    /// Whether a destination name belongs to a known plan user.
+    fn claimed(&self, dest: &str) -> bool {
+        self.by_plan.values().any(|d| d == dest)
+    }
+
+    /// Learns from the results the loader stored for a container's memberships and
+    /// reactions.
+    fn learn_from_state(&mut self, run: &Run, c: &PlannedContainer) -> Result<(), OpError> {
+        for op in &c.ops {
+            let (plan_user, field) = match (&op.action, &op.actor) {
+                (Action::ChatCreateMembership { membership } | Action::ChatAddMember { membership }, _) => {
+                    (membership["member"]["name"].as_str().map(str::to_string), "member")
+                }
+                (Action::ChatCreateReaction { .. }, Actor::User { id }) => (Some(id.clone()), "user"),
+                _ => continue,
+            };
+            let Some(plan_user) = plan_user else { continue };
+            if let Some(r) = run.result_of(&op.id.0)? {
+                self.learn(&plan_user, r[field].as_str());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The OAuth scope verify asks for (through domain-wide delegation) to list reactions:
+/// `reactions.list` does not take `chat.import` and does not work in import mode.
+pub const SCOPE_REACTIONS_READ: &str = "https://www.googleapis.com/auth/chat.messages.reactions.readonly";
+
+/// Whose token a Chat read uses.
+#[derive(Clone, Copy)]
+enum Reader<'a> {
+    /// The importer, impersonated with `chat.import`.
+    Import(&'a str),
+    /// A user impersonated with another scope.
+    Scoped(&'a str, &'static str),
+}
+
+async fn chat_list_as(
     run: &Run,
     ctx: Ctx<'_>,
-    who: &str,
+    reader: Reader<'_>,
     url: &str,
     field: &str,
 ) -> Result<Vec<Value>, OpError> {
+    let token = match reader {
+        Reader::Import(_) => None,
+        Reader::Scoped(user, scope) => {
+            let g = run
+                .api
+                .creds
+                .google
+                .as_ref()
+                .ok_or_else(|| OpError::Rejected("no Google credentials".into()))?;
+            Some(g.token(Some(user), scope).await.map_err(|e| OpError::Rejected(e.to_string()))?)
+        }
+    };
     let mut out = Vec::new();
-    let mut token: Option<String> = None;
+    let mut page: Option<String> = None;
     loop {
-        let u = match &token {
+        let u = match &page {
             Some(t) => format!("{url}&pageToken={}", crate::chat::enc(t)),
             None => url.to_string(),
         };
-        let reply =
-            run.api.send(Dest::Chat, ctx, As::GoogleUser(who), &[Bucket::ChatReads], |h| h.get(&u)).await?;
+        let reply = match (reader, &token) {
+            (Reader::Scoped(..), Some(t)) => {
+                run.api
+                    .send(Dest::Chat, ctx, As::Anonymous, &[Bucket::ChatReads], |h| h.get(&u).bearer_auth(t))
+                    .await?
+            }
+            (Reader::Import(who), _) | (Reader::Scoped(who, _), None) => {
+                run.api
+                    .send(Dest::Chat, ctx, As::GoogleUser(who), &[Bucket::ChatReads], |h| h.get(&u))
+                    .await?
+            }
+        };
         if !reply.ok() {
             return Err(OpError::Rejected(format!("list {field}: {}", reply.error_text())));
         }
@@ -243,16 +378,90 @@ async fn chat_list(
             out.extend(items.iter().cloned());
         }
         match v["nextPageToken"].as_str().filter(|t| !t.is_empty()) {
-            Some(t) => token = Some(t.to_string()),
+            Some(t) => page = Some(t.to_string()),
             None => return Ok(out),
         }
     }
 }
 
+/// The phase of a space: its own `importMode` (spaces.get with app authentication, the
+/// only authentication that method takes in import mode), or, when the space cannot be
+/// read, whether `complete` recorded its completeImport in the state store.
+async fn space_phase(run: &Run, ctx: Ctx<'_>, space: &str, c: &PlannedContainer) -> Result<Phase, OpError> {
+    let base = run.opts.endpoints.chat.trim_end_matches('/');
+    let url = format!("{base}/v1/{space}");
+    let reply = run.api.send(Dest::Chat, ctx, As::GoogleApp, &[Bucket::ChatReads], |h| h.get(&url)).await?;
+    if reply.ok() {
+        if let Some(import) = reply.json()["importMode"].as_bool() {
+            return Ok(if import { Phase::Import } else { Phase::Completed });
+        }
+    }
+    let done = c.ops.iter().any(|o| {
+        matches!(o.action, Action::ChatCompleteImport)
+            && run.state.get(&o.id.0).ok().flatten().is_some_and(|r| r.status == OpStatus::Done)
+    });
+    Ok(if done { Phase::Completed } else { Phase::Import })
+}
+
+fn emoji_key(emoji: &Value) -> String {
+    emoji["unicode"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| emoji["customEmoji"]["uid"].as_str().map(|u| format!("custom:{u}")))
+        .unwrap_or_else(|| emoji.to_string())
+}
+
+/// A planned row: (plan user, what, operation id).
+type PlannedRow<K> = (String, K, String);
+/// A found row: (`users/{id}`, what).
+type FoundRow<K> = (String, K);
+/// A membership's (createTime, deleteTime), µs.
+type Span = (Option<i64>, Option<i64>);
+
+/// A message whose reactions are read one by one.
+struct Reacted {
+    op: String,
+    name: String,
+    want: Vec<PlannedRow<String>>,
+}
+
+/// Matches planned `(plan user, key)` rows against found `(users/{id}, key)` rows: first
+/// through the learnt ids, then a planned row whose user's id is unknown takes a found
+/// row with the same key whose user belongs to no known plan user. Returns the planned
+/// rows left (missing) and the found rows left (extra).
+fn match_by_user<K: PartialEq>(
+    ids: &UserIds,
+    planned: Vec<PlannedRow<K>>,
+    mut found: Vec<FoundRow<K>>,
+) -> (Vec<PlannedRow<K>>, Vec<FoundRow<K>>) {
+    let mut unresolved = Vec::new();
+    let mut missing = Vec::new();
+    for (user, key, tag) in planned {
+        match ids.get(&user) {
+            Some(uid) => match found.iter().position(|(u, k)| *u == uid && *k == key) {
+                Some(i) => {
+                    found.swap_remove(i);
+                }
+                None => missing.push((user, key, tag)),
+            },
+            None => unresolved.push((user, key, tag)),
+        }
+    }
+    for (user, key, tag) in unresolved {
+        match found.iter().position(|(u, k)| *k == key && !ids.claimed(u)) {
+            Some(i) => {
+                found.swap_remove(i);
+            }
+            None => missing.push((user, key, tag)),
+        }
+    }
+    (missing, found)
+}
+
 async fn verify_space(run: &Run, c: &PlannedContainer) -> Result<ContainerVerify, OpError> {
     let id = c.container.id.as_str();
     let Some(space) = crate::chat::space_of(run, id)? else { return Ok(not_created(c, "space")) };
-    let reader = c
+    let importer = c
         .ops
         .iter()
         .find_map(|o| match (&o.action, &o.actor) {
@@ -262,11 +471,20 @@ async fn verify_space(run: &Run, c: &PlannedContainer) -> Result<ContainerVerify
         .ok_or_else(|| OpError::Rejected("no user created the space; cannot read it back".into()))?;
     let ctx = Ctx { container: id, op: "verify" };
     let base = run.opts.endpoints.chat.trim_end_matches('/');
-    let listed =
-        chat_list(run, ctx, &reader, &format!("{base}/v1/{space}/messages?pageSize=1000"), "messages")
-            .await?;
+    let phase = space_phase(run, ctx, &space, c).await?;
+    let listed = chat_list_as(
+        run,
+        ctx,
+        Reader::Import(&importer),
+        &format!("{base}/v1/{space}/messages?pageSize=1000"),
+        "messages",
+    )
+    .await?;
+    let mut ids = UserIds::default();
+    ids.learn_from_state(run, c)?;
     let mut by_client: HashMap<String, &Value> = HashMap::new();
     let mut diffs = Vec::new();
+    let mut unchecked = Vec::new();
     for m in &listed {
         match m["clientAssignedMessageId"].as_str() {
             Some(cid) => {
@@ -282,16 +500,22 @@ async fn verify_space(run: &Run, c: &PlannedContainer) -> Result<ContainerVerify
         }
     }
     let mut expected_ids = std::collections::HashSet::new();
-    let mut reactions: HashMap<String, BTreeMap<String, u64>> = HashMap::new();
+    // Planned reactions per message operation: (reacting user, emoji, reaction operation).
+    let mut reactions: HashMap<String, Vec<PlannedRow<String>>> = HashMap::new();
     for op in &c.ops {
         if let Action::ChatCreateReaction { message, emoji } = &op.action {
-            let key = emoji["unicode"].as_str().map(str::to_string).unwrap_or_else(|| emoji.to_string());
-            *reactions.entry(message.0.clone()).or_default().entry(key).or_insert(0) += 1;
+            let user = match &op.actor {
+                Actor::User { id } => id.clone(),
+                Actor::App => "users/app".into(),
+            };
+            reactions.entry(message.0.clone()).or_default().push((user, emoji_key(emoji), op.id.0.clone()));
         }
     }
     let mut thread_of_group: HashMap<String, String> = HashMap::new();
     let mut group_of_thread: HashMap<String, String> = HashMap::new();
     let mut expected_messages = 0;
+    // Messages whose reactions are read one by one once the space is out of import mode.
+    let mut reacted: Vec<Reacted> = Vec::new();
     for op in &c.ops {
         let Action::ChatCreateMessage { message_id, message, attachments, .. } = &op.action else { continue };
         expected_messages += 1;
@@ -301,6 +525,9 @@ async fn verify_space(run: &Run, c: &PlannedContainer) -> Result<ContainerVerify
             diffs.push(diff(DiffKind::Missing, "message", opid, None, format!("{message_id} not found")));
             continue;
         };
+        if let Actor::User { id: author } = &op.actor {
+            ids.learn(author, found["sender"]["name"].as_str());
+        }
         let name = found["name"].as_str();
         if micros(&message["createTime"]) != micros(&found["createTime"]) {
             diffs.push(diff(
@@ -352,21 +579,37 @@ async fn verify_space(run: &Run, c: &PlannedContainer) -> Result<ContainerVerify
                 group_of_thread.insert(thread, group);
             }
         }
-        let mut found_reactions: BTreeMap<String, u64> = BTreeMap::new();
-        for s in found["emojiReactionSummaries"].as_array().into_iter().flatten() {
-            let key =
-                s["emoji"]["unicode"].as_str().map(str::to_string).unwrap_or_else(|| s["emoji"].to_string());
-            *found_reactions.entry(key).or_insert(0) += s["reactionCount"].as_u64().unwrap_or(0);
-        }
         let want = reactions.remove(&op.id.0).unwrap_or_default();
-        if want != found_reactions {
-            diffs.push(diff(
-                DiffKind::Different,
-                "reaction",
-                opid,
-                name,
-                format!("reactions {found_reactions:?}, planned {want:?}"),
-            ));
+        let mut found_counts: BTreeMap<String, u64> = BTreeMap::new();
+        for s in found["emojiReactionSummaries"].as_array().into_iter().flatten() {
+            *found_counts.entry(emoji_key(&s["emoji"])).or_insert(0) +=
+                s["reactionCount"].as_u64().unwrap_or(0);
+        }
+        match phase {
+            Phase::Import => {
+                let mut want_counts: BTreeMap<String, u64> = BTreeMap::new();
+                for (_, e, _) in &want {
+                    *want_counts.entry(e.clone()).or_insert(0) += 1;
+                }
+                if want_counts != found_counts {
+                    diffs.push(diff(
+                        DiffKind::Different,
+                        "reaction",
+                        opid,
+                        name,
+                        format!("reactions {found_counts:?}, planned {want_counts:?}"),
+                    ));
+                }
+            }
+            Phase::Completed => {
+                if !want.is_empty() || !found_counts.is_empty() {
+                    reacted.push(Reacted {
+                        op: op.id.0.clone(),
+                        name: name.unwrap_or_default().to_string(),
+                        want,
+                    });
+                }
+            }
         }
     }
     for (cid, m) in &by_client {
@@ -380,55 +623,237 @@ async fn verify_space(run: &Run, c: &PlannedContainer) -> Result<ContainerVerify
             ));
         }
     }
-    // Historical memberships are listed only while the space is in import mode.
-    let completed = c.ops.iter().any(|o| {
-        matches!(o.action, Action::ChatCompleteImport)
-            && run.state.get(&o.id.0).ok().flatten().is_some_and(|r| r.status == OpStatus::Done)
-    });
-    if !completed {
-        let members =
-            chat_list(run, ctx, &reader, &format!("{base}/v1/{space}/members?pageSize=1000"), "memberships")
-                .await?;
-        let mut found: Vec<(Option<i64>, Option<i64>)> = members
-            .iter()
-            .filter(|m| m["deleteTime"].is_string())
-            .map(|m| (micros(&m["createTime"]), micros(&m["deleteTime"])))
-            .collect();
-        for op in &c.ops {
-            let Action::ChatCreateMembership { membership } = &op.action else { continue };
-            let delete = micros(&membership["deleteTime"]);
-            let create = micros(&membership["createTime"]).or(delete.map(|d| d - 1));
-            match found.iter().position(|f| *f == (create, delete)) {
-                Some(i) => {
-                    found.swap_remove(i);
+    match phase {
+        Phase::Import => unchecked.push(
+            "per-user reactions: reactions.list does not work in import mode; compared as counts per emoji until the import is completed".into(),
+        ),
+        Phase::Completed => {
+            // Read as a user who is a member once the import is complete: the importer if
+            // the plan makes them one, else a planned member of the importer's domain
+            // (domain-wide delegation covers only that domain), else the importer.
+            let members: Vec<String> = c
+                .ops
+                .iter()
+                .filter_map(|o| match &o.action {
+                    Action::ChatAddMember { membership } => {
+                        membership["member"]["name"].as_str().map(|n| n.trim_start_matches("users/").to_string())
+                    }
+                    _ => None,
+                })
+                .collect();
+            let domain = importer.rsplit_once('@').map(|(_, d)| d.to_lowercase());
+            let reader = if members.iter().any(|m| m.eq_ignore_ascii_case(&importer)) {
+                importer.clone()
+            } else {
+                members
+                    .iter()
+                    .find(|m| m.rsplit_once('@').map(|(_, d)| d.to_lowercase()) == domain)
+                    .cloned()
+                    .unwrap_or_else(|| importer.clone())
+            };
+            for Reacted { op: opid, name, want } in reacted {
+                let url = format!("{base}/v1/{name}/reactions?pageSize=200");
+                let found = match chat_list_as(
+                    run,
+                    ctx,
+                    Reader::Scoped(&reader, SCOPE_REACTIONS_READ),
+                    &url,
+                    "reactions",
+                )
+                .await
+                {
+                    Ok(f) => f,
+                    Err(OpError::Rejected(m)) => {
+                        diffs.push(diff(
+                            DiffKind::Different,
+                            "reaction",
+                            Some(&opid),
+                            Some(&name),
+                            format!("could not list the reactions to compare them per user ({m}); grant {SCOPE_REACTIONS_READ} through domain-wide delegation"),
+                        ));
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                };
+                let found: Vec<(String, String)> = found
+                    .iter()
+                    .map(|r| (r["user"]["name"].as_str().unwrap_or_default().to_string(), emoji_key(&r["emoji"])))
+                    .collect();
+                let (missing, extra) = match_by_user(&ids, want, found);
+                for (user, emoji, rop) in missing {
+                    diffs.push(diff(
+                        DiffKind::Missing,
+                        "reaction",
+                        Some(&rop),
+                        Some(&name),
+                        format!("{emoji} by {user} not found"),
+                    ));
                 }
-                None => diffs.push(diff(
-                    DiffKind::Missing,
-                    "membership",
-                    Some(&op.id.0),
-                    None,
-                    format!("historical membership of {} not found", membership["member"]["name"]),
-                )),
+                for (user, emoji) in extra {
+                    diffs.push(diff(
+                        DiffKind::Extra,
+                        "reaction",
+                        Some(&opid),
+                        Some(&name),
+                        format!("{emoji} by {user} is not in the plan"),
+                    ));
+                }
             }
         }
-        for f in found {
-            diffs.push(diff(
-                DiffKind::Extra,
-                "membership",
-                None,
-                None,
-                format!("historical membership {f:?} is not in the plan"),
-            ));
+    }
+    let members = chat_list_as(
+        run,
+        ctx,
+        Reader::Import(&importer),
+        &format!("{base}/v1/{space}/members?pageSize=1000"),
+        "memberships",
+    )
+    .await?;
+    let humans = members.iter().filter(|m| m["member"]["type"].as_str() != Some("BOT"));
+    let (historical, current): (Vec<&Value>, Vec<&Value>) = humans.partition(|m| m["deleteTime"].is_string());
+    let user_of = |m: &Value| m["member"]["name"].as_str().unwrap_or_default().to_string();
+    match phase {
+        Phase::Import => {
+            let planned: Vec<PlannedRow<Span>> = c
+                .ops
+                .iter()
+                .filter_map(|op| match &op.action {
+                    Action::ChatCreateMembership { membership } => {
+                        let delete = micros(&membership["deleteTime"]);
+                        let create = micros(&membership["createTime"]).or(delete.map(|d| d - 1));
+                        let user = membership["member"]["name"].as_str().unwrap_or_default().to_string();
+                        Some((user, (create, delete), op.id.0.clone()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            let found: Vec<FoundRow<Span>> = historical
+                .iter()
+                .map(|m| (user_of(m), (micros(&m["createTime"]), micros(&m["deleteTime"]))))
+                .collect();
+            let (missing, mut extra) = match_by_user(&ids, planned, found);
+            for (user, (create, delete), opid) in missing {
+                // The same user with other times is one different row, not two.
+                let same_user = ids.get(&user).and_then(|uid| extra.iter().position(|(u, _)| *u == uid));
+                if let Some(i) = same_user {
+                    let (uid, (fc, fd)) = extra.swap_remove(i);
+                    diffs.push(diff(
+                        DiffKind::Different,
+                        "membership",
+                        Some(&opid),
+                        Some(&uid),
+                        format!(
+                            "historical membership of {user}: {} – {}, planned {} – {}",
+                            show_time(fc),
+                            show_time(fd),
+                            show_time(create),
+                            show_time(delete)
+                        ),
+                    ));
+                    continue;
+                }
+                diffs.push(diff(
+                    DiffKind::Missing,
+                    "membership",
+                    Some(&opid),
+                    None,
+                    format!(
+                        "historical membership of {user} ({} – {}) not found",
+                        show_time(create),
+                        show_time(delete)
+                    ),
+                ));
+            }
+            for (user, (create, delete)) in extra {
+                diffs.push(diff(
+                    DiffKind::Extra,
+                    "membership",
+                    None,
+                    Some(&user),
+                    format!(
+                        "historical membership ({} – {}) is not in the plan",
+                        show_time(create),
+                        show_time(delete)
+                    ),
+                ));
+            }
+            for m in current {
+                diffs.push(diff(
+                    DiffKind::Extra,
+                    "member",
+                    None,
+                    m["name"].as_str(),
+                    format!("{} is a current member while the space is in import mode", user_of(m)),
+                ));
+            }
+        }
+        Phase::Completed => {
+            unchecked.push(
+                "historical memberships: Chat lists them only while the space is in import mode".into(),
+            );
+            let planned: Vec<PlannedRow<()>> = c
+                .ops
+                .iter()
+                .filter_map(|op| match &op.action {
+                    Action::ChatAddMember { membership } => Some((
+                        membership["member"]["name"].as_str().unwrap_or_default().to_string(),
+                        (),
+                        op.id.0.clone(),
+                    )),
+                    _ => None,
+                })
+                .collect();
+            let found: Vec<FoundRow<()>> = current.iter().map(|m| (user_of(m), ())).collect();
+            let (missing, extra) = match_by_user(&ids, planned, found);
+            for (user, (), opid) in missing {
+                diffs.push(diff(
+                    DiffKind::Missing,
+                    "member",
+                    Some(&opid),
+                    None,
+                    format!("{user} is not a member"),
+                ));
+            }
+            for (user, ()) in extra {
+                diffs.push(diff(
+                    DiffKind::Extra,
+                    "member",
+                    None,
+                    Some(&user),
+                    "member not in the plan".into(),
+                ));
+            }
         }
     }
     Ok(ContainerVerify {
         container: id.to_string(),
         destination: Some(space),
+        phase: Some(phase),
         expected_messages,
         found_messages: listed.len() as u64,
         differences: diffs,
+        unchecked,
         clean: false,
     })
+}
+
+fn show_time(t: Option<i64>) -> String {
+    t.map(|t| chatport_model::ts::format_rfc3339(t, 6)).unwrap_or_else(|| "?".into())
+}
+
+/// Whether the completion operation matching `pred` is recorded done.
+fn recorded_done(run: &Run, c: &PlannedContainer, pred: impl Fn(&Action) -> bool) -> bool {
+    c.ops.iter().any(|o| {
+        pred(&o.action) && run.state.get(&o.id.0).ok().flatten().is_some_and(|r| r.status == OpStatus::Done)
+    })
+}
+
+/// The user a planned `conversationMember` names (`user@odata.bind` =
+/// `…/users('{id or UPN}')`).
+fn bound_user(member: &Value) -> Option<String> {
+    let bind = member["user@odata.bind"].as_str()?;
+    let (_, rest) = bind.rsplit_once("users('")?;
+    Some(rest.strip_suffix("')")?.replace("''", "'"))
 }
 
 async fn verify_team(run: &Run, c: &PlannedContainer) -> Result<ContainerVerify, OpError> {
@@ -439,16 +864,115 @@ async fn verify_team(run: &Run, c: &PlannedContainer) -> Result<ContainerVerify,
     let ctx = Ctx { container: id, op: "verify" };
     let reply = run.api.send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphOther], |h| h.get(&url)).await?;
     let mut diffs = Vec::new();
+    let mut unchecked = Vec::new();
     if !reply.ok() {
         diffs.push(diff(DiffKind::Missing, "container", None, Some(&team), reply.error_text()));
+    }
+    // Graph shows no migration mode on a team: the phase is what `complete` recorded.
+    let phase = if recorded_done(run, c, |a| matches!(a, Action::TeamsCompleteTeam)) {
+        Phase::Completed
+    } else {
+        Phase::Import
+    };
+    match phase {
+        Phase::Import => {
+            unchecked.push("members: Graph lets them be added only after completeMigration".into())
+        }
+        Phase::Completed if reply.ok() => {
+            let found = crate::teams::list_all(
+                run,
+                ctx,
+                &format!("{graph}/teams/{team}/members"),
+                Bucket::GraphOther,
+            )
+            .await?;
+            let mut found: Vec<&Value> = found.iter().collect();
+            for op in &c.ops {
+                let Action::TeamsAddMember { member } = &op.action else { continue };
+                let Some(user) = bound_user(member) else { continue };
+                // The plan may name a user by UPN; the add's answer gave their object id.
+                let answered = run
+                    .result_of(&op.id.0)?
+                    .and_then(|r| r["user_id"].as_str().map(str::to_string))
+                    .unwrap_or_default();
+                let hit = found.iter().position(|m| {
+                    [&m["userId"], &m["email"]].iter().any(|v| {
+                        v.as_str().is_some_and(|x| {
+                            x.eq_ignore_ascii_case(&user) || (!answered.is_empty() && x == answered)
+                        })
+                    })
+                });
+                match hit {
+                    Some(i) => {
+                        found.swap_remove(i);
+                    }
+                    None => diffs.push(diff(
+                        DiffKind::Missing,
+                        "member",
+                        Some(&op.id.0),
+                        Some(&team),
+                        format!("{user} is not a member"),
+                    )),
+                }
+            }
+            // An existing team keeps the members it had.
+            let existing = crate::teams::team_is_existing(run, id)?;
+            for m in found.into_iter().filter(|_| !existing) {
+                diffs.push(diff(
+                    DiffKind::Extra,
+                    "member",
+                    None,
+                    m["id"].as_str(),
+                    format!("{} is a member but not in the plan", m["userId"].as_str().unwrap_or("?")),
+                ));
+            }
+        }
+        Phase::Completed => {}
     }
     Ok(ContainerVerify {
         container: id.into(),
         destination: Some(team),
+        phase: Some(phase),
         expected_messages: 0,
         found_messages: 0,
         differences: diffs,
+        unchecked,
         clean: false,
+    })
+}
+
+/// The phase of a channel: its `migrationMode`, else what `complete` recorded.
+async fn channel_phase(
+    run: &Run,
+    ctx: Ctx<'_>,
+    team: &str,
+    channel: &str,
+    c: &PlannedContainer,
+    diffs: &mut Vec<Difference>,
+) -> Result<Phase, OpError> {
+    let graph = run.opts.endpoints.graph.trim_end_matches('/');
+    let url = format!("{graph}/teams/{team}/channels/{channel}");
+    let reply = run.api.send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphOther], |h| h.get(&url)).await?;
+    if !reply.ok() {
+        diffs.push(diff(DiffKind::Missing, "container", None, Some(channel), reply.error_text()));
+    }
+    let recorded = recorded_done(run, c, |a| matches!(a, Action::TeamsCompleteChannel));
+    Ok(match reply.json()["migrationMode"].as_str() {
+        Some("inProgress") => {
+            if recorded {
+                diffs.push(diff(
+                    DiffKind::Different,
+                    "container",
+                    None,
+                    Some(channel),
+                    "still in migration mode although complete recorded its completeMigration".into(),
+                ));
+            }
+            Phase::Import
+        }
+        Some(_) => Phase::Completed,
+        None if recorded => Phase::Completed,
+        None => Phase::Import,
     })
 }
 
@@ -468,6 +992,8 @@ async fn verify_channel(run: &Run, c: &PlannedContainer) -> Result<ContainerVeri
     };
     let graph = run.opts.endpoints.graph.trim_end_matches('/');
     let ctx = Ctx { container: id, op: "verify" };
+    let mut diffs = Vec::new();
+    let phase = channel_phase(run, ctx, &team, &channel, c, &mut diffs).await?;
     let roots = crate::teams::list_all(
         run,
         ctx,
@@ -477,7 +1003,6 @@ async fn verify_channel(run: &Run, c: &PlannedContainer) -> Result<ContainerVeri
     .await?;
     let ms = |v: &Value| micros(v).map(|m| m.div_euclid(1000));
     let mut found: BTreeMap<i64, Found> = BTreeMap::new();
-    let mut diffs = Vec::new();
     let describe = |m: &Value, parent: Option<i64>| Found {
         id: m["id"].as_str().unwrap_or_default().to_string(),
         parent,
@@ -486,6 +1011,21 @@ async fn verify_channel(run: &Run, c: &PlannedContainer) -> Result<ContainerVeri
         hosted: m["body"]["content"].as_str().map_or(0, |c| c.matches("/hostedContents/").count()),
         content: m["body"]["content"].as_str().unwrap_or_default().to_string(),
     };
+    // An existing channel's messages from before the load are not the plan's.
+    let preexisting: std::collections::HashSet<String> = c
+        .ops
+        .iter()
+        .find(|o| crate::exec::is_container_create(o))
+        .map(|o| run.result_of(&o.id.0))
+        .transpose()?
+        .flatten()
+        .and_then(|r| {
+            r["preexisting"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        })
+        .unwrap_or_default();
+    let is_pre = |m: &Value| m["id"].as_str().is_some_and(|id| preexisting.contains(id));
     for r in &roots {
         let Some(t) = ms(&r["createdDateTime"]) else { continue };
         let rid = r["id"].as_str().unwrap_or_default();
@@ -496,7 +1036,7 @@ async fn verify_channel(run: &Run, c: &PlannedContainer) -> Result<ContainerVeri
             Bucket::GraphGetMessage,
         )
         .await?;
-        for rep in &replies {
+        for rep in replies.iter().filter(|m| !is_pre(m)) {
             if let Some(rt) = ms(&rep["createdDateTime"]) {
                 if found.insert(rt, describe(rep, Some(t))).is_some() {
                     diffs.push(diff(
@@ -508,6 +1048,9 @@ async fn verify_channel(run: &Run, c: &PlannedContainer) -> Result<ContainerVeri
                     ));
                 }
             }
+        }
+        if is_pre(r) {
+            continue;
         }
         if found.insert(t, describe(r, None)).is_some() {
             diffs.push(diff(
@@ -585,6 +1128,8 @@ async fn verify_channel(run: &Run, c: &PlannedContainer) -> Result<ContainerVeri
     Ok(ContainerVerify {
         container: id.into(),
         destination: Some(channel),
+        phase: Some(phase),
+        unchecked: Vec::new(),
         expected_messages: expected,
         found_messages: found_count,
         differences: diffs,

@@ -154,9 +154,8 @@ async fn assert_chat_exact(env: &Env, plan: &Path) {
     assert_eq!(ids.len(), n, "duplicate client ids");
 }
 
-/// Destination counts equal the plan exactly (Teams). Teams created by a lost POST
-/// /teams answer cannot be reconciled on the emulator (no team listing); they must be
-/// empty.
+/// Destination counts equal the plan exactly (Teams): no duplicate message or channel, and
+/// no orphan team (a lost POST /teams answer is reconciled by looking the team up).
 async fn assert_teams_exact(env: &Env, plan: &Path) -> usize {
     let st = env.admin("state").await;
     let g = &st["graph"];
@@ -167,7 +166,7 @@ async fn assert_teams_exact(env: &Env, plan: &Path) -> usize {
     assert_eq!(non_general, planned(plan, "teams_create_channel"), "channels");
     let teams = count(&g["teams"], |t| t["deleted"].as_bool() != Some(true));
     let expected = planned(plan, "teams_create_team");
-    assert!(teams >= expected);
+    assert_eq!(teams, expected, "teams (an orphan team is a duplicate)");
     let busy: std::collections::BTreeSet<&str> = g["messages"]
         .as_array()
         .unwrap()
@@ -307,7 +306,9 @@ async fn teams_resumes_after_crashes_at_20_seeded_points() {
         assert!(report.clean, "seed {seed}: {:#?}", report.containers);
         env.emu.shutdown().await;
     }
-    eprintln!("teams: {interrupted} interrupted runs, {recon} operations reconciled; empty orphan teams left by crashes during POST /teams: {orphans}");
+    eprintln!(
+        "teams: {interrupted} interrupted runs, {recon} operations reconciled; orphan teams: {orphans}"
+    );
     assert!(interrupted >= 20, "only {interrupted} runs were interrupted");
 }
 
@@ -657,5 +658,714 @@ async fn verify_reports_extra_messages_and_teams_loads_with_one_container_at_a_t
         .filter(|d| d.kind == chatport_load::DiffKind::Extra && d.item == "message")
         .count();
     assert!(extras > 0, "{:#?}", report.containers);
+    env.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_lost_team_creation_answer_leaves_no_orphan() {
+    let f = fixture();
+    // Every request is applied and its answer lost; team provisioning takes two 30 s
+    // poll intervals of emulated time (60 ms of real time at this scale).
+    let env = Env::start(|c| {
+        c.rules.graph_operation_polls = 2;
+        c.time_scale = 1000.0;
+        c.faults.drop_after = 1.0;
+    })
+    .await;
+    let first = env.load(&f.teams).await.unwrap();
+    let team_ops: Vec<_> = first.failures.iter().filter(|x| x.action == "teams_create_team").collect();
+    assert_eq!(team_ops.len(), planned(&f.teams, "teams_create_team"), "{:#?}", first.failures);
+    assert!(team_ops.iter().all(|x| x.kind == "unsettled"), "{team_ops:#?}");
+    let st = env.admin("state").await;
+    let created = count(&st["graph"]["teams"], |_| true);
+    assert_eq!(created, planned(&f.teams, "teams_create_team"), "the POST is not replayed blindly");
+    // Answers flow again: the resumed load finds the team instead of creating another.
+    reqwest::Client::new()
+        .put(format!("{}/__admin/faults", env.base))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    let s = env.load(&f.teams).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    assert_eq!(assert_teams_exact(&env, &f.teams).await, 0);
+    let db = rusqlite::Connection::open(env.state()).unwrap();
+    let reconciled: i64 = db
+        .query_row(
+            "SELECT count(*) FROM ops WHERE action = 'teams_create_team' AND result LIKE '%\"reconciled\":true%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(reconciled as usize, planned(&f.teams, "teams_create_team"));
+    let report = env.verify(&f.teams).await;
+    assert!(report.clean, "{:#?}", report.containers);
+    env.emu.shutdown().await;
+}
+
+/// A token for `user` with `scope`, from the test service-account key.
+async fn google_token(env: &Env, user: &str, scope: &str) -> String {
+    let auth = chatport_load::auth::GoogleAuth::from_file(
+        &env.dir.path().join("creds/google-service-account.json"),
+        reqwest::Client::new(),
+    )
+    .unwrap();
+    auth.token(Some(user), scope).await.unwrap()
+}
+
+/// Sends a Chat request as `user` (chat.import) and returns the status and body.
+async fn chat_call(
+    env: &Env,
+    user: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let token = google_token(env, user, chatport_load::auth::SCOPE_IMPORT).await;
+    let mut req =
+        reqwest::Client::new().request(method, format!("{}/v1/{path}", env.base)).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// The stored result of a plan operation.
+fn stored(env: &Env, op: &str) -> Value {
+    let db = rusqlite::Connection::open(env.state()).unwrap();
+    let text: String = db.query_row("SELECT result FROM ops WHERE op_id = ?1", [op], |r| r.get(0)).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn differences(report: &chatport_load::VerifyReport, item: &str) -> Vec<chatport_load::Difference> {
+    report.containers.iter().flat_map(|c| c.differences.iter()).filter(|d| d.item == item).cloned().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_verify_checks_memberships_and_reactions_per_user_in_both_phases() {
+    use chatport_load::verify::Phase;
+    use chatport_model::plan::Actor;
+    let f = fixture();
+    let env = Env::start(|_| {}).await;
+    let s = env.load(&f.chat).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    let plan = chatport_load::plan_dir::Plan::read(&f.chat).unwrap();
+    let report = env.verify(&f.chat).await;
+    assert!(report.clean, "{:#?}", report.containers);
+    assert!(report.containers.iter().all(|c| c.phase == Some(Phase::Import)));
+
+    // Import mode: a historical membership moved to another user with the same times
+    // (the old check, by times only, could not see it).
+    let (container, membership_op, membership) = plan
+        .containers
+        .iter()
+        .flat_map(|c| c.ops.iter().map(move |o| (c, o)))
+        .find_map(|(c, o)| match &o.action {
+            Action::ChatCreateMembership { membership } => Some((c, o.id.0.clone(), membership.clone())),
+            _ => None,
+        })
+        .expect("the sample plan has a historical membership");
+    let space = stored(&env, &c_create(container)).get("name").unwrap().as_str().unwrap().to_string();
+    let user = membership["member"]["name"].as_str().unwrap().trim_start_matches("users/").to_string();
+    let (st, body) = chat_call(
+        &env,
+        "admin@example.com",
+        reqwest::Method::DELETE,
+        &format!("{space}/members/{user}"),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    let mut moved = membership.clone();
+    moved["member"]["name"] = serde_json::json!("users/zed@example.com");
+    let (st, body) =
+        chat_call(&env, "admin@example.com", reqwest::Method::POST, &format!("{space}/members"), Some(moved))
+            .await;
+    assert_eq!(st, 200, "{body}");
+    let report = env.verify(&f.chat).await;
+    assert!(!report.clean);
+    let m = differences(&report, "membership");
+    assert!(
+        m.iter()
+            .any(|d| d.kind == chatport_load::DiffKind::Missing
+                && d.operation.as_deref() == Some(&membership_op)),
+        "{m:#?}"
+    );
+    assert!(m.iter().any(|d| d.kind == chatport_load::DiffKind::Extra), "{m:#?}");
+    // The same user, but leaving a second earlier: one different row.
+    let (st, _) = chat_call(
+        &env,
+        "admin@example.com",
+        reqwest::Method::DELETE,
+        &format!("{space}/members/zed@example.com"),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+    let mut earlier = membership.clone();
+    let delete = chatport_model::ts::parse_rfc3339(membership["deleteTime"].as_str().unwrap()).unwrap();
+    earlier["deleteTime"] = serde_json::json!(chatport_model::ts::format_rfc3339(delete - 1_000_000, 6));
+    let (st, body) = chat_call(
+        &env,
+        "admin@example.com",
+        reqwest::Method::POST,
+        &format!("{space}/members"),
+        Some(earlier),
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    let report = env.verify(&f.chat).await;
+    let m = differences(&report, "membership");
+    assert_eq!(m.len(), 1, "{m:#?}");
+    assert_eq!(m[0].kind, chatport_load::DiffKind::Different);
+    assert_eq!(m[0].operation.as_deref(), Some(membership_op.as_str()));
+    // Put it back: clean again.
+    let (st, _) = chat_call(
+        &env,
+        "admin@example.com",
+        reqwest::Method::DELETE,
+        &format!("{space}/members/{user}"),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200);
+    let (st, body) = chat_call(
+        &env,
+        "admin@example.com",
+        reqwest::Method::POST,
+        &format!("{space}/members"),
+        Some(membership),
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    let report = env.verify(&f.chat).await;
+    assert!(report.clean, "{:#?}", report.containers);
+
+    // Complete: now the current members and each user's reactions are read back.
+    let opts = CompleteOptions {
+        client: env.client(),
+        force: false,
+        verify_out: env.dir.path().join("verify2"),
+        expiry_warning: Duration::from_secs(86_400),
+    };
+    let c = complete(&f.chat, &env.state(), &opts).await.unwrap();
+    assert!(c.operations.failures.is_empty(), "{:#?}", c.operations.failures);
+    let report = env.verify(&f.chat).await;
+    assert!(report.clean, "{:#?}", report.containers);
+    assert!(report.containers.iter().all(|c| c.phase == Some(Phase::Completed)));
+
+    // A reaction moved from its user to another, same emoji: the counts per emoji stay
+    // equal, the set of (message, user, emoji) does not.
+    let (reaction_op, reactor, message_op, emoji) = plan
+        .containers
+        .iter()
+        .flat_map(|c| c.ops.iter())
+        .find_map(|o| match (&o.action, &o.actor) {
+            (Action::ChatCreateReaction { message, emoji }, Actor::User { id }) => {
+                Some((o.id.0.clone(), id.clone(), message.0.clone(), emoji.clone()))
+            }
+            _ => None,
+        })
+        .expect("the sample plan has a reaction");
+    let message = stored(&env, &message_op)["name"].as_str().unwrap().to_string();
+    let reaction = stored(&env, &reaction_op)["name"].as_str().unwrap().to_string();
+    let (st, body) = chat_call(&env, &reactor, reqwest::Method::DELETE, &reaction, None).await;
+    assert_eq!(st, 200, "{body}");
+    let (st, body) = chat_call(
+        &env,
+        "zed@example.com",
+        reqwest::Method::POST,
+        &format!("{message}/reactions"),
+        Some(serde_json::json!({"emoji": emoji})),
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    // A current member removed.
+    let add = plan
+        .containers
+        .iter()
+        .flat_map(|c| c.ops.iter())
+        .find_map(|o| match &o.action {
+            Action::ChatAddMember { membership } if o.container == container.container.id => {
+                Some((o.id.0.clone(), membership["member"]["name"].as_str().unwrap().to_string()))
+            }
+            _ => None,
+        })
+        .expect("the space has a current member");
+    let (st, body) = chat_call(
+        &env,
+        "admin@example.com",
+        reqwest::Method::DELETE,
+        &format!("{space}/members/{}", add.1.trim_start_matches("users/")),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    let report = env.verify(&f.chat).await;
+    assert!(!report.clean);
+    let r = differences(&report, "reaction");
+    assert!(
+        r.iter()
+            .any(|d| d.kind == chatport_load::DiffKind::Missing
+                && d.operation.as_deref() == Some(&reaction_op)),
+        "{r:#?}"
+    );
+    assert!(r.iter().any(|d| d.kind == chatport_load::DiffKind::Extra), "{r:#?}");
+    let m = differences(&report, "member");
+    assert_eq!(m.len(), 1, "{m:#?}");
+    assert_eq!(m[0].operation.as_deref(), Some(add.0.as_str()));
+    assert!(env.dir.path().join("verify").read_dir().unwrap().any(|e| {
+        let text = std::fs::read_to_string(e.unwrap().path()).unwrap_or_default();
+        text.contains("missing,member")
+    }));
+    // Undo both changes: clean again.
+    let token = google_token(&env, "admin@example.com", chatport_load::verify::SCOPE_REACTIONS_READ).await;
+    let all: Value = reqwest::Client::new()
+        .get(format!("{}/v1/{message}/reactions", env.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // Only zed may delete zed's reaction; the others answer 403.
+    let mut deleted = 0;
+    for r in all["reactions"].as_array().unwrap() {
+        let (st, _) =
+            chat_call(&env, "zed@example.com", reqwest::Method::DELETE, r["name"].as_str().unwrap(), None)
+                .await;
+        deleted += usize::from(st == 200);
+    }
+    assert_eq!(deleted, 1);
+    let (st, body) = chat_call(
+        &env,
+        &reactor,
+        reqwest::Method::POST,
+        &format!("{message}/reactions"),
+        Some(serde_json::json!({"emoji": emoji})),
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    let (st, body) = chat_call(
+        &env,
+        "admin@example.com",
+        reqwest::Method::POST,
+        &format!("{space}/members"),
+        Some(serde_json::json!({"member": {"name": add.1, "type": "HUMAN"}})),
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    let report = env.verify(&f.chat).await;
+    assert!(report.clean, "{:#?}", report.containers);
+    env.emu.shutdown().await;
+}
+
+/// The create-space operation id of a Chat container.
+fn c_create(c: &chatport_load::plan_dir::PlannedContainer) -> String {
+    c.ops.iter().find(|o| matches!(o.action, Action::ChatCreateSpace { .. })).unwrap().id.0.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_verify_checks_members_after_completion() {
+    use chatport_load::verify::Phase;
+    let f = fixture();
+    let env = Env::start(|_| {}).await;
+    let s = env.load(&f.teams).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    let report = env.verify(&f.teams).await;
+    assert!(report.clean, "{:#?}", report.containers);
+    assert!(report.containers.iter().all(|c| c.phase == Some(Phase::Import)));
+    let opts = CompleteOptions {
+        client: env.client(),
+        force: false,
+        verify_out: env.dir.path().join("verify2"),
+        expiry_warning: Duration::from_secs(86_400),
+    };
+    let c = complete(&f.teams, &env.state(), &opts).await.unwrap();
+    assert!(c.operations.failures.is_empty(), "{:#?}", c.operations.failures);
+    let report = env.verify(&f.teams).await;
+    assert!(report.clean, "{:#?}", report.containers);
+    assert!(report.containers.iter().all(|c| c.phase == Some(Phase::Completed)));
+    // Someone the plan does not name joins a team.
+    let team = report.containers.iter().find(|c| c.unchecked.is_empty() && c.expected_messages == 0).unwrap();
+    let team_id = team.destination.clone().unwrap();
+    let auth = chatport_load::auth::MicrosoftAuth::from_file(
+        &env.dir.path().join("creds/microsoft-app.json"),
+        reqwest::Client::new(),
+    )
+    .unwrap();
+    let token = auth.token().await.unwrap();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1.0/teams/{team_id}/members", env.base))
+        .bearer_auth(token)
+        .json(&serde_json::json!({
+            "@odata.type": "#microsoft.graph.aadUserConversationMember",
+            "roles": [],
+            "user@odata.bind": "https://graph.microsoft.com/v1.0/users('zed@example.com')"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let report = env.verify(&f.teams).await;
+    assert!(!report.clean);
+    let m = differences(&report, "member");
+    assert_eq!(m.len(), 1, "{m:#?}");
+    assert_eq!(m[0].kind, chatport_load::DiffKind::Extra);
+    // The same plan with one more member for that team: the destination lacks it.
+    let more = env.dir.path().join("plan-more");
+    copy_dir(&f.teams, &more);
+    let team_container = team.container.clone();
+    let ops_path = more.join(format!("ops/{team_container}.jsonl"));
+    let mut ops = std::fs::read_to_string(&ops_path).unwrap();
+    let extra = chatport_model::plan::Operation {
+        id: chatport_model::plan::OperationId(format!("{team_container}/member/extra")),
+        seq: 1_000_000,
+        container: team_container.clone(),
+        actor: chatport_model::plan::Actor::App,
+        action: Action::TeamsAddMember {
+            member: serde_json::json!({"@odata.type": "#microsoft.graph.aadUserConversationMember", "roles": [],
+                "user@odata.bind": "https://graph.microsoft.com/v1.0/users('yves@example.com')"}),
+        },
+        source: None,
+    };
+    ops.push_str(&(serde_json::to_string(&extra).unwrap() + "\n"));
+    std::fs::write(&ops_path, ops).unwrap();
+    let report = env.verify(&more).await;
+    let m = differences(&report, "member");
+    assert!(
+        m.iter().any(|d| d.kind == chatport_load::DiffKind::Missing
+            && d.operation.as_deref() == Some(extra.id.0.as_str())
+            && d.detail.contains("yves@example.com")),
+        "{m:#?}"
+    );
+    env.emu.shutdown().await;
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// Sends a Graph request as the test app and returns the status, Content-Location and body.
+async fn graph_call(env: &Env, method: reqwest::Method, path: &str, body: Value) -> (u16, String, Value) {
+    let auth = chatport_load::auth::MicrosoftAuth::from_file(
+        &env.dir.path().join("creds/microsoft-app.json"),
+        reqwest::Client::new(),
+    )
+    .unwrap();
+    let token = auth.token().await.unwrap();
+    let resp = reqwest::Client::new()
+        .request(method, format!("{}/v1.0/{path}", env.base))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let loc = resp.headers().get("content-location").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    (status, loc, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_existing_channels_are_started_loaded_verified_and_completed() {
+    use chatport_load::teams::{bind_existing_channels, ExistingChannel};
+    use chatport_model::plan::ContainerKind;
+    let f = fixture();
+    let env = Env::start(|_| {}).await;
+    let (team, channels) = existing_team(&env).await;
+    let plan = chatport_load::plan_dir::Plan::read(&f.teams).unwrap();
+    let random = plan
+        .containers
+        .iter()
+        .find(|c| c.container.kind == ContainerKind::TeamsChannel && c.container.display_name == "random")
+        .unwrap();
+    let private = plan.container("channel-g01priv").unwrap();
+    let mappings = existing_mappings(&team, &channels);
+    let bound = bind_existing_channels(&f.teams, &env.state(), &mappings).unwrap();
+    let ids: Vec<&str> = bound.iter().map(|(c, _)| c.as_str()).collect();
+    assert!(ids.contains(&"team-g01priv"), "{ids:?}");
+    assert!(!ids.contains(&"workspace-team"), "{ids:?}");
+    assert!("random=only-a-team".parse::<ExistingChannel>().is_err());
+    assert!(bind_existing_channels(&f.teams, &env.state(), &[format!("no-such={team}/x").parse().unwrap()])
+        .is_err());
+
+    // Load, interrupted once, then resumed without the flags (the state file has them).
+    let _ = tokio::time::timeout(Duration::from_millis(40), env.load(&f.teams)).await;
+    let s = env.load(&f.teams).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    // The bindings cannot change now that the channels were started.
+    let moved = vec![format!("channel-g01priv={team}/{}", channels[0]).parse().unwrap()];
+    let e = bind_existing_channels(&f.teams, &env.state(), &moved).unwrap_err();
+    assert!(e.to_string().contains("cannot change"), "{e}");
+    bind_existing_channels(&f.teams, &env.state(), &mappings).unwrap();
+
+    let st = env.admin("state").await;
+    let g = &st["graph"];
+    let in_channel = |ch: &str| count(&g["messages"], |m| m["channel_id"].as_str() == Some(ch));
+    let planned_in = |c: &chatport_load::plan_dir::PlannedContainer| {
+        c.ops.iter().filter(|o| matches!(o.action, Action::TeamsPostMessage { .. })).count()
+    };
+    assert_eq!(in_channel(&channels[0]), planned_in(random) + 1);
+    assert_eq!(in_channel(&channels[1]), planned_in(private));
+    assert_eq!(count(&g["messages"], |_| true), planned(&f.teams, "teams_post_message") + 1);
+    // Neither the random channel nor the private conversation's team was created.
+    assert_eq!(count(&g["teams"], |_| true), planned(&f.teams, "teams_create_team") - 1 + 1);
+    let created = count(&g["channels"], |c| c["is_general"].as_bool() != Some(true));
+    assert_eq!(created, planned(&f.teams, "teams_create_channel") - 1 + 2);
+    let ch0 = g["channels"].as_array().unwrap().iter().find(|c| c["id"] == channels[0].as_str()).unwrap();
+    assert_eq!(ch0["migration_mode"], "inProgress");
+
+    // The message from before the load is not counted as extra.
+    let report = env.verify(&f.teams).await;
+    assert!(report.clean, "{:#?}", report.containers);
+    let opts = CompleteOptions {
+        client: env.client(),
+        force: false,
+        verify_out: env.dir.path().join("verify2"),
+        expiry_warning: Duration::from_secs(86_400),
+    };
+    let c = complete(&f.teams, &env.state(), &opts).await.unwrap();
+    assert!(c.operations.failures.is_empty(), "{:#?}", c.operations.failures);
+    let st = env.admin("state").await;
+    let g = &st["graph"];
+    for ch in &channels {
+        let c = g["channels"].as_array().unwrap().iter().find(|c| c["id"] == ch.as_str()).unwrap();
+        assert_eq!(c["migration_mode"], "completed");
+    }
+    // The existing team was never in migration mode, and stays out of it.
+    let t = g["teams"].as_array().unwrap().iter().find(|t| t["id"] == team.as_str()).unwrap();
+    assert!(t["migration_mode"].is_null(), "{t}");
+    let report = env.verify(&f.teams).await;
+    assert!(report.clean, "{:#?}", report.containers);
+    env.emu.shutdown().await;
+}
+
+/// Makes an ordinary team (not in migration mode) with two ordinary channels, the first
+/// holding a message from an earlier import; returns the team id and channel ids.
+async fn existing_team(env: &Env) -> (String, Vec<String>) {
+    use serde_json::json;
+    // An ordinary team (not in migration mode) with two ordinary channels; one already
+    // holds a message from an earlier import.
+    let (st, loc, body) = graph_call(
+        env,
+        reqwest::Method::POST,
+        "teams",
+        json!({"template@odata.bind": "https://graph.microsoft.com/v1.0/teamsTemplates('standard')",
+               "displayName": "Existing", "members": [{"@odata.type": "#microsoft.graph.aadUserConversationMember",
+               "roles": ["owner"], "user@odata.bind": "https://graph.microsoft.com/v1.0/users('admin@example.com')"}]}),
+    )
+    .await;
+    assert_eq!(st, 202, "{body}");
+    let team = loc.split("teams('").nth(1).unwrap().trim_end_matches("')").to_string();
+    let mut channels = Vec::new();
+    for name in ["old random", "old private"] {
+        let (st, _, body) = graph_call(
+            env,
+            reqwest::Method::POST,
+            &format!("teams/{team}/channels"),
+            json!({"displayName": name, "membershipType": "standard"}),
+        )
+        .await;
+        assert_eq!(st, 201, "{body}");
+        channels.push(body["id"].as_str().unwrap().to_string());
+    }
+    let earlier = format!("teams/{team}/channels/{}", channels[0]);
+    let (st, _, body) = graph_call(
+        env,
+        reqwest::Method::POST,
+        &format!("{earlier}/startMigration"),
+        json!({"conversationCreationDateTime": "2025-06-01T00:00:00.000Z"}),
+    )
+    .await;
+    assert_eq!(st, 204, "{body}");
+    let (st, _, body) = graph_call(
+        env,
+        reqwest::Method::POST,
+        &format!("{earlier}/messages"),
+        json!({"createdDateTime": "2025-06-01T00:00:01.000Z",
+               "from": {"user": {"id": FALLBACK, "displayName": "x", "userIdentityType": "aadUser"}},
+               "body": {"contentType": "html", "content": "<p>from before</p>"}}),
+    )
+    .await;
+    assert_eq!(st, 201, "{body}");
+    let (st, _, _) =
+        graph_call(env, reqwest::Method::POST, &format!("{earlier}/completeMigration"), json!({})).await;
+    assert_eq!(st, 204);
+
+    (team, channels)
+}
+
+/// The mappings of the existing-channel tests: #random by conversation id, the private
+/// conversation's only channel by container id (its own team is then the existing one).
+fn existing_mappings(team: &str, channels: &[String]) -> Vec<chatport_load::teams::ExistingChannel> {
+    let plan = chatport_load::plan_dir::Plan::read(&fixture().teams).unwrap();
+    let random = plan.containers.iter().find(|c| c.container.display_name == "random").unwrap();
+    vec![
+        format!("{}={team}/{}", random.container.conversation.clone().unwrap(), channels[0]).parse().unwrap(),
+        format!("channel-g01priv={team}/{}", channels[1]).parse().unwrap(),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_existing_channels_survive_429_5xx_and_lost_responses() {
+    let f = fixture();
+    for seed in [4, 5, 6] {
+        let env = Env::start(|_| {}).await;
+        let (team, channels) = existing_team(&env).await;
+        let mut faults = EmulatorConfig::default().faults;
+        faults.seed = seed;
+        faults.rate_429 = 0.08;
+        faults.rate_500 = 0.04;
+        faults.rate_503 = 0.04;
+        faults.drop_before = 0.04;
+        faults.drop_after = 0.06;
+        faults.retry_after_secs = 0;
+        reqwest::Client::new()
+            .put(format!("{}/__admin/faults", env.base))
+            .json(&faults)
+            .send()
+            .await
+            .unwrap();
+        chatport_load::teams::bind_existing_channels(
+            &f.teams,
+            &env.state(),
+            &existing_mappings(&team, &channels),
+        )
+        .unwrap();
+        let s = env.load(&f.teams).await.unwrap();
+        assert!(s.is_complete(), "seed {seed}: {:#?}", s.failures);
+        let st = env.admin("state").await;
+        assert_eq!(count(&st["graph"]["messages"], |_| true), planned(&f.teams, "teams_post_message") + 1);
+        assert_eq!(count(&st["graph"]["teams"], |_| true), planned(&f.teams, "teams_create_team"));
+        let report = env.verify(&f.teams).await;
+        assert!(report.clean, "seed {seed}: {:#?}", report.containers);
+        eprintln!("seed {seed}: {} retries, {} operations reconciled", s.retries, reconciled(&env));
+        env.emu.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_lost_start_migration_answer_is_reconciled() {
+    let f = fixture();
+    let env = Env::start(|_| {}).await;
+    let (team, channels) = existing_team(&env).await;
+    let mappings = existing_mappings(&team, &channels);
+    chatport_load::teams::bind_existing_channels(&f.teams, &env.state(), &mappings).unwrap();
+    // The state a process leaves when it dies right after startMigration was applied: the
+    // intent with the snapshot of the messages already there, no answer recorded.
+    let plan = chatport_load::plan_dir::Plan::read(&f.teams).unwrap();
+    let random = plan.containers.iter().find(|c| c.container.display_name == "random").unwrap();
+    let (op, when) = random
+        .ops
+        .iter()
+        .find_map(|o| match &o.action {
+            Action::TeamsCreateChannel { channel } => {
+                Some((o.id.0.clone(), channel["createdDateTime"].as_str().unwrap().to_string()))
+            }
+            _ => None,
+        })
+        .unwrap();
+    let (_, _, listed) = graph_call(
+        &env,
+        reqwest::Method::GET,
+        &format!("teams/{team}/channels/{}/messages", channels[0]),
+        Value::Null,
+    )
+    .await;
+    let before: Vec<Value> = listed["value"].as_array().unwrap().iter().map(|m| m["id"].clone()).collect();
+    assert_eq!(before.len(), 1);
+    let db = rusqlite::Connection::open(env.state()).unwrap();
+    db.execute(
+        "INSERT INTO ops(op_id, container, action, status, attempts, result, updated_at) VALUES (?1, ?2, 'teams_create_channel', 'intent', 1, ?3, 0)",
+        rusqlite::params![
+            op,
+            random.container.id,
+            serde_json::json!({"team_id": team, "channel_id": channels[0], "preexisting": before}).to_string()
+        ],
+    )
+    .unwrap();
+    drop(db);
+    let (st, _, body) = graph_call(
+        &env,
+        reqwest::Method::POST,
+        &format!("teams/{team}/channels/{}/startMigration", channels[0]),
+        serde_json::json!({"conversationCreationDateTime": when}),
+    )
+    .await;
+    assert_eq!(st, 204, "{body}");
+    let s = env.load(&f.teams).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    assert_eq!(stored(&env, &op)["reconciled"], true);
+    let report = env.verify(&f.teams).await;
+    assert!(report.clean, "{:#?}", report.containers);
+    env.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_general_mapped_elsewhere_still_lets_the_new_team_complete() {
+    let f = fixture();
+    let env = Env::start(|_| {}).await;
+    let (team, channels) = existing_team(&env).await;
+    let mapping = format!("channel-c01general={team}/{}", channels[1]).parse().unwrap();
+    let bound = chatport_load::teams::bind_existing_channels(&f.teams, &env.state(), &[mapping]).unwrap();
+    assert_eq!(bound.len(), 1, "the workspace team keeps its other channels: {bound:?}");
+    let s = env.load(&f.teams).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    let report = env.verify(&f.teams).await;
+    assert!(report.clean, "{:#?}", report.containers);
+    let opts = CompleteOptions {
+        client: env.client(),
+        force: false,
+        verify_out: env.dir.path().join("verify2"),
+        expiry_warning: Duration::from_secs(86_400),
+    };
+    let c = complete(&f.teams, &env.state(), &opts).await.unwrap();
+    assert!(c.operations.failures.is_empty(), "{:#?}", c.operations.failures);
+    let st = env.admin("state").await;
+    let migrating = count(&st["graph"]["channels"], |c| c["migration_mode"].as_str() == Some("inProgress"));
+    assert_eq!(migrating, 0, "{}", st["graph"]["channels"]);
+    assert_eq!(count(&st["graph"]["teams"], |t| t["migration_mode"].as_str() == Some("inProgress")), 0);
+    env.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_lost_team_answer_without_the_list_permission_stays_unsettled() {
+    let f = fixture();
+    let env = Env::start(|c| {
+        c.microsoft_apps[0].roles.retain(|r| r != "Team.ReadBasic.All");
+        c.faults.drop_after = 1.0;
+    })
+    .await;
+    let first = env.load(&f.teams).await.unwrap();
+    assert!(!first.is_complete());
+    reqwest::Client::new()
+        .put(format!("{}/__admin/faults", env.base))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    // The team may exist and cannot be looked up: nothing is re-created, and the message
+    // says what to grant.
+    let second = env.load(&f.teams).await.unwrap();
+    let team_ops: Vec<_> = second.failures.iter().filter(|x| x.action == "teams_create_team").collect();
+    assert_eq!(team_ops.len(), planned(&f.teams, "teams_create_team"), "{:#?}", second.failures);
+    assert!(
+        team_ops.iter().all(|x| x.kind == "unsettled" && x.message.contains("Team.ReadBasic.All")),
+        "{team_ops:#?}"
+    );
+    let st = env.admin("state").await;
+    assert_eq!(count(&st["graph"]["teams"], |_| true), planned(&f.teams, "teams_create_team"));
     env.emu.shutdown().await;
 }

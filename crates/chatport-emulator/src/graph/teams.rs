@@ -240,8 +240,53 @@ fn bound_user(app: &App, st: &EmuState, m: &Value) -> Option<String> {
     app.find_user(st, &key).map(|u| u.aad_id())
 }
 
-/// `GET /v1.0/teams[?$filter=displayName eq '…']` — the tenant's teams (how a client finds
-/// a team whose creation answer it lost).
+/// Seconds Graph asks clients to wait between polls of an async operation; a team whose
+/// creation needs N polls also finishes provisioning by itself after N such intervals.
+const POLL_INTERVAL_SECS: i64 = 30;
+
+/// Marks as provisioned every team whose creation operation has run long enough: Graph
+/// provisions a team whether or not anyone polls the operation (after the configured
+/// number of polls, or that many documented poll intervals of emulated time).
+fn settle_provisioning(st: &mut EmuState, now: Timestamp, polls_needed: u32) {
+    let due: Vec<TeamOperation> = st
+        .operations
+        .values()
+        .filter(|o| {
+            o.status != "succeeded"
+                && o.created.plus_secs(i64::from(polls_needed) * POLL_INTERVAL_SECS) <= now
+        })
+        .cloned()
+        .collect();
+    for mut o in due {
+        o.status = "succeeded".into();
+        if let Some(mut t) = st.teams.get(&o.team_id).cloned() {
+            t.provisioned = true;
+            st.put(Record::Team(t));
+        }
+        st.put(Record::Operation(o));
+    }
+}
+
+/// A team as `GET /teams` lists it: Graph fills only id, displayName, description and
+/// visibility there (the rest, createdDateTime included, is null; GET the team for it).
+fn listed_team_json(t: &Team) -> Value {
+    json!({
+        "id": t.id,
+        "createdDateTime": null,
+        "displayName": t.display_name,
+        "description": t.description,
+        "internalId": null,
+        "classification": null,
+        "specialization": null,
+        "visibility": "private",
+        "webUrl": null,
+        "isArchived": null,
+        "tenantId": null,
+    })
+}
+
+/// `GET /v1.0/teams[?$filter=displayName eq '…']` — the tenant's provisioned teams (how a
+/// client finds a team whose creation answer it lost).
 pub async fn list_teams(
     State(app): State<Arc<App>>,
     AxumQuery(q): AxumQuery<std::collections::HashMap<String, String>>,
@@ -249,6 +294,8 @@ pub async fn list_teams(
 ) -> Result<Json<Value>, GraphError> {
     let caller = graph_caller(&app, &headers)?;
     take_quota(&app, &caller, RequestKind::GetTeamChannel, None, None)?;
+    // List teams takes none of the migration or group permissions (Graph docs, teams-list).
+    caller.require(&["Team.ReadBasic.All", "TeamSettings.Read.All", "TeamSettings.ReadWrite.All"])?;
     let name = match q.get("$filter").map(|f| f.trim()) {
         None | Some("") => None,
         Some(f) => {
@@ -262,19 +309,23 @@ pub async fn list_teams(
             Some(literal.replace("''", "'"))
         }
     };
-    let base = origin(&headers);
-    let st = app.lock();
-    let value: Vec<Value> = st
-        .teams
-        .values()
-        .filter(|t| t.provisioned && !t.deleted && t.tenant == caller.tenant)
-        .filter(|t| match &name {
-            Some(n) => *n == t.display_name,
-            None => true,
-        })
-        .map(|t| team_json(t, &base))
-        .collect();
-    Ok(Json(json!({"value": value})))
+    let now = app.now();
+    let polls = app.config.rules.graph_operation_polls;
+    app.commit(|st| {
+        settle_provisioning(st, now, polls);
+        let value: Vec<Value> = st
+            .teams
+            .values()
+            .filter(|t| t.provisioned && !t.deleted && t.tenant == caller.tenant)
+            .filter(|t| match &name {
+                Some(n) => *n == t.display_name,
+                None => true,
+            })
+            .map(listed_team_json)
+            .collect();
+        Ok(Json(json!({"value": value})))
+    })
+    .await
 }
 
 /// `GET /v1.0/teams/{id}/operations/{op}` (and the OData form through the fallback).
@@ -344,7 +395,12 @@ pub async fn get_team(
 pub fn team(app: &App, headers: &HeaderMap, team_id: &str) -> Result<Json<Value>, GraphError> {
     let caller = graph_caller(app, headers)?;
     take_quota(app, &caller, RequestKind::GetTeamChannel, Some(team_id), None)?;
-    let st = app.lock();
+    let now = app.now();
+    let polls = app.config.rules.graph_operation_polls;
+    let mut st = app.lock();
+    // Provisioning that finished by itself is recorded by the next write; reading it
+    // here must not wait for the store.
+    settle_provisioning(&mut st, now, polls);
     let t = live_team(&st, team_id)?;
     Ok(Json(team_json(&t, &origin(headers))))
 }
