@@ -162,8 +162,12 @@ pub struct MicrosoftAppTrust {
     pub tenant_id: String,
     /// Application (client) id.
     pub client_id: String,
-    /// Client secret.
+    /// Client secret (empty: the app has no secret and must use its certificate).
+    #[serde(default)]
     pub client_secret: String,
+    /// Registered certificate (PEM) whose key signs client assertions; None: secret only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_pem: Option<String>,
     /// Application permissions put in the token's `roles`.
     #[serde(default = "default_graph_roles")]
     pub roles: Vec<String>,

@@ -127,8 +127,10 @@ pub struct ClientOptions {
     pub endpoints: Endpoints,
     /// Google service-account key JSON file (Chat plans).
     pub google_key: Option<PathBuf>,
-    /// Microsoft app JSON file: `tenant_id`, `client_id`, `client_secret`, optional
-    /// `token_endpoint` (Teams plans).
+    /// Microsoft app JSON file (Teams plans): `tenant_id`, `client_id`, then either
+    /// `client_secret` or a certificate (`certificate` + `private_key` PEM file paths,
+    /// relative to the JSON file, or `certificate_pem` + `private_key_pem` inline);
+    /// optional `token_endpoint` and `scope`.
     pub microsoft_app: Option<PathBuf>,
     /// Containers loaded at the same time.
     pub concurrency: usize,
