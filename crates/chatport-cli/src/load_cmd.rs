@@ -30,8 +30,9 @@ pub struct ClientArgs {
     /// private_key PEM paths) (Teams plans).
     #[arg(long, env = "CHATPORT_MICROSOFT_APP")]
     pub microsoft_app: Option<PathBuf>,
-    /// Containers loaded at the same time (operations within one are always in order).
-    #[arg(long, default_value_t = 8)]
+    /// Containers loaded at the same time (operations within one are always in order); the
+    /// project/tenant quotas need about 50 Chat spaces or 13 Teams channels at once.
+    #[arg(long, default_value_t = chatport_load::options::DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
     /// Turn the client-side quota buckets off (server 429s are still honoured).
     #[arg(long)]

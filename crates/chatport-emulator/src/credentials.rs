@@ -474,3 +474,43 @@ pub fn verify_rsa_jwt(jwt: &str, key: &RsaPublicKey) -> Result<VerifiedJwt, Stri
         Err("signature does not verify".into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_certificate_variant_is_written_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let creds = TestCredentials::generate().unwrap();
+        let files = creds.write(dir.path(), Some("http://127.0.0.1:9")).unwrap();
+        let app: Value =
+            serde_json::from_str(&std::fs::read_to_string(&files.microsoft_app_certificate).unwrap())
+                .unwrap();
+        assert!(app.get("client_secret").is_none(), "{app}");
+        assert_eq!(app["certificate"], MICROSOFT_CERT_FILE);
+        assert_eq!(app["private_key"], MICROSOFT_CERT_KEY_FILE);
+        assert_eq!(
+            app["token_endpoint"],
+            format!("http://127.0.0.1:9/{}/oauth2/v2.0/token", creds.tenant_id)
+        );
+        let back = TestCredentials::read(dir.path()).unwrap();
+        assert_eq!(back.ms_certificate_pem, creds.ms_certificate_pem);
+        assert_eq!(back.microsoft_trust(), creds.microsoft_trust());
+        // The certificate certifies the key the app signs with, and its thumbprints differ
+        // from another certificate's.
+        let info = certificate_info(&creds.ms_certificate_pem).unwrap();
+        let key = RsaPrivateKey::from_pkcs8_pem(&creds.private_key_pem).unwrap();
+        assert_eq!(info.public_key, key.to_public_key());
+        assert!(info.not_before <= wall_secs() && wall_secs() <= info.not_after);
+        let other = self_signed_certificate(&creds.private_key_pem, "another-app").unwrap();
+        assert_ne!(certificate_info(&other).unwrap().x5t_s256, info.x5t_s256);
+        assert_eq!(URL_SAFE_NO_PAD.decode(&info.x5t).unwrap().len(), 20, "SHA-1");
+        assert_eq!(URL_SAFE_NO_PAD.decode(&info.x5t_s256).unwrap().len(), 32, "SHA-256");
+        assert!(certificate_info("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").is_err());
+    }
+
+    fn wall_secs() -> i64 {
+        crate::time::wall_now().0 / crate::time::NANOS_PER_SEC
+    }
+}

@@ -29,7 +29,10 @@ pub struct BucketEstimate {
     pub requests: u64,
     /// Allowed rate, requests per second.
     pub rate_per_second: f64,
-    /// Seconds this bucket alone needs (per container buckets: the longest container).
+    /// Requests the service lets through at once (one quota window's worth).
+    pub burst: f64,
+    /// Seconds this bucket alone needs beyond its burst (per container buckets: the
+    /// longest container).
     pub seconds: f64,
 }
 
@@ -61,8 +64,8 @@ impl std::fmt::Display for DryRunReport {
         for b in &self.buckets {
             writeln!(
                 f,
-                "  {:<30} {:>8} requests at {:>8.2}/s  {:>10.1} s",
-                b.bucket, b.requests, b.rate_per_second, b.seconds
+                "  {:<30} {:>8} requests at {:>8.2}/s (burst {:>6.0})  {:>10.1} s",
+                b.bucket, b.requests, b.rate_per_second, b.burst, b.seconds
             )?;
         }
         if let Some(b) = &self.bound {
@@ -117,7 +120,7 @@ pub fn estimate(plan: &Plan, opts: &ClientOptions) -> DryRunReport {
                 *m = (*m).max(n);
                 let rate = b.rate(q) * q.scale;
                 if q.enabled && rate > 0.0 {
-                    secs = secs.max(n as f64 / rate);
+                    secs = secs.max(beyond_burst(b, q, n) / rate);
                 }
             }
         }
@@ -128,12 +131,13 @@ pub fn estimate(plan: &Plan, opts: &ClientOptions) -> DryRunReport {
     for (b, n) in &totals {
         let rate = b.rate(q) * q.scale;
         let counted = if b.per_container() { per_container_max.get(b).copied().unwrap_or(0) } else { *n };
-        let seconds = if q.enabled && rate > 0.0 { counted as f64 / rate } else { 0.0 };
+        let seconds = if q.enabled && rate > 0.0 { beyond_burst(*b, q, counted) / rate } else { 0.0 };
         worst = worst.max(seconds);
         buckets.push(BucketEstimate {
             bucket: b.name().to_string(),
             requests: *n,
             rate_per_second: rate,
+            burst: burst_of(*b, q),
             seconds,
         });
     }
@@ -147,6 +151,16 @@ pub fn estimate(plan: &Plan, opts: &ClientOptions) -> DryRunReport {
         estimated_seconds: bound.as_ref().map_or(worst.max(spread), |b| b.seconds.max(spread)),
         bound,
     }
+}
+
+/// Requests a bucket lets through at once: one quota window's worth.
+fn burst_of(b: Bucket, q: &QuotaOptions) -> f64 {
+    (b.rate(q) * b.window_secs()).max(1.0)
+}
+
+/// Requests of `n` that have to wait for the bucket to refill.
+fn beyond_burst(b: Bucket, q: &QuotaOptions, n: u64) -> f64 {
+    (n as f64 - burst_of(b, q)).max(0.0)
 }
 
 /// The quota bound of a plan's load phase (see the module docs).
