@@ -289,78 +289,158 @@ pub fn quota_bound(plan: &crate::plan_dir::Plan, q: &QuotaOptions) -> QuotaBound
             dependents[*p].push(i);
         }
     }
-    let mut buckets: HashMap<(Bucket, String), SimBucket> = HashMap::new();
-    let bucket = |buckets: &mut HashMap<(Bucket, String), SimBucket>, key: &(Bucket, String)| -> SimBucket {
-        *buckets.entry(key.clone()).or_insert_with(|| {
-            let unscaled = key.0.rate(q);
-            let capacity = (unscaled * key.0.window_secs()).max(1.0);
-            SimBucket { rate: unscaled * q.scale.max(1e-9), capacity, tokens: capacity, at: 0.0 }
-        })
-    };
-    // Lazy list scheduling: pop the container with the earliest candidate time (ties: the
-    // most requests left, so the long containers do not end up alone at the tail),
-    // recompute when its request could really go, and either send it or push it back.
-    let t = |x: f64| (x * 1e9).round() as i64;
-    let mut next = vec![0usize; reqs.len()];
-    let mut heap: BinaryHeap<Reverse<(i64, Reverse<usize>, usize)>> = BinaryHeap::new();
+    // Buckets by id; a request's buckets split into the container's own (scoped to it) and
+    // shared ones (project/tenant, or another container's, like a team's for channel
+    // creation). Buckets with no rate are unlimited and left out.
+    let mut ids: HashMap<(Bucket, String), usize> = HashMap::new();
+    let mut buckets: Vec<SimBucket> = Vec::new();
+    let mut keys: Vec<(Bucket, String)> = Vec::new();
+    let mut families: HashMap<Vec<usize>, usize> = HashMap::new();
+    let mut family_keys: Vec<Vec<usize>> = Vec::new();
+    // Per container, per request: (own bucket ids, family id, is a message).
+    let mut plan_reqs: Vec<Vec<(Vec<usize>, usize, bool)>> = Vec::with_capacity(reqs.len());
     for (i, list) in reqs.iter().enumerate() {
-        if waits_for[i].is_none() && !list.is_empty() {
-            heap.push(Reverse((0, Reverse(list.len()), i)));
-        } else if waits_for[i].is_none() {
-            for &d in &dependents[i] {
-                heap.push(Reverse((0, Reverse(reqs[d].len()), d)));
-            }
-        }
-    }
-    let (mut end, mut first_msg, mut sent, mut messages) = (0.0f64, f64::INFINITY, 0u64, 0u64);
-    let mut per_key_count: HashMap<(Bucket, String), u64> = HashMap::new();
-    let mut start_of: Vec<Option<f64>> = vec![None; reqs.len()];
-    while let Some(Reverse((cand, _, i))) = heap.pop() {
-        let cand_s = cand as f64 / 1e9;
-        let (draws, msg) = &reqs[i][next[i]];
-        let mut at = cand_s;
-        for key in draws {
-            at = at.max(bucket(&mut buckets, key).available(cand_s));
-        }
-        if t(at) > cand {
-            heap.push(Reverse((t(at), Reverse(reqs[i].len() - next[i]), i)));
-            continue;
-        }
-        for key in draws {
-            let mut b = bucket(&mut buckets, key);
-            b.take(at);
-            buckets.insert(key.clone(), b);
-            *per_key_count.entry(key.clone()).or_insert(0) += 1;
-        }
-        start_of[i].get_or_insert(at);
-        sent += 1;
-        end = end.max(at);
-        if *msg {
-            messages += 1;
-            first_msg = first_msg.min(at);
-        }
-        next[i] += 1;
-        if next[i] < reqs[i].len() {
-            heap.push(Reverse((t(at), Reverse(reqs[i].len() - next[i]), i)));
-        } else {
-            for &d in &dependents[i] {
-                if !reqs[d].is_empty() {
-                    heap.push(Reverse((t(at), Reverse(reqs[d].len()), d)));
+        let me = plan.containers[i].container.id.as_str();
+        let mut out = Vec::with_capacity(list.len());
+        for (draws, msg) in list {
+            let (mut own, mut shared) = (Vec::new(), Vec::new());
+            for key in draws {
+                let unscaled = key.0.rate(q);
+                let rate = unscaled * q.scale;
+                if !(rate.is_finite() && rate > 0.0) {
+                    continue;
+                }
+                let id = *ids.entry(key.clone()).or_insert_with(|| {
+                    let capacity = (unscaled * key.0.window_secs()).max(1.0);
+                    buckets.push(SimBucket { rate, capacity, tokens: capacity, at: 0.0 });
+                    keys.push(key.clone());
+                    buckets.len() - 1
+                });
+                if key.1 == me {
+                    own.push(id);
+                } else {
+                    shared.push(id);
                 }
             }
+            shared.sort_unstable();
+            let family = *families.entry(shared.clone()).or_insert_with(|| {
+                family_keys.push(shared);
+                family_keys.len() - 1
+            });
+            out.push((own, family, *msg));
+        }
+        plan_reqs.push(out);
+    }
+    // Event-driven list scheduling. A container whose next request's own buckets have a
+    // token is parked under the request's family of shared buckets; when the family's
+    // buckets have a token, the parked container with the most requests left goes (so the
+    // long containers do not end up alone at the tail). O(requests · log containers).
+    let ns = |x: f64| (x * 1e9).round() as i64;
+    let secs = |t: i64| t as f64 / 1e9;
+    let avail = |buckets: &[SimBucket], set: &[usize], t: f64| {
+        set.iter().fold(t, |a, &b| a.max(buckets[b].available(t)))
+    };
+    const CONTAINER: u8 = 0;
+    const FAMILY: u8 = 1;
+    let mut heap: BinaryHeap<Reverse<(i64, u8, usize)>> = BinaryHeap::new();
+    let mut parked: Vec<BinaryHeap<(usize, Reverse<usize>)>> = vec![BinaryHeap::new(); family_keys.len()];
+    let mut family_at: Vec<Option<i64>> = vec![None; family_keys.len()];
+    let mut next = vec![0usize; plan_reqs.len()];
+    let mut pending: Vec<usize> = (0..plan_reqs.len()).filter(|&i| waits_for[i].is_none()).collect();
+    let (mut end, mut first_msg, mut sent, mut messages) = (0.0f64, f64::INFINITY, 0u64, 0u64);
+    let mut per_key_count: Vec<u64> = vec![0; buckets.len()];
+    let mut start_of: Vec<Option<f64>> = vec![None; plan_reqs.len()];
+    let mut now: i64 = 0;
+    loop {
+        // Containers that became startable (or finished without requests) at `now`.
+        while let Some(i) = pending.pop() {
+            if plan_reqs[i].is_empty() {
+                pending.extend(dependents[i].iter().copied());
+            } else {
+                let at = avail(&buckets, &plan_reqs[i][0].0, secs(now));
+                heap.push(Reverse((ns(at), CONTAINER, i)));
+            }
+        }
+        let Some(Reverse((t, kind, id))) = heap.pop() else { break };
+        now = t;
+        let ts = secs(t);
+        let chosen = if kind == CONTAINER {
+            let (own, family, _) = &plan_reqs[id][next[id]];
+            let at = avail(&buckets, own, ts);
+            if ns(at) > t {
+                heap.push(Reverse((ns(at), CONTAINER, id)));
+                continue;
+            }
+            if family_keys[*family].is_empty() {
+                id
+            } else {
+                parked[*family].push((plan_reqs[id].len() - next[id], Reverse(id)));
+                let at = ns(avail(&buckets, &family_keys[*family], ts));
+                if family_at[*family].is_none_or(|f| at < f) {
+                    family_at[*family] = Some(at);
+                    heap.push(Reverse((at, FAMILY, *family)));
+                }
+                continue;
+            }
+        } else {
+            if family_at[id] != Some(t) {
+                continue; // superseded
+            }
+            family_at[id] = None;
+            let at = ns(avail(&buckets, &family_keys[id], ts));
+            if at > t {
+                family_at[id] = Some(at);
+                heap.push(Reverse((at, FAMILY, id)));
+                continue;
+            }
+            let Some((_, Reverse(i))) = parked[id].pop() else { continue };
+            // The family is re-armed below, once this request's tokens are taken.
+            i
+        };
+        let i = chosen;
+        let (own, family, msg) = &plan_reqs[i][next[i]];
+        // Own buckets may be shared after all (a team's, used by its channels later).
+        let at = avail(&buckets, own, ts);
+        if ns(at) > t {
+            heap.push(Reverse((ns(at), CONTAINER, i)));
+        } else {
+            for &b in own.iter().chain(&family_keys[*family]) {
+                buckets[b].take(ts);
+                per_key_count[b] += 1;
+            }
+            start_of[i].get_or_insert(ts);
+            sent += 1;
+            end = end.max(ts);
+            if *msg {
+                messages += 1;
+                first_msg = first_msg.min(ts);
+            }
+            next[i] += 1;
+            if next[i] < plan_reqs[i].len() {
+                let at = avail(&buckets, &plan_reqs[i][next[i]].0, ts);
+                heap.push(Reverse((ns(at), CONTAINER, i)));
+            } else {
+                pending.extend(dependents[i].iter().copied());
+            }
+        }
+        if kind == FAMILY && !parked[id].is_empty() {
+            let at = ns(avail(&buckets, &family_keys[id], ts));
+            family_at[id] = Some(at);
+            heap.push(Reverse((at, FAMILY, id)));
         }
     }
+    let bucket = |b: usize| buckets[b];
     // Lower bound: each bucket's own requests beyond its burst at its rate, from the time
     // its first request could go.
     let mut lower = 0.0f64;
-    for (key, n) in &per_key_count {
-        let b = bucket(&mut buckets, key);
-        let from = if key.1.is_empty() {
+    for (b, n) in per_key_count.iter().enumerate() {
+        let sb = bucket(b);
+        let from = if keys[b].1.is_empty() {
             0.0
         } else {
-            index.get(key.1.as_str()).and_then(|&c| start_of[c]).unwrap_or(0.0)
+            index.get(keys[b].1.as_str()).and_then(|&c| start_of[c]).unwrap_or(0.0)
         };
-        lower = lower.max(from + (*n as f64 - b.capacity).max(0.0) / b.rate);
+        lower = lower.max(from + (*n as f64 - sb.capacity).max(0.0) / sb.rate);
     }
     // Pipeline: channels become available one by one; the messages of those not yet
     // available at the k-th's earliest start still need the tenant/project message quota.
@@ -368,20 +448,22 @@ pub fn quota_bound(plan: &crate::plan_dir::Plan, q: &QuotaOptions) -> QuotaBound
         chatport_model::plan::Destination::Chat => Bucket::ChatMessageWrites,
         chatport_model::plan::Destination::Teams => Bucket::GraphPostMessage,
     };
-    let mb = bucket(&mut buckets, &(msg_bucket, String::new()));
-    let mut starts: Vec<(f64, u64)> = reqs
-        .iter()
-        .enumerate()
-        .filter_map(|(i, list)| {
-            let m = list.iter().filter(|(_, msg)| *msg).count() as u64;
-            (m > 0).then(|| (start_of[i].unwrap_or(0.0), m))
-        })
-        .collect();
-    starts.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut later: u64 = starts.iter().map(|s| s.1).sum();
-    for (start, m) in &starts {
-        lower = lower.max(start + (later as f64 - mb.capacity).max(0.0) / mb.rate);
-        later -= m;
+    if let Some(&mb) = ids.get(&(msg_bucket, String::new())) {
+        let mb = bucket(mb);
+        let mut starts: Vec<(f64, u64)> = plan_reqs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, list)| {
+                let m = list.iter().filter(|r| r.2).count() as u64;
+                (m > 0).then(|| (start_of[i].unwrap_or(0.0), m))
+            })
+            .collect();
+        starts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut later: u64 = starts.iter().map(|s| s.1).sum();
+        for (start, m) in &starts {
+            lower = lower.max(start + (later as f64 - mb.capacity).max(0.0) / mb.rate);
+            later -= m;
+        }
     }
     let message_rate = msg_bucket.rate(q) * q.scale;
     QuotaBound {

@@ -313,7 +313,7 @@ fn report_quotas_on(what: &str, scale: f64, message_quota: f64, m: &Measured) {
 #[ignore = "throughput measurement; run explicitly"]
 async fn throughput_against_the_emulator() {
     let env = |k: &str, d: f64| std::env::var(k).ok().and_then(|s| s.parse().ok()).unwrap_or(d);
-    // CHATPORT_BENCH_CASES=teams,chat,off (default: all three) picks the runs.
+    // CHATPORT_BENCH_CASES=teams,chat,off,dry-run (default: teams,chat,off) picks the runs.
     let cases = std::env::var("CHATPORT_BENCH_CASES").unwrap_or_else(|_| "teams,chat,off".into());
     let wanted = |c: &str| cases.split(',').any(|x| x.trim() == c);
     if wanted("teams") {
@@ -329,6 +329,19 @@ async fn throughput_against_the_emulator() {
         let m = run(Destination::Chat, true, chat_scale, 200).await;
         report_quotas_on("chat", chat_scale, 50.0 * chat_scale, &m);
     }
+    if wanted("dry-run") {
+        // The quota bound of a large plan, as `load --dry-run` computes it.
+        let dir = tempfile::tempdir().unwrap();
+        let messages = write_chat_plan(&dir.path().join("plan"), 20_000);
+        let plan = Plan::read(&dir.path().join("plan")).unwrap();
+        let started = Instant::now();
+        let b = quota_bound(&plan, &QuotaOptions::default());
+        eprintln!(
+            "dry run of {messages} messages in {CHANNELS} spaces: quota bound {:.0} s, computed in {:.2} s",
+            b.seconds,
+            started.elapsed().as_secs_f64()
+        );
+    }
     if !wanted("off") {
         return;
     }
@@ -340,6 +353,25 @@ async fn throughput_against_the_emulator() {
         m.operations as f64 / m.secs,
         m.retries
     );
+}
+
+#[test]
+fn the_bench_plans_have_the_expected_quota_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = |scale: f64| QuotaOptions { scale, ..QuotaOptions::default() };
+    write_teams_plan(&dir.path().join("teams"), 40);
+    let b = quota_bound(&Plan::read(&dir.path().join("teams")).unwrap(), &q(5.0));
+    // 2,000 messages at 250/s after the tenant's burst of 50: 7.8 s; the first channels
+    // cannot use the whole tenant rate while the others are still being created.
+    assert_eq!((b.requests, b.messages), (2052, 2000));
+    assert!((b.lower_bound_seconds - 7.8).abs() < 1e-6, "{b:?}");
+    assert!(b.seconds > 7.8 && b.seconds < 8.0, "{b:?}");
+    write_chat_plan(&dir.path().join("chat"), 200);
+    let b = quota_bound(&Plan::read(&dir.path().join("chat")).unwrap(), &q(20.0));
+    // 35 spaces at once, 15 more at 35/min (×20): the last at 1.29 s; then its 200
+    // messages: 60 at once, 140 at 60/min (×20): 7 s more.
+    assert!((b.seconds - (15.0 / (35.0 / 60.0 * 20.0) + 7.0)).abs() < 1e-6, "{b:?}");
+    assert!(b.lower_bound_seconds <= b.seconds);
 }
 
 /// Prints the first few retry reasons (which quota the server enforced) and records when
