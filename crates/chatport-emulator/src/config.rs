@@ -35,7 +35,8 @@ pub struct EmulatorConfig {
     pub auto_users_domain: Option<String>,
     /// Google service accounts whose JWT assertions the token endpoint accepts.
     pub google_service_accounts: Vec<ServiceAccountTrust>,
-    /// Microsoft Entra applications whose client secrets the token endpoint accepts.
+    /// Microsoft Entra applications whose client secrets or certificate-signed client
+    /// assertions the token endpoint accepts.
     pub microsoft_apps: Vec<MicrosoftAppTrust>,
     /// Extra `aud` values accepted in Google assertions, besides
     /// `https://oauth2.googleapis.com/token` and this emulator's own `/token` URL.

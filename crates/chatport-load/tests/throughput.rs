@@ -12,11 +12,15 @@
 //! per-tenant/project buckets with their bursts, a container's messages only after it
 //! exists). The achieved share is the bound's time over the measured time. The
 //! message-only figure (messages per second against the tenant/project message quota) and
-//! the steady state are printed too.
+//! the steady state are printed too. A third quotas-on run injects 429s with a one-second
+//! `Retry-After` and some latency (a container waiting out a retry must not leave the
+//! tenant's message quota unused), and the cost of computing the bound of a 1,000,000-
+//! message plan (what `load --dry-run` does) is printed.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use chatport_emulator::config::FaultConfig;
 use chatport_emulator::DirectoryUser;
 use chatport_emulator::{start, EmulatorConfig, TestCredentials};
 use chatport_load::dry_run::{quota_bound, QuotaBound};
@@ -216,6 +220,16 @@ struct Measured {
 }
 
 async fn run(dest: Destination, quotas: bool, scale: f64, per_container: usize) -> Measured {
+    run_with(dest, quotas, scale, per_container, FaultConfig::default()).await
+}
+
+async fn run_with(
+    dest: Destination,
+    quotas: bool,
+    scale: f64,
+    per_container: usize,
+    faults: FaultConfig,
+) -> Measured {
     let dir = tempfile::tempdir().unwrap();
     let plan = dir.path().join("plan");
     let messages = match dest {
@@ -233,6 +247,7 @@ async fn run(dest: Destination, quotas: bool, scale: f64, per_container: usize) 
         ..EmulatorConfig::default()
     };
     c.quotas.enabled = quotas;
+    c.faults = faults;
     c.users = vec![DirectoryUser::new("admin@example.com")];
     c.microsoft_apps = vec![creds.microsoft_trust()];
     c.google_service_accounts = vec![creds.service_account_trust()];
@@ -313,8 +328,9 @@ fn report_quotas_on(what: &str, scale: f64, message_quota: f64, m: &Measured) {
 #[ignore = "throughput measurement; run explicitly"]
 async fn throughput_against_the_emulator() {
     let env = |k: &str, d: f64| std::env::var(k).ok().and_then(|s| s.parse().ok()).unwrap_or(d);
-    // CHATPORT_BENCH_CASES=teams,chat,off,dry-run (default: teams,chat,off) picks the runs.
-    let cases = std::env::var("CHATPORT_BENCH_CASES").unwrap_or_else(|_| "teams,chat,off".into());
+    // CHATPORT_BENCH_CASES=teams,chat,faults,dry-run,off (default: all) picks the runs.
+    let cases =
+        std::env::var("CHATPORT_BENCH_CASES").unwrap_or_else(|_| "teams,chat,faults,dry-run,off".into());
     let wanted = |c: &str| cases.split(',').any(|x| x.trim() == c);
     if wanted("teams") {
         let scale = env("CHATPORT_BENCH_SCALE", 5.0);
@@ -328,6 +344,26 @@ async fn throughput_against_the_emulator() {
         let chat_scale = env("CHATPORT_BENCH_CHAT_SCALE", 20.0);
         let m = run(Destination::Chat, true, chat_scale, 200).await;
         report_quotas_on("chat", chat_scale, 50.0 * chat_scale, &m);
+    }
+    if wanted("faults") {
+        // 1% of requests answered 429 with Retry-After: 1 (wall) second, 2-7 ms of latency:
+        // a container waiting out its retry must not leave the tenant bucket idle.
+        let scale = env("CHATPORT_BENCH_SCALE", 5.0);
+        let faults = FaultConfig {
+            seed: 7,
+            rate_429: 0.01,
+            retry_after_secs: 1,
+            latency_ms: 2,
+            latency_jitter_ms: 5,
+            ..FaultConfig::default()
+        };
+        let m = run_with(Destination::Teams, true, scale, 40, faults).await;
+        report_quotas_on(
+            "teams with 1% injected 429s (Retry-After 1 s) and 2-7 ms latency",
+            scale,
+            50.0 * scale,
+            &m,
+        );
     }
     if wanted("dry-run") {
         // The quota bound of a large plan, as `load --dry-run` computes it.
