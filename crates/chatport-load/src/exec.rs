@@ -300,7 +300,9 @@ async fn run_container_ops(
     let mut tally = ContainerTally::default();
     let mut failed: HashMap<&str, String> = HashMap::new();
     let mut container_failed: Option<String> = None;
-    for op in ops {
+    for (index, op) in ops.iter().enumerate() {
+        // The limiter serves the container with the most work left first.
+        run.api.limiter.set_remaining(container, (ops.len() - index) as u64);
         let blocked = container_failed.clone().or_else(|| {
             dependencies(op)
                 .into_iter()
@@ -346,6 +348,7 @@ async fn run_container_ops(
             }
         }
     }
+    run.api.limiter.set_remaining(container, 0);
     progress.container_finished(container, tally.failures.len() as u64);
     Ok(tally)
 }

@@ -431,9 +431,21 @@ async fn dry_run_estimates_time_under_the_quotas() {
         let p = chatport_load::plan_dir::Plan::read(&f.chat).unwrap();
         p.containers.iter().flat_map(|c| c.ops.iter()).filter(|o| !o.action.is_completion()).count()
     });
-    // The biggest space needs about one second per write.
-    assert!(r.estimated_seconds > 10.0, "{r}");
+    // The sample fits in the per-minute bursts the Chat quotas allow.
+    assert!(r.estimated_seconds < 5.0, "{r}");
     assert!(r.to_string().contains("chat per-space writes"));
+    assert!(r.to_string().contains("quota bound: 42 requests"), "{r}");
+    // At 6 writes per minute per space, the biggest space (19 writes) needs 13 more after
+    // its burst, 10 s apart.
+    let mut slow = ClientOptions::default();
+    slow.quotas.chat_space_writes = 6.0;
+    let opts = LoadOptions { client: slow, dry_run: true };
+    let r = load(&f.chat, &f.canonical, Path::new("/nonexistent/state.db"), &opts)
+        .await
+        .unwrap()
+        .dry_run
+        .unwrap();
+    assert!(r.estimated_seconds >= 130.0 - 1e-6, "{r}");
     let _ = Action::ChatCompleteImport;
 }
 
