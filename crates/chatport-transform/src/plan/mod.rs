@@ -8,6 +8,7 @@
 //! planned in parallel and written in a fixed order, so a plan is byte-identical run to run.
 
 pub mod chat;
+pub mod rules;
 pub mod teams;
 
 use crate::markup::{MentionResolver, ResolvedUser};
@@ -415,8 +416,7 @@ pub fn spill(out: &Path, mut plan: ConversationPlan) -> Result<ConversationPlan,
         *ops = Vec::new();
     }
     if !plan.report.is_empty() {
-        let first = plan.containers.first().map(|(c, _)| c.id.clone()).unwrap_or_default();
-        let name = format!("{SPILL}/{}-{}.jsonl", slug(&first, 48), plan.report.len());
+        let name = format!("{SPILL}/{}-{}.jsonl", rules::spill_key(&plan), plan.report.len());
         let mut w = DataFileWriter::create(out, &name)?;
         for e in plan.report.drain(..) {
             *spilled.by_reason.entry(reason_key(&e)).or_default() += 1;

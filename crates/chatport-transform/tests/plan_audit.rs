@@ -1,0 +1,327 @@
+//! Regression tests for the planner audit (issue 3 findings): each test builds a small
+//! canonical directory record by record, runs a full `transform` into a plan directory and
+//! checks the rule the audit found broken.
+
+use chatport_model::plan::{Action, Actor, Destination, Operation, ReportEntry};
+use chatport_model::{
+    Body, Conversation, ConversationKind, Counts, DataFile, FileRecord, FileState, Manifest, Membership,
+    Message, MessageKind, Reaction, SlackTs, Source, SourceRef, Tool, User,
+};
+use chatport_transform::plan::{transform, DmPolicy, PlanOptions, PrivatePolicy};
+use chatport_transform::users::{MappingRow, UserAction, UserKind};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// "Now": 2023-11-14T22:20:00Z, after every fixture message.
+const NOW: i64 = 1_700_000_400_000_000;
+const GUID_ANA: &str = "11111111-1111-4111-8111-111111111111";
+const GUID_BOB: &str = "22222222-2222-4222-8222-222222222222";
+const GUID_FALLBACK: &str = "99999999-9999-4999-8999-999999999999";
+
+fn user(id: &str, name: &str) -> User {
+    User {
+        id: id.into(),
+        real_name: Some(name.into()),
+        email: Some(format!("{}@example.com", name.to_lowercase())),
+        team_id: Some("T1".into()),
+        ..User::default()
+    }
+}
+
+fn row(id: &str, name: &str, target: &str, action: UserAction) -> MappingRow {
+    MappingRow {
+        source_id: id.into(),
+        name: name.to_lowercase(),
+        display_name: name.into(),
+        email: format!("{}@example.com", name.to_lowercase()),
+        kind: UserKind::Member,
+        target: target.into(),
+        action,
+    }
+}
+
+fn conv(id: &str, kind: ConversationKind, name: Option<&str>, members: &[&str]) -> Conversation {
+    Conversation {
+        id: id.into(),
+        kind,
+        name: name.map(str::to_owned),
+        created: None,
+        creator: None,
+        topic: None,
+        purpose: None,
+        archived: false,
+        is_general: false,
+        members: members.iter().map(|m| (*m).to_owned()).collect(),
+        memberships: Vec::new(),
+        listed_in: None,
+        folder: None,
+        messages_path: format!("messages/{id}.jsonl"),
+        message_count: 0,
+        extra: Default::default(),
+    }
+}
+
+fn msg(conversation: &str, ts: &str, author: &str, text: &str) -> Message {
+    Message {
+        conversation: conversation.into(),
+        ts: SlackTs::new(ts),
+        source: SourceRef { file: "x.json".into(), index: 0 },
+        kind: MessageKind::Regular,
+        subtype: None,
+        author: Some(author.into()),
+        bot: None,
+        body: Body { format: "slack_mrkdwn".into(), text: text.into(), blocks: None },
+        thread_ts: None,
+        reply_to: None,
+        reply_count: None,
+        broadcast: false,
+        edited: None,
+        reactions: Vec::new(),
+        files: Vec::new(),
+        attachments: None,
+        extra: Default::default(),
+    }
+}
+
+fn reply(conversation: &str, ts: &str, root: &str, author: &str, text: &str) -> Message {
+    let mut m = msg(conversation, ts, author, text);
+    m.thread_ts = Some(SlackTs::new(root));
+    m.reply_to = Some(SlackTs::new(root));
+    m
+}
+
+fn file(id: &str, name: &str, mime: &str, content: &[u8]) -> (FileRecord, Vec<u8>) {
+    let sha = chatport_model::jsonl::sha256_hex(content);
+    let record = FileRecord {
+        id: id.into(),
+        name: Some(name.into()),
+        title: None,
+        mimetype: Some(mime.into()),
+        size: Some(content.len() as u64),
+        user: Some("U1".into()),
+        created: None,
+        state: FileState::Present,
+        sha256: Some(sha.clone()),
+        blob: Some(format!("blobs/{}/{sha}", &sha[..2])),
+        url: None,
+        first_seen: None,
+        extra: Default::default(),
+    };
+    (record, content.to_vec())
+}
+
+/// A canonical directory under construction.
+#[derive(Default)]
+struct Fixture {
+    users: Vec<User>,
+    conversations: Vec<Conversation>,
+    messages: BTreeMap<String, Vec<Message>>,
+    files: Vec<(FileRecord, Vec<u8>)>,
+}
+
+fn line<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("fixture records serialise")
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Fixture { users: vec![user("U1", "Ana"), user("U2", "Bob")], ..Default::default() }
+    }
+
+    fn add(&mut self, c: Conversation, msgs: Vec<Message>) {
+        self.messages.insert(c.id.clone(), msgs);
+        self.conversations.push(c);
+    }
+
+    fn write(&self, dir: &Path) {
+        let jsonl = |rel: &str, lines: Vec<String>| {
+            let path = dir.join(rel);
+            std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+            let mut text = lines.join("\n");
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            std::fs::write(path, text).expect("write");
+        };
+        jsonl("users.jsonl", self.users.iter().map(line).collect());
+        let mut convs = self.conversations.clone();
+        for c in &mut convs {
+            let msgs = self.messages.get(&c.id).cloned().unwrap_or_default();
+            c.message_count = msgs.len() as u64;
+            jsonl(&c.messages_path, msgs.iter().map(line).collect());
+        }
+        jsonl("conversations.jsonl", convs.iter().map(line).collect());
+        jsonl("files.jsonl", self.files.iter().map(|(f, _)| line(f)).collect());
+        let mut data_files = Vec::new();
+        for (f, bytes) in &self.files {
+            let path = f.blob.clone().expect("present files have a blob");
+            let p = dir.join(&path);
+            std::fs::create_dir_all(p.parent().expect("a parent")).expect("mkdir");
+            std::fs::write(&p, bytes).expect("write blob");
+            data_files.push(DataFile {
+                path,
+                records: 1,
+                bytes: bytes.len() as u64,
+                sha256: f.sha256.clone().unwrap_or_default(),
+            });
+        }
+        data_files.sort_by(|a, b| a.path.cmp(&b.path));
+        data_files.dedup_by(|a, b| a.path == b.path);
+        let manifest = Manifest {
+            format_version: 1,
+            tool: Tool { name: "test".into(), version: "0".into() },
+            source: Source {
+                kind: "slack".into(),
+                layouts: vec!["business".into()],
+                name: "fixture".into(),
+                sha256: "0".into(),
+            },
+            counts: Counts::default(),
+            files: data_files,
+        };
+        std::fs::write(dir.join("manifest.json"), serde_json::to_vec_pretty(&manifest).expect("json"))
+            .expect("write manifest");
+    }
+}
+
+/// A written plan directory, read back.
+struct Plan {
+    ops: Vec<Operation>,
+    report: Vec<ReportEntry>,
+    report_text: String,
+    manifest: Value,
+}
+
+fn chat_options() -> PlanOptions {
+    let mut o = PlanOptions::new(Destination::Chat, NOW);
+    o.importer = Some("admin@example.com".into());
+    o
+}
+
+fn teams_options() -> PlanOptions {
+    let mut o = PlanOptions::new(Destination::Teams, NOW);
+    o.team_name = "Acme".into();
+    o.fallback_user = Some(GUID_FALLBACK.into());
+    o
+}
+
+fn run(dir: &Path, fixture: &Fixture, opts: PlanOptions, mapping: Option<Vec<MappingRow>>) -> Plan {
+    try_run(dir, fixture, opts, mapping).expect("transform succeeds")
+}
+
+fn try_run(
+    dir: &Path,
+    fixture: &Fixture,
+    opts: PlanOptions,
+    mapping: Option<Vec<MappingRow>>,
+) -> Result<Plan, String> {
+    let canonical = dir.join("canonical");
+    if !canonical.exists() {
+        fixture.write(&canonical);
+    }
+    let out = dir.join("plan");
+    transform(&canonical, &out, opts, mapping).map_err(|e| e.to_string())?;
+    let mut names: Vec<_> = std::fs::read_dir(out.join("ops"))
+        .expect("ops dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    names.sort();
+    let mut ops = Vec::new();
+    for p in names {
+        let text = std::fs::read_to_string(p).expect("ops file");
+        ops.extend(text.lines().map(|l| serde_json::from_str::<Operation>(l).expect("operation")));
+    }
+    let report_text = std::fs::read_to_string(out.join("report.jsonl")).expect("report");
+    let report = report_text.lines().map(|l| serde_json::from_str(l).expect("entry")).collect();
+    let manifest =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).expect("manifest")).expect("json");
+    Ok(Plan { ops, report, report_text, manifest })
+}
+
+fn reasons(plan: &Plan, reason: &str) -> Vec<ReportEntry> {
+    plan.report.iter().filter(|e| e.reason == reason).cloned().collect()
+}
+
+// ---- 1. spilled report entries of skipped conversations -----------------------------
+// Same-sized skipped conversations once shared one spill file (named after a container
+// they do not have).
+
+#[test]
+fn skipped_dms_report_every_message_once_and_deterministically() {
+    let mut fx = Fixture::new();
+    fx.add(
+        conv("D1", ConversationKind::Dm, None, &["U1", "U2"]),
+        vec![msg("D1", "1700000001.000000", "U1", "a"), msg("D1", "1700000002.000000", "U2", "b")],
+    );
+    fx.add(
+        conv("D2", ConversationKind::Dm, None, &["U1", "U2"]),
+        vec![
+            msg("D2", "1700000003.000000", "U1", "c"),
+            msg("D2", "1700000004.000000", "U2", "d"),
+        ],
+    );
+    fx.add(conv("C1", ConversationKind::PublicChannel, Some("general"), &["U1"]), vec![]);
+    let mut texts = Vec::new();
+    for _ in 0..4 {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let mut o = chat_options();
+        o.dm_policy = DmPolicy::Skip;
+        let plan = run(tmp.path(), &fx, o, None);
+        let dropped: Vec<(String, String)> = reasons(&plan, "dm_not_importable")
+            .into_iter()
+            .filter(|e| e.item == "message")
+            .map(|e| (e.conversation.unwrap_or_default(), e.ts.unwrap_or_default()))
+            .collect();
+        let expected: Vec<(String, String)> = [
+            ("D1", "1700000001.000000"),
+            ("D1", "1700000002.000000"),
+            ("D2", "1700000003.000000"),
+            ("D2", "1700000004.000000"),
+        ]
+        .iter()
+        .map(|(c, t)| ((*c).to_owned(), (*t).to_owned()))
+        .collect();
+        assert_eq!(dropped, expected, "each message of each skipped DM reported exactly once");
+        assert_eq!(plan.manifest["counts"]["messages_dropped"], 4);
+        assert_eq!(plan.manifest["counts"]["report_entries"].as_u64(), Some(plan.report.len() as u64));
+        assert!(!tmp.path().join("plan/.report-parts").exists());
+        texts.push(plan.report_text);
+    }
+    assert!(texts.windows(2).all(|w| w[0] == w[1]), "report.jsonl is byte-identical across runs");
+}
+
+#[test]
+fn skipped_private_conversations_in_teams_keep_their_own_entries() {
+    let mut fx = Fixture::new();
+    fx.add(
+        conv("C1", ConversationKind::PublicChannel, Some("general"), &["U1"]),
+        vec![msg("C1", "1700000000.000000", "U1", "hi")],
+    );
+    fx.add(
+        conv("G1", ConversationKind::GroupDm, None, &["U1", "U2"]),
+        vec![msg("G1", "1700000001.000000", "U1", "g1"), msg("G1", "1700000001.500000", "U1", "g2")],
+    );
+    fx.add(
+        conv("D1", ConversationKind::Dm, None, &["U1", "U2"]),
+        vec![msg("D1", "1700000002.000000", "U2", "d1"), msg("D1", "1700000003.000000", "U2", "d2")],
+    );
+    let mapping = vec![
+        row("U1", "Ana", GUID_ANA, UserAction::Author),
+        row("U2", "Bob", GUID_BOB, UserAction::Author),
+    ];
+    let mut first = None;
+    for _ in 0..3 {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let mut o = teams_options();
+        o.private_policy = PrivatePolicy::Skip;
+        let plan = run(tmp.path(), &fx, o, Some(mapping.clone()));
+        let mut per_conv: BTreeMap<String, usize> = BTreeMap::new();
+        for e in reasons(&plan, "private_skipped").into_iter().filter(|e| e.item == "message") {
+            *per_conv.entry(e.conversation.unwrap_or_default()).or_default() += 1;
+        }
+        assert_eq!(per_conv, BTreeMap::from([("D1".to_owned(), 2), ("G1".to_owned(), 2)]));
+        let text = plan.report_text;
+        assert_eq!(first.get_or_insert_with(|| text.clone()), &text, "deterministic");
+    }
+}
