@@ -325,3 +325,43 @@ fn skipped_private_conversations_in_teams_keep_their_own_entries() {
         assert_eq!(first.get_or_insert_with(|| text.clone()), &text, "deterministic");
     }
 }
+
+// ---- 2. Chat message size counted on the JSON request -------------------------------
+
+fn chat_messages(plan: &Plan) -> Vec<(String, Value, usize)> {
+    plan.ops
+        .iter()
+        .filter_map(|o| match &o.action {
+            Action::ChatCreateMessage { message_id, message, attachments, .. } => {
+                Some((message_id.clone(), message.clone(), attachments.len()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn chat_parts_fit_the_limit_once_json_escaped() {
+    // 26,000 bytes of text that about doubles when JSON-escaped (quotes, backslashes, tabs).
+    let text = "say \"hi\"\t\\o/ ".repeat(2_000);
+    assert!(text.len() < 30_000);
+    let mut fx = Fixture::new();
+    let mut with_file = msg("C1", "1700000002.000000", "U1", &text);
+    with_file.files = vec!["F1".into()];
+    fx.files.push(file("F1", "notes.txt", "text/plain", b"some notes"));
+    fx.add(
+        conv("C1", ConversationKind::PublicChannel, Some("general"), &["U1"]),
+        vec![msg("C1", "1700000001.000000", "U1", &text), with_file],
+    );
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan = run(tmp.path(), &fx, chat_options(), None);
+    let msgs = chat_messages(&plan);
+    assert!(msgs.len() >= 4, "both messages are split: {}", msgs.len());
+    for (id, m, attachments) in &msgs {
+        let size = serde_json::to_vec(m).expect("json").len() + 1_500 * attachments;
+        assert!(size <= 32_000, "{id}: {size} bytes with its attachment references");
+    }
+    let carried: String = msgs.iter().map(|(_, m, _)| m["text"].as_str().unwrap_or_default()).collect();
+    assert_eq!(carried.matches("\\o/").count(), 4_000, "no text lost");
+    assert_eq!(reasons(&plan, "split").len(), 2);
+}

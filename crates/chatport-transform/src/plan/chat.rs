@@ -15,7 +15,6 @@ use super::{
     Context, ConversationPlan, Decision, Directory, DmPolicy, OpList, Poster, Report, Timeline,
     TransformError,
 };
-use crate::markup::render_chat_parts;
 use crate::users::UserAction;
 use chatport_model::plan::{Action, Actor, Container, ContainerKind, OperationId, Outcome};
 use chatport_model::ts::format_rfc3339;
@@ -28,7 +27,8 @@ use std::path::Path;
 pub const EARLIEST: i64 = 946_684_800_000_000;
 /// The whole-message limit of `messages.create`.
 pub const MESSAGE_LIMIT: usize = 32_000;
-/// Text per message part, leaving room for the rest of the request.
+/// Text per message part, leaving room for the rest of the request (raw bytes; parts are
+/// now sized by their JSON length, see [`super::rules::chat_parts`]).
 pub const TEXT_BUDGET: usize = 30_000;
 /// The largest attachment `media.upload` takes.
 pub const ATTACHMENT_LIMIT: u64 = 200 * 1024 * 1024;
@@ -393,7 +393,7 @@ fn plan_conversation(
                 }
             }
         }
-        let parts = render_chat_parts(&doc, &dir, TEXT_BUDGET);
+        let parts = super::rules::chat_parts(&doc, &dir, super::rules::chat_text_budget(uploads.len()));
         let notes_all: Vec<crate::markup::RenderNote> =
             parts.iter().flat_map(|p| p.notes.iter().cloned()).collect();
         let parts: Vec<String> =
