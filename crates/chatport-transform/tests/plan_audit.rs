@@ -365,3 +365,38 @@ fn chat_parts_fit_the_limit_once_json_escaped() {
     assert_eq!(carried.matches("\\o/").count(), 4_000, "no text lost");
     assert_eq!(reasons(&plan, "split").len(), 2);
 }
+
+// ---- 3. Chat blocked file types and names without an extension ---------------------
+
+#[test]
+fn chat_blocked_files_become_notes_and_extensionless_names_get_one() {
+    let mut fx = Fixture::new();
+    let mut m = msg("C1", "1700000001.000000", "U1", "installer and build file");
+    m.files = vec!["F1".into(), "F2".into(), "F3".into()];
+    fx.files.push(file("F1", "setup.EXE", "application/octet-stream", b"MZ"));
+    fx.files.push(file("F2", "Makefile", "text/plain", b"all:\n"));
+    fx.files.push(file("F3", "report.pdf", "application/pdf", b"%PDF"));
+    fx.add(conv("C1", ConversationKind::PublicChannel, Some("general"), &["U1"]), vec![m]);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan = run(tmp.path(), &fx, chat_options(), None);
+    let uploads: Vec<String> = plan
+        .ops
+        .iter()
+        .filter_map(|o| match &o.action {
+            Action::ChatUploadAttachment { blob } => Some(blob.filename.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(uploads, ["Makefile.txt", "report.pdf"]);
+    let msgs = chat_messages(&plan);
+    assert_eq!(msgs.len(), 1, "the message is carried");
+    assert_eq!(msgs[0].2, 2, "with the two uploads");
+    let text = msgs[0].1["text"].as_str().unwrap_or_default();
+    assert!(text.contains("installer and build file") && text.contains("setup.EXE"), "{text}");
+    let blocked = reasons(&plan, "file_not_carried");
+    assert_eq!(blocked.len(), 1);
+    assert!(blocked[0].detail.contains("F1") && blocked[0].detail.contains("blocks"), "{:?}", blocked[0]);
+    let renamed = reasons(&plan, "file_renamed");
+    assert_eq!(renamed.len(), 1);
+    assert!(renamed[0].detail.contains("Makefile.txt"));
+}

@@ -363,13 +363,18 @@ fn plan_conversation(
         for fid in &m.files {
             let Some(f) = ctx.files.get(fid) else { continue };
             let name = f.name.clone().unwrap_or_else(|| fid.clone());
-            let why = file_unavailable(f).or(match (&actor, f.size) {
-                (Actor::App, _) => Some("attachments can only be uploaded as a user"),
-                (_, Some(s)) if s > ATTACHMENT_LIMIT => Some("larger than 200 MB"),
-                _ => None,
-            });
-            match (why, blob_of(ctx, f)) {
-                (None, Some(blob)) if blob.bytes <= ATTACHMENT_LIMIT => {
+            let upload = blob_of(ctx, f).map(super::rules::chat_upload_blob);
+            let why = file_unavailable(f)
+                .or(match (&actor, f.size) {
+                    (Actor::App, _) => Some("attachments can only be uploaded as a user"),
+                    (_, Some(s)) if s > ATTACHMENT_LIMIT => Some("larger than 200 MB"),
+                    _ => None,
+                })
+                .or_else(|| super::rules::chat_blocked(&name))
+                .or_else(|| upload.as_ref().and_then(|(blob, _)| super::rules::chat_blocked(&blob.filename)));
+            match (why, upload) {
+                (None, Some((blob, renamed))) if blob.bytes <= ATTACHMENT_LIMIT => {
+                    let upload_name = blob.filename.clone();
                     let op = b.push(
                         format!("{op_base}/upload/{fid}"),
                         actor.clone(),
@@ -377,6 +382,16 @@ fn plan_conversation(
                         Some(ts),
                         false,
                     );
+                    if let Some(original) = renamed {
+                        b.report(
+                            "file",
+                            Outcome::Altered,
+                            "file_renamed",
+                            Some(ts),
+                            Some(&op),
+                            format!("{fid} {original:?} has no extension, which Chat requires: uploaded as {upload_name:?}"),
+                        );
+                    }
                     uploads.push(op);
                 }
                 (why, _) => {
