@@ -400,3 +400,20 @@ fn chat_blocked_files_become_notes_and_extensionless_names_get_one() {
     assert_eq!(renamed.len(), 1);
     assert!(renamed[0].detail.contains("Makefile.txt"));
 }
+
+// ---- 13. Chat: a file id without a file record is noted and reported ----------------
+
+#[test]
+fn chat_reports_a_file_without_a_record() {
+    let mut fx = Fixture::new();
+    let mut m = msg("C1", "1700000001.000000", "U1", "see attached");
+    m.files = vec!["FGONE".into()];
+    fx.add(conv("C1", ConversationKind::PublicChannel, Some("general"), &["U1"]), vec![m]);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan = run(tmp.path(), &fx, chat_options(), None);
+    let missing = reasons(&plan, "file_not_carried");
+    assert_eq!(missing.len(), 1);
+    assert!(missing[0].detail.contains("FGONE"));
+    let msgs = chat_messages(&plan);
+    assert!(msgs[0].1["text"].as_str().unwrap_or_default().contains("[file not carried: FGONE"));
+}

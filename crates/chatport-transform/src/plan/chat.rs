@@ -361,7 +361,18 @@ fn plan_conversation(
         // Attachments: uploaded as the sender; the app cannot upload.
         let mut uploads = Vec::new();
         for fid in &m.files {
-            let Some(f) = ctx.files.get(fid) else { continue };
+            let Some(f) = ctx.files.get(fid) else {
+                doc.blocks.push(file_note(fid, "no file record"));
+                b.report(
+                    "file",
+                    Outcome::Dropped,
+                    "file_not_carried",
+                    Some(ts),
+                    None,
+                    format!("{fid}: the export has no record of it"),
+                );
+                continue;
+            };
             let name = f.name.clone().unwrap_or_else(|| fid.clone());
             let upload = blob_of(ctx, f).map(super::rules::chat_upload_blob);
             let why = file_unavailable(f)
