@@ -417,3 +417,98 @@ fn chat_reports_a_file_without_a_record() {
     let msgs = chat_messages(&plan);
     assert!(msgs[0].1["text"].as_str().unwrap_or_default().contains("[file not carried: FGONE"));
 }
+
+// ---- 4, 16. One Chat membership per user, covering their assigned times ------------
+
+fn memberships(plan: &Plan) -> Vec<(String, String, String)> {
+    plan.ops
+        .iter()
+        .filter_map(|o| match &o.action {
+            Action::ChatCreateMembership { membership } => Some((
+                membership["member"]["name"].as_str().unwrap_or_default().to_owned(),
+                membership["createTime"].as_str().unwrap_or_default().to_owned(),
+                membership["deleteTime"].as_str().unwrap_or_default().to_owned(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+fn interval(user: &str, joined: Option<&str>, left: Option<&str>) -> Membership {
+    Membership { user: user.into(), joined: joined.map(SlackTs::new), left: left.map(SlackTs::new) }
+}
+
+#[test]
+fn chat_merges_intervals_into_one_membership_per_user() {
+    let mut fx = Fixture::new();
+    fx.users.push(user("U3", "Cy"));
+    let mut c = conv("C1", ConversationKind::PublicChannel, Some("general"), &["U1"]);
+    // Bob joined and left twice, posting in between and after; Cy left and came back.
+    c.memberships = vec![
+        interval("U2", Some("1700000010.000000"), Some("1700000020.000000")),
+        interval("U2", Some("1700000030.000000"), Some("1700000040.000000")),
+        interval("U3", Some("1700000010.000000"), Some("1700000020.000000")),
+        interval("U3", Some("1700000030.000000"), None),
+    ];
+    fx.add(
+        c,
+        vec![
+            msg("C1", "1700000015.000000", "U2", "first stint"),
+            msg("C1", "1700000035.000000", "U2", "second stint"),
+            msg("C1", "1700000050.000000", "U2", "after leaving"),
+            msg("C1", "1700000015.000000", "U3", "cy"),
+        ],
+    );
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan = run(tmp.path(), &fx, chat_options(), None);
+    let ms = memberships(&plan);
+    assert_eq!(ms.len(), 1, "one historical membership for Bob, none for the current member Cy: {ms:?}");
+    let (name, start, end) = &ms[0];
+    assert_eq!(name, "users/bob@example.com");
+    // Bob's first join, clamped to just after the space (a second before the first message).
+    assert_eq!(start, "2023-11-14T22:13:34.000001Z");
+    assert!(end.as_str() > "2023-11-14T22:14:10.000000Z", "covers the message after leaving: {end}");
+    let ids: Vec<&str> = plan
+        .ops
+        .iter()
+        .filter(|o| matches!(o.action, Action::ChatCreateMembership { .. }))
+        .map(|o| o.id.0.as_str())
+        .collect();
+    assert_eq!(ids.len(), 1);
+    assert_eq!(reasons(&plan, "membership_merged").len(), 1);
+    assert_eq!(reasons(&plan, "synthetic_membership").len(), 1);
+    assert_eq!(reasons(&plan, "membership_history_folded").len(), 1);
+    let adds = plan.ops.iter().filter(|o| matches!(o.action, Action::ChatAddMember { .. })).count();
+    assert_eq!(adds, 2, "Ana and Cy are added after completion");
+}
+
+#[test]
+fn chat_membership_covers_assigned_times_of_clamped_and_split_messages() {
+    let mut fx = Fixture::new();
+    let mut c = conv("C1", ConversationKind::PublicChannel, Some("general"), &["U1"]);
+    c.memberships = vec![interval("U2", Some("1700000010.000000"), Some("1700000020.000000"))];
+    // Bob's last message is long (split into parts that take later µs), and one of his
+    // messages is dated after "now" (clamped).
+    let long = "word ".repeat(20_000);
+    fx.add(
+        c,
+        vec![
+            msg("C1", "1700000019.999999", "U2", &long),
+            msg("C1", "1800000000.000000", "U2", "from the future"),
+        ],
+    );
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan = run(tmp.path(), &fx, chat_options(), None);
+    let ms = memberships(&plan);
+    assert_eq!(ms.len(), 1);
+    let times: Vec<String> = chat_messages(&plan)
+        .iter()
+        .map(|(_, m, _)| m["createTime"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(times.len() >= 4);
+    for t in &times {
+        assert!(&ms[0].1 <= t && t < &ms[0].2, "{t} inside [{}, {})", ms[0].1, ms[0].2);
+    }
+    let latest = chatport_model::ts::format_rfc3339(NOW, 6);
+    assert!(ms[0].2 <= latest, "deleteTime not in the future");
+}

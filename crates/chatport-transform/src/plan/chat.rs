@@ -7,8 +7,18 @@
 //! per space at µs (collisions nudged and reported); deterministic `client-…` ids;
 //! `threadKey` per Slack thread; text over 32,000 bytes split into continuation replies;
 //! attachments uploaded as the sender; reactions per (user, emoji) as Unicode, as the
-//! reacting user; historical memberships from every closed interval plus synthetic ones
-//! for authors no interval covers; current members added after completion.
+//! reacting user; current members added after completion.
+//!
+//! Memberships: Chat keeps **one membership per user and space**, so each destination user
+//! who is not a current member gets a single historical membership covering every closed
+//! interval of theirs (first join … last leave; `membership_merged` when several are
+//! merged, or several source accounts map to one user) and widened to cover the messages
+//! they post as themselves, measured on the messages' assigned `createTime`s
+//! (`synthetic_membership`). These operations come after the messages and before
+//! completion, since only then are the assigned times known. A current member (listed in
+//! the conversation, or with an open interval) gets no historical membership: the
+//! membership added after completion is their one membership, and covers the space's whole
+//! history for them; their past intervals are reported (`membership_history_folded`).
 
 use super::{
     blob_of, decide, file_note, file_unavailable, in_window, plan_all, roots_with_replies, slug, uuid_from,
@@ -233,27 +243,20 @@ fn plan_conversation(
         false,
     );
 
-    // Historical memberships: closed intervals; open ones become current members.
+    // Historical memberships: closed intervals (merged per user after the messages, once
+    // their assigned times are known); open ones become current members.
     let mut current: BTreeSet<String> = conv.members.iter().cloned().collect();
-    let mut covered: HashMap<&str, Vec<(i64, i64)>> = HashMap::new();
-    for m in &conv.members {
-        if !conv.memberships.iter().any(|iv| &iv.user == m) {
-            // A current member with no join/leave record: a member all along.
-            covered.entry(m.as_str()).or_default().push((i64::MIN, i64::MAX));
-        }
-    }
-    for (i, iv) in conv.memberships.iter().enumerate() {
+    let mut closed: Vec<(String, i64, i64)> = Vec::new();
+    let mut authored: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for iv in &conv.memberships {
         let Some(left) = iv.left.as_ref().and_then(|t| t.micros()) else {
             current.insert(iv.user.clone());
-            let from = iv.joined.as_ref().and_then(|t| t.micros()).unwrap_or(i64::MIN);
-            covered.entry(iv.user.as_str()).or_default().push((from, i64::MAX));
             continue;
         };
         let joined = iv.joined.as_ref().and_then(|t| t.micros()).unwrap_or(space_time + 1);
         let start = joined.max(space_time + 1);
         let end = left.min(latest).max(start + 1);
-        covered.entry(iv.user.as_str()).or_default().push((start, end));
-        let Some(member) = b.member_name(&iv.user) else {
+        if b.member_name(&iv.user).is_none() {
             b.report(
                 "membership",
                 Outcome::Dropped,
@@ -263,52 +266,8 @@ fn plan_conversation(
                 format!("{} has no destination account", ctx.name_of(&iv.user)),
             );
             continue;
-        };
-        b.push(
-            format!("{base}/member/{}/{i}", iv.user),
-            Actor::User { id: importer.clone() },
-            Action::ChatCreateMembership { membership: json!({"member": {"name": member, "type": "HUMAN"}, "createTime": format_rfc3339(start, 6), "deleteTime": format_rfc3339(end, 6)}) },
-            None,
-            false,
-        );
-    }
-    // Synthetic memberships for authors no interval covers.
-    let mut uncovered: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    for m in &msgs {
-        let (Some(a), Some(t)) = (m.author.as_ref(), m.ts.micros()) else { continue };
-        if b.member_name(a).is_none() || matches!(m.kind, chatport_model::MessageKind::System) {
-            continue;
         }
-        let is_covered =
-            covered.get(a.as_str()).is_some_and(|ivs| ivs.iter().any(|(s, e)| *s <= t && t < *e));
-        if !is_covered {
-            let e = uncovered.entry(a.clone()).or_insert((t, t));
-            e.0 = e.0.min(t);
-            e.1 = e.1.max(t);
-        }
-    }
-    for (user, (first, last)) in uncovered {
-        let Some(member) = b.member_name(&user) else { continue };
-        let start = (first - 1_000_000).max(space_time + 1);
-        let end = (last + 1_000_000).min(latest).max(start + 1);
-        let op = b.push(
-            format!("{base}/member/{user}/synthetic"),
-            Actor::User { id: importer.clone() },
-            Action::ChatCreateMembership { membership: json!({"member": {"name": member, "type": "HUMAN"}, "createTime": format_rfc3339(start, 6), "deleteTime": format_rfc3339(end, 6)}) },
-            None,
-            false,
-        );
-        b.report(
-            "membership",
-            Outcome::Altered,
-            "synthetic_membership",
-            None,
-            Some(&op),
-            format!(
-                "{} posted without a recorded membership; one covering their messages was added",
-                ctx.name_of(&user)
-            ),
-        );
+        closed.push((iv.user.clone(), start, end));
     }
 
     // Messages, reactions and attachments in time order.
@@ -426,6 +385,7 @@ fn plan_conversation(
             if parts.is_empty() { vec![String::new()] } else { parts.into_iter().map(|p| p.text).collect() };
         let text_len: usize = parts.iter().map(String::len).sum();
         let (when, moved) = timeline.assign(t.min(latest));
+        let mut authored_span = (when, when);
         if moved || t > latest {
             b.report(
                 "message",
@@ -501,6 +461,7 @@ fn plan_conversation(
             );
             for (i, part) in parts.iter().enumerate().skip(1) {
                 let (when, _) = timeline.assign(t.min(latest));
+                authored_span.1 = when;
                 let mut cont = message.clone();
                 cont["text"] = json!(part);
                 cont["createTime"] = json!(format_rfc3339(when, 6));
@@ -519,6 +480,11 @@ fn plan_conversation(
             }
         }
         debug_assert!(parts.iter().all(|p| p.len() < MESSAGE_LIMIT));
+        if let Poster::User { source, .. } = &poster {
+            let span = authored.entry(source.clone()).or_insert(authored_span);
+            span.0 = span.0.min(authored_span.0);
+            span.1 = span.1.max(authored_span.1);
+        }
 
         // Reactions: per (emoji, user), as that user, in Unicode.
         for r in &m.reactions {
@@ -571,6 +537,64 @@ fn plan_conversation(
         }
     }
 
+    // One historical membership per destination user, covering their messages.
+    let member_of = |u: &str| b.member_name(u);
+    let (merged, folded) =
+        super::rules::merge_chat_memberships(&closed, &authored, &current, &member_of, space_time, latest);
+    for m in merged {
+        let op = b.push(
+            format!("{base}/member/{}", m.sources[0]),
+            Actor::User { id: importer.clone() },
+            Action::ChatCreateMembership { membership: json!({"member": {"name": m.member, "type": "HUMAN"}, "createTime": format_rfc3339(m.start, 6), "deleteTime": format_rfc3339(m.end, 6)}) },
+            None,
+            false,
+        );
+        let names: Vec<String> = m.sources.iter().map(|u| ctx.name_of(u)).collect();
+        if m.synthetic {
+            b.report(
+                "membership",
+                Outcome::Altered,
+                "synthetic_membership",
+                None,
+                Some(&op),
+                format!(
+                    "{} posted without a recorded membership covering their messages; their membership was widened to cover them",
+                    names.join(", ")
+                ),
+            );
+        }
+        if m.intervals > 1 || m.sources.len() > 1 {
+            b.report(
+                "membership",
+                Outcome::Altered,
+                "membership_merged",
+                None,
+                Some(&op),
+                format!(
+                    "{} ({}): {} past interval(s) merged into one membership {} – {} (Chat keeps one membership per user and space)",
+                    names.join(", "),
+                    m.member,
+                    m.intervals,
+                    format_rfc3339(m.start, 6),
+                    format_rfc3339(m.end, 6)
+                ),
+            );
+        }
+    }
+    for super::rules::MembershipNote::FoldedIntoCurrent { source, intervals } in folded {
+        b.report(
+            "membership",
+            Outcome::Altered,
+            "membership_history_folded",
+            None,
+            None,
+            format!(
+                "{} ({source}) is a current member: {intervals} past interval(s) not imported separately (Chat keeps one membership per user and space); added as a member after completion",
+                ctx.name_of(&source)
+            ),
+        );
+    }
+
     // Completion, then current members.
     b.push(
         format!("{base}/complete"),
@@ -579,6 +603,7 @@ fn plan_conversation(
         None,
         false,
     );
+    let mut added: BTreeSet<String> = BTreeSet::new();
     for user in &current {
         let Some(member) = b.member_name(user) else {
             let row = ctx.who(user);
@@ -596,6 +621,10 @@ fn plan_conversation(
             }
             continue;
         };
+        if !added.insert(member.clone()) {
+            // Two source accounts mapped to one destination user: added once.
+            continue;
+        }
         b.push(
             format!("{base}/add/{user}"),
             Actor::User { id: importer.clone() },

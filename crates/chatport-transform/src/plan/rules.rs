@@ -133,9 +133,156 @@ pub fn chat_upload_blob(
     (blob, Some(original))
 }
 
+/// One historical Chat membership to import: Chat keeps a single membership per user and
+/// space, so every past interval of a destination user (and the span of their messages
+/// that no interval covers) is merged into one covering interval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergedMembership {
+    /// The destination member (`users/…`).
+    pub member: String,
+    /// The source users mapped to it (sorted; the first names the operation).
+    pub sources: Vec<String>,
+    /// `createTime`, µs.
+    pub start: i64,
+    /// `deleteTime`, µs (exclusive).
+    pub end: i64,
+    /// Recorded closed intervals merged into it.
+    pub intervals: usize,
+    /// Whether it was widened (or created) to cover messages no interval covered.
+    pub synthetic: bool,
+}
+
+/// Source users who could not get a membership of their own, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MembershipNote {
+    /// Past intervals of someone who is a current member: the post-completion add is their
+    /// one membership.
+    FoldedIntoCurrent {
+        /// The source user.
+        source: String,
+        /// How many closed intervals were left out.
+        intervals: usize,
+    },
+}
+
+/// Plans a space's historical memberships from the closed intervals `(source user, start,
+/// end)` (already clamped to the space), the first and last **assigned** `createTime` of the
+/// messages each source user posts as themselves, and the current members (added after
+/// completion, so given no historical membership). `member` maps a source user to their
+/// destination member name (`None`: no account, nothing to import). Times are µs; every
+/// interval ends after the user's last message (half-open) and no later than `latest`.
+pub fn merge_chat_memberships(
+    closed: &[(String, i64, i64)],
+    authored: &std::collections::BTreeMap<String, (i64, i64)>,
+    current: &std::collections::BTreeSet<String>,
+    member: &dyn Fn(&str) -> Option<String>,
+    space_time: i64,
+    latest: i64,
+) -> (Vec<MergedMembership>, Vec<MembershipNote>) {
+    use std::collections::{BTreeMap, BTreeSet};
+    const SECOND: i64 = 1_000_000;
+    let current_members: BTreeSet<String> = current.iter().filter_map(|u| member(u)).collect();
+    let mut notes = Vec::new();
+    let mut by_member: BTreeMap<String, MergedMembership> = BTreeMap::new();
+    let mut users: BTreeSet<&str> = closed.iter().map(|(u, _, _)| u.as_str()).collect();
+    users.extend(authored.keys().map(String::as_str));
+    for user in users {
+        let Some(name) = member(user) else { continue };
+        let intervals: Vec<(i64, i64)> =
+            closed.iter().filter(|(u, _, _)| u == user).map(|&(_, s, e)| (s, e)).collect();
+        if current.contains(user) || current_members.contains(&name) {
+            if !intervals.is_empty() {
+                notes.push(MembershipNote::FoldedIntoCurrent {
+                    source: user.to_owned(),
+                    intervals: intervals.len(),
+                });
+            }
+            continue;
+        }
+        let mut hull = intervals.iter().fold(None, |acc: Option<(i64, i64)>, &(s, e)| {
+            Some(acc.map_or((s, e), |(a, b)| (a.min(s), b.max(e))))
+        });
+        let mut synthetic = false;
+        if let Some(&(first, last)) = authored.get(user) {
+            let (start, end) = hull.unwrap_or((i64::MAX, i64::MIN));
+            let start = if first < start {
+                synthetic = true;
+                (first - SECOND).max(space_time + 1).min(first)
+            } else {
+                start
+            };
+            let end = if last >= end {
+                synthetic = true;
+                (last + SECOND).min(latest).max(last + 1)
+            } else {
+                end
+            };
+            hull = Some((start, end));
+        }
+        let Some((start, end)) = hull else { continue };
+        let entry = by_member.entry(name.clone()).or_insert_with(|| MergedMembership {
+            member: name,
+            sources: Vec::new(),
+            start,
+            end,
+            intervals: 0,
+            synthetic: false,
+        });
+        entry.sources.push(user.to_owned());
+        entry.start = entry.start.min(start);
+        entry.end = entry.end.max(end);
+        entry.intervals += intervals.len();
+        entry.synthetic |= synthetic;
+    }
+    (by_member.into_values().collect(), notes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    #[test]
+    fn memberships_merge_per_destination_user() {
+        let s = 1_000_000;
+        let closed = vec![
+            ("U1".to_owned(), 10 * s, 20 * s),
+            ("U1".to_owned(), 30 * s, 40 * s),
+            ("U2".to_owned(), 12 * s, 15 * s),
+            ("U3".to_owned(), 12 * s, 15 * s),
+            ("U9".to_owned(), 12 * s, 15 * s),
+        ];
+        // U2 and U4 are one destination user; U4 posted after U2's interval ended; U5 never
+        // joined; U3 is a current member; U9 has no account.
+        let authored = BTreeMap::from([
+            ("U1".to_owned(), (25 * s, 35 * s)),
+            ("U4".to_owned(), (50 * s, 50 * s)),
+            ("U5".to_owned(), (60 * s, 61 * s)),
+        ]);
+        let current = BTreeSet::from(["U3".to_owned()]);
+        let member = |u: &str| match u {
+            "U9" => None,
+            "U4" => Some("users/u2".to_owned()),
+            u => Some(format!("users/{}", u.to_lowercase())),
+        };
+        let (merged, notes) = merge_chat_memberships(&closed, &authored, &current, &member, 5 * s, 100 * s);
+        let got: Vec<(&str, i64, i64, usize, bool)> =
+            merged.iter().map(|m| (m.member.as_str(), m.start / s, m.end, m.intervals, m.synthetic)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("users/u1", 10, 40 * s, 2, false),
+                ("users/u2", 12, 51 * s, 1, true),
+                ("users/u5", 59, 62 * s, 0, true),
+            ]
+        );
+        assert_eq!(merged[1].sources, ["U2", "U4"]);
+        assert_eq!(notes, vec![MembershipNote::FoldedIntoCurrent { source: "U3".into(), intervals: 1 }]);
+        // A message at `latest` is still inside its (half-open) interval.
+        let authored = BTreeMap::from([("U1".to_owned(), (100 * s, 100 * s))]);
+        let (m, _) = merge_chat_memberships(&[], &authored, &BTreeSet::new(), &member, 5 * s, 100 * s);
+        assert!(m[0].start <= 100 * s && 100 * s < m[0].end);
+    }
 
     #[test]
     fn extensions_and_blocked_types() {
