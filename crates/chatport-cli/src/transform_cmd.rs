@@ -20,6 +20,12 @@ pub struct UsersArgs {
     /// (repeatable).
     #[arg(long, value_name = "OLD=NEW")]
     pub domain_rewrite: Vec<DomainRewrite>,
+    /// The destination the mapping is for. With `teams`, the command says which rows still
+    /// need an AAD object id: Teams names a message's author by object id (a GUID), so a
+    /// row whose `target` is an e-mail posts through `--fallback-user` with an attribution
+    /// line (its member adds accept the e-mail as a UPN).
+    #[arg(long, value_enum)]
+    pub to: Option<To>,
 }
 
 /// The destination of a plan.
@@ -109,6 +115,19 @@ pub fn users(a: UsersArgs) -> anyhow::Result<Outcome> {
         authors,
         rows.len() - authors
     );
+    if matches!(a.to, Some(To::Teams)) {
+        let missing = rows
+            .iter()
+            .filter(|r| r.action == users::UserAction::Author)
+            .filter(|r| !chatport_transform::plan::rules::is_guid(&r.target))
+            .count();
+        println!(
+            "Teams: {missing} of {authors} authors have an e-mail, not an AAD object id, as target. Replace each \
+             target with the user's Entra ID object id (a GUID, e.g. from `az ad user show --id <e-mail> \
+             --query id`); until then their messages are posted by --fallback-user with an attribution line \
+             (reported as author_not_aad_object_id)."
+        );
+    }
     Ok(Outcome::Clean)
 }
 

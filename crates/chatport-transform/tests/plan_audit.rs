@@ -512,3 +512,52 @@ fn chat_membership_covers_assigned_times_of_clamped_and_split_messages() {
     let latest = chatport_model::ts::format_rfc3339(NOW, 6);
     assert!(ms[0].2 <= latest, "deleteTime not in the future");
 }
+
+// ---- 5. Teams authors need AAD object ids ------------------------------------------
+
+fn teams_posts(plan: &Plan) -> Vec<(Actor, Value)> {
+    plan.ops
+        .iter()
+        .filter_map(|o| match &o.action {
+            Action::TeamsPostMessage { message, .. } => Some((o.actor.clone(), message.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn teams_targets_that_are_not_object_ids_post_as_the_fallback() {
+    let mut fx = Fixture::new();
+    fx.add(
+        conv("C1", ConversationKind::PublicChannel, Some("general"), &["U1", "U2"]),
+        vec![msg("C1", "1700000001.000000", "U1", "from ana"), msg("C1", "1700000002.000000", "U2", "from bob")],
+    );
+    // Ana has an object id; Bob only an e-mail (the template's default).
+    let mapping = vec![
+        row("U1", "Ana", GUID_ANA, UserAction::Author),
+        row("U2", "Bob", "bob@example.com", UserAction::Author),
+    ];
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan = run(tmp.path(), &fx, teams_options(), Some(mapping.clone()));
+    let posts = teams_posts(&plan);
+    assert_eq!(posts.len(), 2);
+    assert_eq!(posts[0].1["from"]["user"]["id"], GUID_ANA);
+    assert_eq!(posts[1].0, Actor::App);
+    assert_eq!(posts[1].1["from"]["user"]["id"], GUID_FALLBACK);
+    let body = posts[1].1["body"]["content"].as_str().unwrap_or_default();
+    assert!(body.contains("<b>Bob:</b>") && body.contains("from bob"), "{body}");
+    let noted = reasons(&plan, "author_not_aad_object_id");
+    assert_eq!(noted.len(), 1);
+    assert!(noted[0].detail.contains("bob@example.com"));
+    // Every from.user.id in the plan is a GUID.
+    assert!(posts.iter().all(|(_, m)| chatport_transform::plan::rules::is_guid(
+        m["from"]["user"]["id"].as_str().unwrap_or_default()
+    )));
+
+    // The fallback account itself must be an object id.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut o = teams_options();
+    o.fallback_user = Some("importer@example.com".into());
+    let err = try_run(tmp.path(), &fx, o, Some(mapping)).err().unwrap_or_default();
+    assert!(err.contains("--fallback-user") && err.contains("object id"), "{err}");
+}

@@ -113,6 +113,12 @@ fn validate(app: &App, body: Map<String, Value>) -> Result<Import, GraphError> {
             ));
         }
     }
+    if !is_object_id(from_id) {
+        return Err(GraphError::bad_request(
+            "graph.message.from_not_object_id",
+            format!("from.user.id {from_id} is not an AAD object id (a GUID)."),
+        ));
+    }
     if rules.graph_strict_from_user {
         let st = app.lock();
         if app.find_user(&st, from_id).is_none() {
@@ -634,4 +640,11 @@ mod tests {
         assert_eq!(hosted_refs(html).into_iter().collect::<Vec<_>>(), vec!["1", "2"]);
         assert!(attachment_tags("<p>plain</p>").is_empty());
     }
+}
+
+/// Whether `s` is shaped like an AAD object id: a GUID, `8-4-4-4-12` hexadecimal digits.
+fn is_object_id(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }

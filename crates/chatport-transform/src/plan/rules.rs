@@ -237,6 +237,43 @@ pub fn merge_chat_memberships(
     (by_member.into_values().collect(), notes)
 }
 
+/// Whether `s` is an AAD (Entra ID) object id: a GUID, `8-4-4-4-12` hexadecimal digits
+/// (optionally in braces).
+pub fn is_guid(s: &str) -> bool {
+    let s = s.strip_prefix('{').and_then(|x| x.strip_suffix('}')).unwrap_or(s);
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Teams: `from.user.id` must be the author's AAD object id. A mapped author whose target
+/// is not one (the template proposes e-mails) is posted by the fallback account under an
+/// attribution line, like any author without an account, and the message notes why.
+/// Returns the poster to use and the notes, with the attribution added to `doc`.
+pub fn require_aad_author(
+    ctx: &super::Context,
+    poster: super::Poster,
+    doc: &mut crate::markup::Document,
+    mut notes: Vec<(&'static str, String)>,
+) -> (super::Poster, Vec<(&'static str, String)>) {
+    use crate::markup::{Block, Inline};
+    match poster {
+        super::Poster::User { source, target } if !is_guid(&target) => {
+            let label = ctx.name_of(&source);
+            doc.blocks.insert(0, Block::Paragraph(vec![Inline::Bold(vec![Inline::Text(format!("{label}:"))])]));
+            notes.push((
+                "author_not_aad_object_id",
+                format!(
+                    "{label} ({source}) is mapped to {target:?}, not an AAD object id: posted by the fallback \
+                     user with an attribution line (put the user's object id in the mapping's target column)"
+                ),
+            ));
+            (super::Poster::App { label }, notes)
+        }
+        other => (other, notes),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,6 +319,15 @@ mod tests {
         let authored = BTreeMap::from([("U1".to_owned(), (100 * s, 100 * s))]);
         let (m, _) = merge_chat_memberships(&[], &authored, &BTreeSet::new(), &member, 5 * s, 100 * s);
         assert!(m[0].start <= 100 * s && 100 * s < m[0].end);
+    }
+
+    #[test]
+    fn guids() {
+        assert!(is_guid("6f4b2a1e-0000-4000-8000-00000000ABCD"));
+        assert!(is_guid("{6f4b2a1e-0000-4000-8000-000000000001}"));
+        for bad in ["ana@example.com", "aad-ana", "", "6f4b2a1e00004000800000000000abcd", "6f4b2a1e-0000-4000-8000-00000000000g"] {
+            assert!(!is_guid(bad), "{bad}");
+        }
     }
 
     #[test]

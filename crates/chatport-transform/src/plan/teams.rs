@@ -27,8 +27,12 @@
 //!   nudged forward and reported (`create_time_adjusted`). Nothing is dated after
 //!   [`super::PlanOptions::latest`]: a message dated later (or so close to it that the
 //!   messages after it would not fit) is moved back just enough, and reported too.
-//! - **Messages.** [`super::decide`] gives the poster and the document. A mapped author is
-//!   named in `from`; anyone else is posted as `--fallback-user` under the attribution line
+//! - **Messages.** [`super::decide`] gives the poster and the document. A mapped author
+//!   whose target is an AAD object id (a GUID) is named in `from`; a target that is not
+//!   one (an e-mail, as the template proposes) cannot be a `from.user.id`, so that author is
+//!   treated as unmapped (`author_not_aad_object_id`, see [`super::rules::require_aad_author`]);
+//!   `--fallback-user` must itself be an object id. Member adds accept a UPN as well.
+//!   Anyone else is posted as `--fallback-user` under the attribution line
 //!   `decide` adds. Replies to a carried root are replies; a reply whose root is not carried
 //!   starts the thread itself (the thread's next replies attach to it), reported
 //!   `orphan_reply` (each of them); thread broadcasts are replies (`broadcast_as_reply`).
@@ -119,6 +123,12 @@ pub fn plan(
 ) -> Result<Vec<ConversationPlan>, TransformError> {
     if ctx.opts.fallback_user.as_deref().is_some_and(|f| f.trim().is_empty()) {
         return Err(TransformError::Options("--fallback-user must not be empty".into()));
+    }
+    if let Some(f) = ctx.opts.fallback_user.as_deref().filter(|f| !super::rules::is_guid(f)) {
+        return Err(TransformError::Options(format!(
+            "--fallback-user {f:?} is not an AAD object id: Teams needs the account's object id (a GUID such \
+             as 6f4b2a1e-0000-4000-8000-000000000001), not its e-mail or UPN"
+        )));
     }
     let chosen: Vec<&Conversation> = conversations.iter().filter(|c| selected(&ctx.opts, c)).collect();
     let public: Vec<&Conversation> =
@@ -456,6 +466,7 @@ impl Channel<'_> {
             }
             Decision::Carry { poster, doc, notes } => (poster, doc, notes),
         };
+        let (poster, notes) = super::rules::require_aad_author(ctx, poster, &mut doc, notes);
         let (actor, from) = match &poster {
             Poster::User { source, target } => {
                 (Actor::User { id: target.clone() }, from_user(target, &ctx.name_of(source)))
