@@ -561,3 +561,48 @@ fn teams_targets_that_are_not_object_ids_post_as_the_fallback() {
     let err = try_run(tmp.path(), &fx, o, Some(mapping)).err().unwrap_or_default();
     assert!(err.contains("--fallback-user") && err.contains("object id"), "{err}");
 }
+
+// ---- 6. The workspace team's General channel is always completed -------------------
+
+#[test]
+fn teams_general_channel_is_completed_even_without_general() {
+    let mapping = vec![row("U1", "Ana", GUID_ANA, UserAction::Author)];
+    let mut fx = Fixture::new();
+    fx.add(
+        conv("C2", ConversationKind::PublicChannel, Some("random"), &["U1"]),
+        vec![msg("C2", "1700000001.000000", "U1", "hi")],
+    );
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan = run(tmp.path(), &fx, teams_options(), Some(mapping.clone()));
+    let general: Vec<(&str, &str)> = plan
+        .ops
+        .iter()
+        .filter(|o| o.container == "workspace-team-general")
+        .map(|o| (o.id.0.as_str(), o.action.name()))
+        .collect();
+    assert_eq!(
+        general,
+        [
+            ("workspace-team-general/general", "teams_use_general_channel"),
+            ("workspace-team-general/complete", "teams_complete_channel")
+        ]
+    );
+    let containers = std::fs::read_to_string(tmp.path().join("plan/containers.jsonl")).expect("containers");
+    let first_two: Vec<Value> =
+        containers.lines().take(2).map(|l| serde_json::from_str(l).expect("container")).collect();
+    assert_eq!(first_two[0]["id"], "workspace-team");
+    assert_eq!(first_two[1]["id"], "workspace-team-general");
+    assert_eq!(first_two[1]["parent"], "workspace-team");
+    assert_eq!(first_two[1]["display_name"], "General");
+
+    // With #general selected, its channel is the General channel: no extra container.
+    fx.add(
+        conv("C1", ConversationKind::PublicChannel, Some("general"), &["U1"]),
+        vec![msg("C1", "1700000002.000000", "U1", "hello")],
+    );
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan = run(tmp.path(), &fx, teams_options(), Some(mapping));
+    assert!(plan.ops.iter().all(|o| o.container != "workspace-team-general"));
+    let uses = plan.ops.iter().filter(|o| matches!(o.action, Action::TeamsUseGeneralChannel)).count();
+    assert_eq!(uses, 1);
+}

@@ -861,6 +861,8 @@ fn a_pilot_names_channels_as_the_full_run_does() {
         .filter(|(c, _)| c.kind == ContainerKind::TeamsChannel)
         .map(|(c, _)| c.display_name.as_str())
         .collect();
-    assert_eq!(names, ["ENG-backend-ops- (2)"]);
-    assert_eq!(containers(&plans).len(), 2, "the workspace team and the one channel");
+    // The team's General channel is always used and completed, even when #general is not
+    // in the pilot (the team could not complete otherwise).
+    assert_eq!(names, ["General", "ENG-backend-ops- (2)"]);
+    assert_eq!(containers(&plans).len(), 3, "the workspace team, its General channel and the one channel");
 }

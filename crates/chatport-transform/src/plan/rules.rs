@@ -274,6 +274,40 @@ pub fn require_aad_author(
     }
 }
 
+/// Container id of the workspace team's General channel when no conversation maps to it.
+pub const WORKSPACE_GENERAL: &str = "workspace-team-general";
+
+/// Teams: a migration team cannot complete while any of its channels, General included,
+/// is still in migration mode. When no selected conversation maps to the workspace team's
+/// General channel (no `#general`, or a pilot run without it), this container uses and
+/// completes it, so the team completes and its members can be added.
+pub fn empty_general_channel(team_time: i64) -> ConversationPlan {
+    use chatport_model::plan::{Action, Actor, Container, ContainerKind};
+    let mut ops = super::OpList::new(WORKSPACE_GENERAL.to_owned(), None);
+    ops.push(format!("{WORKSPACE_GENERAL}/general"), Actor::App, Action::TeamsUseGeneralChannel, None, false);
+    ops.push(format!("{WORKSPACE_GENERAL}/complete"), Actor::App, Action::TeamsCompleteChannel, None, false);
+    let container = Container {
+        id: WORKSPACE_GENERAL.to_owned(),
+        kind: ContainerKind::TeamsChannel,
+        parent: Some(super::teams::WORKSPACE_TEAM.to_owned()),
+        conversation: None,
+        display_name: "General".to_owned(),
+        create_time: chatport_model::ts::format_rfc3339(team_time, 3),
+        ops_path: format!("ops/{WORKSPACE_GENERAL}.jsonl"),
+        op_count: ops.ops.len() as u64,
+        message_count: 0,
+    };
+    ConversationPlan {
+        containers: vec![(container, ops.ops)],
+        report: Vec::new(),
+        considered: 0,
+        carried: 0,
+        dropped: 0,
+        filtered: 0,
+        spilled: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,10 @@
 //!   `TeamsCreateTeam`, then (completion phase) `TeamsCompleteTeam` and `TeamsAddMember`
 //!   for current members with a mapped account; a channel container holds
 //!   `TeamsCreateChannel` or `TeamsUseGeneralChannel`, the messages, then
-//!   `TeamsCompleteChannel`.
+//!   `TeamsCompleteChannel`. The workspace team's General channel is always used and
+//!   completed (a team cannot complete while General is in migration mode): when no
+//!   selected conversation maps to it, an empty container does it
+//!   ([`super::rules::empty_general_channel`]).
 //! - **Names.** Channel names are cut to 50 characters, `~ # % & * { } + / \ : < > ? | ' "`
 //!   and control characters become `-`, no leading `_`/`.`, no trailing `.`, never
 //!   "General" for another channel, unique case-insensitively (` (2)`, ` (3)`…). Every
@@ -176,6 +179,9 @@ pub fn plan(
             }
         }
         out.push(workspace_team(ctx, &public, team_time));
+        if !planned.iter().any(|p| p.general) {
+            out.push(super::rules::empty_general_channel(team_time));
+        }
     }
     out.extend(planned.into_iter().map(|p| p.plan));
     Ok(out)
