@@ -65,6 +65,12 @@ pub struct TransformArgs {
     /// completes the import (impersonated with the chat.import scope).
     #[arg(long)]
     pub importer: Option<String>,
+    /// Chat: an e-mail domain of the Workspace (repeatable; the importer's domain always
+    /// counts). Users whose target is outside these domains are external: their messages
+    /// are posted by the app with an attribution line, the space allows external users and
+    /// they are added after completion.
+    #[arg(long = "domain", value_name = "DOMAIN")]
+    pub domains: Vec<String>,
     /// Chat: 1:1 DMs cannot be imported as DMs: `space` carries each as a private space of
     /// the two participants, `skip` leaves them out (both reported).
     #[arg(long, default_value = "space")]
@@ -149,6 +155,7 @@ pub fn transform(a: TransformArgs) -> anyhow::Result<Outcome> {
     opts.since = time("since", &a.since)?;
     opts.until = time("until", &a.until)?;
     opts.importer = a.importer;
+    opts.domains = a.domains;
     opts.dm_policy = a.dm_policy;
     opts.team_name = a.team_name;
     opts.private_policy = a.private_policy;

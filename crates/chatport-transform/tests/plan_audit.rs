@@ -606,3 +606,71 @@ fn teams_general_channel_is_completed_even_without_general() {
     let uses = plan.ops.iter().filter(|o| matches!(o.action, Action::TeamsUseGeneralChannel)).count();
     assert_eq!(uses, 1);
 }
+
+// ---- 7, 17. Guests and users outside the Workspace domains --------------------------
+
+fn adds(plan: &Plan) -> Vec<String> {
+    plan.ops
+        .iter()
+        .filter_map(|o| match &o.action {
+            Action::ChatAddMember { membership } => {
+                Some(membership["member"]["name"].as_str().unwrap_or_default().to_owned())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn chat_guests_and_foreign_domains_post_as_the_app_and_join_after_completion() {
+    let mut fx = Fixture::new();
+    // Bob is a guest from a partner; Cy a member whose address is on another domain.
+    fx.users[1].restricted = true;
+    fx.users[1].email = Some("bob@partner.example".into());
+    let mut cy = user("U3", "Cy");
+    cy.email = Some("cy@other.example".into());
+    fx.users.push(cy);
+    let mut c = conv("C1", ConversationKind::PublicChannel, Some("general"), &["U1", "U2", "U3"]);
+    c.memberships = vec![interval("U3", Some("1700000001.000000"), Some("1700000009.000000"))];
+    fx.add(
+        c,
+        vec![
+            msg("C1", "1700000002.000000", "U1", "ana"),
+            msg("C1", "1700000003.000000", "U2", "bob"),
+            msg("C1", "1700000004.000000", "U3", "cy"),
+        ],
+    );
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan = run(tmp.path(), &fx, chat_options(), None);
+    let Action::ChatCreateSpace { space, .. } = &plan.ops[0].action else { panic!("space first") };
+    assert_eq!(space["externalUserAllowed"], true);
+    let actors: Vec<Actor> = plan
+        .ops
+        .iter()
+        .filter(|o| matches!(o.action, Action::ChatCreateMessage { .. }))
+        .map(|o| o.actor.clone())
+        .collect();
+    assert_eq!(actors, [Actor::User { id: "ana@example.com".into() }, Actor::App, Actor::App]);
+    assert!(memberships(&plan).is_empty(), "no historical membership for people outside the domain");
+    assert_eq!(adds(&plan), ["users/ana@example.com", "users/bob@partner.example", "users/cy@other.example"]);
+    let as_app: Vec<String> = reasons(&plan, "user_as_app").into_iter().map(|e| e.detail).collect();
+    assert!(as_app.iter().any(|d| d.starts_with("U2 ") && d.contains("external")), "{as_app:?}");
+    assert!(as_app.iter().any(|d| d.starts_with("U3 ") && d.contains("external")), "{as_app:?}");
+
+    // `--domain other.example` brings Cy into the Workspace; a mapping that skips Bob keeps
+    // him out of the space (item 17).
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut o = chat_options();
+    o.domains = vec!["other.example".into()];
+    let mut bob = row("U2", "Bob", "bob@partner.example", UserAction::Skip);
+    bob.kind = UserKind::Guest;
+    let mapping = vec![
+        row("U1", "Ana", "ana@example.com", UserAction::Author),
+        bob,
+        row("U3", "Cy", "cy@other.example", UserAction::Author),
+    ];
+    let plan = run(tmp.path(), &fx, o, Some(mapping));
+    let Action::ChatCreateSpace { space, .. } = &plan.ops[0].action else { panic!("space first") };
+    assert_eq!(space["externalUserAllowed"], false);
+    assert_eq!(adds(&plan), ["users/ana@example.com", "users/cy@other.example"]);
+}

@@ -9,6 +9,13 @@
 //! attachments uploaded as the sender; reactions per (user, emoji) as Unicode, as the
 //! reacting user; current members added after completion.
 //!
+//! People outside the Workspace: a user whose target is outside the Workspace domains
+//! (`--domain`, plus the importer's) — a guest from a partner, say — is external and cannot
+//! be impersonated ([`super::rules::outsiders_as_app`]): their messages are posted by the
+//! app with an attribution line, a space with an external member is created with
+//! `externalUserAllowed`, and they get no historical membership: current external members
+//! (and guests posted by the app) are added after completion, unless the mapping skips them.
+//!
 //! Memberships: Chat keeps **one membership per user and space**, so each destination user
 //! who is not a current member gets a single historical membership covering every closed
 //! interval of theirs (first join … last leave; `membership_merged` when several are
@@ -206,7 +213,10 @@ fn plan_conversation(
     }
     let people: BTreeSet<&String> =
         conv.members.iter().chain(msgs.iter().filter_map(|m| m.author.as_ref())).collect();
-    let external = people.iter().any(|p| ctx.who(p).kind == crate::users::UserKind::External);
+    let external = people.iter().any(|p| {
+        let row = ctx.who(p);
+        row.kind == crate::users::UserKind::External && row.action != UserAction::Skip
+    });
     let mut space = json!({
         "spaceType": space_type,
         "importMode": true,
@@ -607,8 +617,10 @@ fn plan_conversation(
     for user in &current {
         let Some(member) = b.member_name(user) else {
             let row = ctx.who(user);
-            if row.kind == crate::users::UserKind::External && !row.email.is_empty() {
-                b.push(format!("{base}/add/{user}"), Actor::User { id: importer.clone() }, Action::ChatAddMember { membership: json!({"member": {"name": format!("users/{}", row.email), "type": "HUMAN"}}) }, None, false);
+            if let Some(id) = super::rules::chat_outsider_target(&row).filter(|id| added.insert(format!("users/{id}"))) {
+                b.push(format!("{base}/add/{user}"), Actor::User { id: importer.clone() }, Action::ChatAddMember { membership: json!({"member": {"name": format!("users/{id}"), "type": "HUMAN"}}) }, None, false);
+            } else if super::rules::chat_outsider_target(&row).is_some() {
+                // Mapped to the same account as another current member: added once.
             } else {
                 b.report(
                     "membership",

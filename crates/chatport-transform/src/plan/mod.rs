@@ -124,6 +124,9 @@ pub struct PlanOptions {
     pub fallback_user: Option<String>,
     /// Teams: largest image carried inline as hostedContents; larger ones become files.
     pub max_inline_image_bytes: u64,
+    /// Chat: the Workspace's e-mail domains (the importer's is always one). Users whose
+    /// target is outside them are external: posted by the app, added after completion.
+    pub domains: Vec<String>,
 }
 
 impl PlanOptions {
@@ -141,6 +144,7 @@ impl PlanOptions {
             private_policy: PrivatePolicy::OwnTeam,
             fallback_user: None,
             max_inline_image_bytes: 4 << 20,
+            domains: Vec::new(),
         }
     }
 
@@ -460,7 +464,10 @@ pub fn load_context(
     let conversations: Vec<Conversation> =
         read_jsonl(&canonical.join("conversations.jsonl"))?.collect::<Result<_, _>>()?;
     let files: Vec<FileRecord> = read_jsonl(&canonical.join("files.jsonl"))?.collect::<Result<_, _>>()?;
-    let rows = mapping.unwrap_or_else(|| users::template(&users, &[]));
+    let mut rows = mapping.unwrap_or_else(|| users::template(&users, &[]));
+    if opts.destination == Destination::Chat {
+        rules::outsiders_as_app(&mut rows, &rules::workspace_domains(&opts));
+    }
     let ctx = Context {
         opts,
         users: users.into_iter().map(|u| (u.id.clone(), u)).collect(),

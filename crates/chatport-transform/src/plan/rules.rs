@@ -308,6 +308,53 @@ pub fn empty_general_channel(team_time: i64) -> ConversationPlan {
     }
 }
 
+/// Chat: the Workspace's e-mail domains, lowercase: `--domain` values plus the importer's.
+pub fn workspace_domains(opts: &super::PlanOptions) -> Vec<String> {
+    let mut domains: Vec<String> = opts.domains.iter().map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase()).collect();
+    if let Some((_, d)) = opts.importer.as_deref().and_then(|i| i.rsplit_once('@')) {
+        domains.push(d.to_ascii_lowercase());
+    }
+    domains.retain(|d| !d.is_empty());
+    domains.sort();
+    domains.dedup();
+    domains
+}
+
+/// The domain of an e-mail address, lowercase.
+fn domain_of(email: &str) -> Option<String> {
+    email.trim().rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).filter(|d| !d.is_empty())
+}
+
+/// Chat: users outside the Workspace cannot be impersonated. A user whose identity (target,
+/// else e-mail) is outside `domains` becomes `external`; an external user mapped as
+/// `author` is posted by the app with an attribution line instead (the user report names
+/// them). Bots, deactivated and unknown users keep their kind. Spaces with external
+/// members are created with `externalUserAllowed` and the external members are added
+/// after completion ([`chat_outsider_target`]).
+pub fn outsiders_as_app(rows: &mut [crate::users::MappingRow], domains: &[String]) {
+    use crate::users::{UserAction, UserKind};
+    for r in rows.iter_mut() {
+        let identity = if r.target.is_empty() { &r.email } else { &r.target };
+        let foreign = !domains.is_empty() && domain_of(identity).is_some_and(|d| !domains.contains(&d));
+        if foreign && matches!(r.kind, UserKind::Member | UserKind::Guest) {
+            r.kind = UserKind::External;
+        }
+        if r.kind == UserKind::External && r.action == UserAction::Author {
+            r.action = UserAction::App;
+        }
+    }
+}
+
+/// Chat: the identity to add after completion for a current member who does not post as
+/// themselves but belongs in the space: an external user or a guest, unless the mapping
+/// skips them (their mapped target, else their e-mail).
+pub fn chat_outsider_target(row: &crate::users::MappingRow) -> Option<String> {
+    use crate::users::{UserAction, UserKind};
+    let outsider = matches!(row.kind, UserKind::External | UserKind::Guest);
+    let id = if row.target.trim().is_empty() { row.email.trim() } else { row.target.trim() };
+    (outsider && row.action != UserAction::Skip && !id.is_empty()).then(|| id.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
