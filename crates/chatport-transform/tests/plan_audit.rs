@@ -674,3 +674,45 @@ fn chat_guests_and_foreign_domains_post_as_the_app_and_join_after_completion() {
     assert_eq!(space["externalUserAllowed"], false);
     assert_eq!(adds(&plan), ["users/ana@example.com", "users/cy@other.example"]);
 }
+
+// ---- 9. GROUP_CHAT has no threads: replies are flattened ---------------------------
+
+#[test]
+fn chat_group_chat_replies_are_flattened_without_thread_options() {
+    let mut fx = Fixture::new();
+    let root = "1700000001.000000";
+    let mut first = msg("G1", root, "U1", "Lunch at *noon*?\nOr later");
+    first.thread_ts = Some(SlackTs::new(root));
+    let long = "word ".repeat(8_000);
+    fx.add(
+        conv("G1", ConversationKind::GroupDm, None, &["U1", "U2"]),
+        vec![
+            first,
+            reply("G1", "1700000002.000000", root, "U2", "noon works"),
+            msg("G1", "1700000003.000000", "U1", &long),
+        ],
+    );
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan = run(tmp.path(), &fx, chat_options(), None);
+    let creates: Vec<(Option<String>, Value)> = plan
+        .ops
+        .iter()
+        .filter_map(|o| match &o.action {
+            Action::ChatCreateMessage { reply_option, message, .. } => {
+                Some((reply_option.clone(), message.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(creates.len() >= 4, "the long message is split too");
+    for (opt, m) in &creates {
+        assert_eq!(opt, &None, "no messageReplyOption in a GROUP_CHAT");
+        assert!(m.get("thread").is_none(), "no threadKey in a GROUP_CHAT: {m}");
+    }
+    let text = creates[1].1["text"].as_str().unwrap_or_default();
+    assert!(text.starts_with("_↪ reply to Ana: “Lunch at noon? Or later”_\n"), "{text}");
+    assert!(text.ends_with("noon works"));
+    let flattened = reasons(&plan, "thread_flattened");
+    assert_eq!(flattened.len(), 1);
+    assert_eq!(flattened[0].ts.as_deref(), Some("1700000002.000000"));
+}

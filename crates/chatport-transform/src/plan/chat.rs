@@ -5,7 +5,9 @@
 //! `createTime` one second before the first record, clamped to [2000-01-01, now];
 //! display names ≤ 128 characters and unique; message `createTime` strictly increasing
 //! per space at µs (collisions nudged and reported); deterministic `client-…` ids;
-//! `threadKey` per Slack thread; text over 32,000 bytes split into continuation replies;
+//! `threadKey` per Slack thread (not in a GROUP_CHAT, which has no threads: replies are
+//! posted in time order behind a `↪ reply to …` line, `thread_flattened`); text over 32,000
+//! bytes split into continuation messages (replies in the same thread where threads exist);
 //! attachments uploaded as the sender; reactions per (user, emoji) as Unicode, as the
 //! reacting user; current members added after completion.
 //!
@@ -287,6 +289,10 @@ fn plan_conversation(
     let present: std::collections::HashSet<i64> = msgs.iter().filter_map(|m| m.ts.micros()).collect();
     let mut used_ids: BTreeSet<String> = BTreeSet::new();
     let conv_slug = slug(&conv.id, 20);
+    // GROUP_CHAT spaces have no threads: replies are flattened (see `rules::flatten_reply`).
+    let group_chat = space_type == "GROUP_CHAT";
+    let by_ts: HashMap<&str, &Message> =
+        if group_chat { msgs.iter().map(|m| (m.ts.as_str(), m)).collect() } else { HashMap::new() };
     let (mut carried, mut dropped) = (0u64, 0u64);
     for m in &msgs {
         let ts = m.ts.as_str();
@@ -311,6 +317,12 @@ fn plan_conversation(
                 continue;
             }
             Decision::Carry { poster, doc, notes } => (poster, doc, notes),
+        };
+        let flattened = if group_chat {
+            let root = m.reply_to.as_ref().and_then(|r| by_ts.get(r.as_str()).copied());
+            super::rules::flatten_reply(ctx, m, root, &mut doc)
+        } else {
+            None
         };
         let actor = match &poster {
             Poster::User { target, .. } => Actor::User { id: target.clone() },
@@ -409,6 +421,7 @@ fn plan_conversation(
         let thread_key = m.thread_ts.as_ref().map(|tt| format!("slk-{tt}"));
         let mut message = json!({"text": "", "createTime": format_rfc3339(when, 6)});
         let thread_key = thread_key.or_else(|| (parts.len() > 1).then(|| format!("slk-{ts}")));
+        let thread_key = thread_key.filter(|_| !group_chat);
         if let Some(k) = &thread_key {
             message["thread"] = json!({"threadKey": k});
         }
@@ -440,7 +453,10 @@ fn plan_conversation(
                 serde_json::to_string(note).unwrap_or_default(),
             );
         }
-        if m.broadcast {
+        if let Some(detail) = flattened {
+            b.report("message", Outcome::Altered, "thread_flattened", Some(ts), Some(&main), detail);
+        }
+        if m.broadcast && !group_chat {
             b.report(
                 "message",
                 Outcome::Altered,
@@ -480,7 +496,7 @@ fn plan_conversation(
                     actor.clone(),
                     Action::ChatCreateMessage {
                         message_id: format!("{id}-p{}", i + 1),
-                        reply_option: Some("REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD".into()),
+                        reply_option: reply_option.clone(),
                         message: cont,
                         attachments: Vec::new(),
                     },

@@ -355,6 +355,48 @@ pub fn chat_outsider_target(row: &crate::users::MappingRow) -> Option<String> {
     (outsider && row.action != UserAction::Skip && !id.is_empty()).then(|| id.to_owned())
 }
 
+/// Longest excerpt of a thread root quoted in a flattened reply's marker, in characters.
+pub const REPLY_EXCERPT_CHARS: usize = 60;
+
+/// Chat: a GROUP_CHAT has no threads (`messageReplyOption` and `threadKey` are only for
+/// named spaces), so a reply is posted in time order with a first line naming what it
+/// answers: `↪ reply to <author>: “<excerpt>”`. `root` is the thread root when the export
+/// has it. Returns the report detail, or `None` when `m` is not a reply.
+pub fn flatten_reply(
+    ctx: &super::Context,
+    m: &chatport_model::Message,
+    root: Option<&chatport_model::Message>,
+    doc: &mut crate::markup::Document,
+) -> Option<String> {
+    use crate::markup::{Block, Inline};
+    let root_ts = m.reply_to.as_ref()?;
+    if root_ts.as_str() == m.ts.as_str() {
+        return None;
+    }
+    let marker = match root {
+        Some(r) => {
+            let who = r.author.as_deref().map(|a| ctx.name_of(a)).unwrap_or_else(|| "unknown".to_owned());
+            let text = super::body_document(r).plain_text();
+            let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            let mut excerpt: String = flat.chars().take(REPLY_EXCERPT_CHARS).collect();
+            if excerpt.len() < flat.len() {
+                excerpt.push('…');
+            }
+            if excerpt.is_empty() {
+                format!("↪ reply to {who}")
+            } else {
+                format!("↪ reply to {who}: “{excerpt}”")
+            }
+        }
+        None => "↪ reply to a message that is not carried".to_owned(),
+    };
+    doc.blocks.insert(0, Block::Paragraph(vec![Inline::Italic(vec![Inline::Text(marker.clone())])]));
+    Some(format!(
+        "group chats have no threads: the reply to {} is posted in time order, marked {marker:?}",
+        root_ts.as_str()
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
