@@ -716,3 +716,33 @@ fn chat_group_chat_replies_are_flattened_without_thread_options() {
     assert_eq!(flattened.len(), 1);
     assert_eq!(flattened[0].ts.as_deref(), Some("1700000002.000000"));
 }
+
+// ---- 14. Chat reports replies whose root is dropped --------------------------------
+
+#[test]
+fn chat_reports_replies_whose_root_is_dropped() {
+    let mut fx = Fixture::new();
+    let root = "1700000001.000000";
+    let mut deleted = msg("C1", root, "U2", "");
+    deleted.kind = MessageKind::System;
+    deleted.subtype = Some("channel_topic".into());
+    deleted.thread_ts = Some(SlackTs::new(root));
+    fx.add(
+        conv("C1", ConversationKind::PublicChannel, Some("general"), &["U1"]),
+        vec![
+            deleted,
+            reply("C1", "1700000002.000000", root, "U1", "answer to a dropped root"),
+            reply("C1", "1700000003.000000", "1690000000.000000", "U1", "answer to a missing root"),
+        ],
+    );
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan = run(tmp.path(), &fx, chat_options(), None);
+    let orphans: Vec<(String, String)> = reasons(&plan, "orphan_reply")
+        .into_iter()
+        .map(|e| (e.ts.unwrap_or_default(), e.detail))
+        .collect();
+    assert_eq!(orphans.len(), 2, "{orphans:?}");
+    assert_eq!(orphans[0].0, "1700000002.000000");
+    assert!(orphans[0].1.contains("not carried"));
+    assert!(orphans[1].1.contains("not in the export"));
+}

@@ -294,6 +294,7 @@ fn plan_conversation(
     let by_ts: HashMap<&str, &Message> =
         if group_chat { msgs.iter().map(|m| (m.ts.as_str(), m)).collect() } else { HashMap::new() };
     let (mut carried, mut dropped) = (0u64, 0u64);
+    let mut carried_ts: std::collections::HashSet<i64> = std::collections::HashSet::new();
     for m in &msgs {
         let ts = m.ts.as_str();
         let Some(t) = m.ts.micros() else { continue };
@@ -440,6 +441,7 @@ fn plan_conversation(
             true,
         );
         carried += 1;
+        carried_ts.insert(t);
         for (reason, detail) in notes {
             b.report("message", Outcome::Altered, reason, Some(ts), Some(&main), detail);
         }
@@ -466,15 +468,8 @@ fn plan_conversation(
                 "Chat cannot also post a thread reply to the space: carried as a reply",
             );
         }
-        if m.reply_to.as_ref().and_then(|r| r.micros()).is_some_and(|r| !present.contains(&r)) {
-            b.report(
-                "message",
-                Outcome::Altered,
-                "orphan_reply",
-                Some(ts),
-                Some(&main),
-                "its thread root is not in the export: it starts the thread",
-            );
+        if let Some(detail) = super::rules::orphan_reply(m, t, &present, &carried_ts) {
+            b.report("message", Outcome::Altered, "orphan_reply", Some(ts), Some(&main), detail);
         }
         if parts.len() > 1 {
             b.report(

@@ -397,6 +397,25 @@ pub fn flatten_reply(
     ))
 }
 
+/// Chat: why a reply's thread root is not carried before it, if it is not — absent from
+/// the export (or the selected dates), or dropped (a deleted message, a skipped author…).
+/// The reply then starts its thread (the thread key falls back to a new thread).
+pub fn orphan_reply(
+    m: &chatport_model::Message,
+    t: i64,
+    present: &std::collections::HashSet<i64>,
+    carried: &std::collections::HashSet<i64>,
+) -> Option<&'static str> {
+    let root = m.reply_to.as_ref().and_then(|r| r.micros()).filter(|&r| r != t)?;
+    if carried.contains(&root) {
+        None
+    } else if present.contains(&root) {
+        Some("its thread root is not carried (see its own entry): it starts the thread")
+    } else {
+        Some("its thread root is not in the export or outside the selected dates: it starts the thread")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
