@@ -746,3 +746,38 @@ fn chat_reports_replies_whose_root_is_dropped() {
     assert!(orphans[0].1.contains("not carried"));
     assert!(orphans[1].1.contains("not in the export"));
 }
+
+// ---- 11. Chat reactions de-duplicated after Unicode conversion ----------------------
+
+#[test]
+fn chat_reactions_that_are_the_same_emoji_are_carried_once() {
+    let mut fx = Fixture::new();
+    let mut m = msg("C1", "1700000001.000000", "U1", "ship it");
+    m.reactions = vec![
+        Reaction { name: "+1".into(), users: vec!["U1".into(), "U2".into()], count: Some(2) },
+        Reaction { name: "thumbsup".into(), users: vec!["U1".into()], count: Some(1) },
+    ];
+    fx.add(conv("C1", ConversationKind::PublicChannel, Some("general"), &["U1", "U2"]), vec![m]);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan = run(tmp.path(), &fx, chat_options(), None);
+    let reactions: Vec<(Actor, String)> = plan
+        .ops
+        .iter()
+        .filter_map(|o| match &o.action {
+            Action::ChatCreateReaction { emoji, .. } => {
+                Some((o.actor.clone(), emoji["unicode"].as_str().unwrap_or_default().to_owned()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reactions,
+        [
+            (Actor::User { id: "ana@example.com".into() }, "👍".to_owned()),
+            (Actor::User { id: "bob@example.com".into() }, "👍".to_owned())
+        ]
+    );
+    let merged = reasons(&plan, "reaction_merged");
+    assert_eq!(merged.len(), 1);
+    assert!(merged[0].detail.contains(":thumbsup:"));
+}

@@ -507,7 +507,9 @@ fn plan_conversation(
             span.1 = span.1.max(authored_span.1);
         }
 
-        // Reactions: per (emoji, user), as that user, in Unicode.
+        // Reactions: per (emoji, user), as that user, in Unicode; aliases that give the
+        // same Unicode (`+1` and `thumbsup`) from one user are one reaction.
+        let mut reacted: BTreeSet<(String, String)> = BTreeSet::new();
         for r in &m.reactions {
             let unicode = crate::emoji::shortcode_to_unicode(&r.name);
             for u in &r.users {
@@ -534,6 +536,17 @@ fn plan_conversation(
                             ":{}: by {} (reactions need the reacting user's account)",
                             r.name, row.display_name
                         ),
+                    );
+                    continue;
+                }
+                if !reacted.insert((row.target.clone(), unicode.clone())) {
+                    b.report(
+                        "reaction",
+                        Outcome::Altered,
+                        "reaction_merged",
+                        Some(ts),
+                        Some(&main),
+                        format!(":{}: by {} is the same emoji ({unicode}) as another of their reactions: carried once", r.name, row.display_name),
                     );
                     continue;
                 }
