@@ -781,3 +781,51 @@ fn chat_reactions_that_are_the_same_emoji_are_carried_once() {
     assert_eq!(merged.len(), 1);
     assert!(merged[0].detail.contains(":thumbsup:"));
 }
+
+// ---- 12. Container times do not depend on the filters ------------------------------
+
+fn create_times(plan: &Plan) -> BTreeMap<String, String> {
+    plan.ops
+        .iter()
+        .filter_map(|o| match &o.action {
+            Action::ChatCreateSpace { space, .. } => Some((o.container.clone(), space["createTime"].clone())),
+            Action::TeamsCreateTeam { team } => Some((o.container.clone(), team["createdDateTime"].clone())),
+            Action::TeamsCreateChannel { channel } => {
+                Some((o.container.clone(), channel["createdDateTime"].clone()))
+            }
+            _ => None,
+        })
+        .map(|(c, t)| (c, t.as_str().unwrap_or_default().to_owned()))
+        .collect()
+}
+
+#[test]
+fn pilot_runs_create_containers_at_the_full_runs_times() {
+    let mut fx = Fixture::new();
+    let mut general = conv("C1", ConversationKind::PublicChannel, Some("general"), &["U1"]);
+    general.created = Some(1_600_000_000);
+    let mut random = conv("C2", ConversationKind::PublicChannel, Some("random"), &["U1"]);
+    random.created = None; // dated by its first message only
+    fx.add(
+        general,
+        vec![msg("C1", "1600000100.000000", "U1", "old"), msg("C1", "1700000100.000000", "U1", "new")],
+    );
+    fx.add(
+        random,
+        vec![msg("C2", "1650000100.000000", "U1", "old"), msg("C2", "1700000200.000000", "U1", "new")],
+    );
+    let mapping = vec![row("U1", "Ana", GUID_ANA, UserAction::Author)];
+    for (opts, mapping) in [(chat_options(), None), (teams_options(), Some(mapping))] {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let full = create_times(&run(tmp.path(), &fx, opts.clone(), mapping.clone()));
+        let mut pilot_opts = opts;
+        pilot_opts.channels = vec!["random".into()];
+        pilot_opts.since = Some(1_690_000_000_000_000);
+        std::fs::remove_dir_all(tmp.path().join("plan")).expect("rm");
+        let pilot = create_times(&run(tmp.path(), &fx, pilot_opts, mapping));
+        assert!(!pilot.is_empty());
+        for (container, time) in &pilot {
+            assert_eq!(Some(time), full.get(container), "{container}: pilot and full run agree");
+        }
+    }
+}

@@ -189,7 +189,8 @@ fn plan_conversation(
     }
 
     // The space.
-    let first_msg = msgs.iter().filter_map(|m| m.ts.micros()).min();
+    // From every message, filtered or not, so a pilot creates the space as the full run will.
+    let first_msg = super::rules::first_time(&msgs, &filtered);
     let created = conv.created.map(|s| s * 1_000_000);
     let earliest_record = [first_msg, created].into_iter().flatten().min().unwrap_or(latest);
     let mut space_time = (earliest_record - 1_000_000).clamp(EARLIEST, latest - 1_000_000);

@@ -416,6 +416,26 @@ pub fn orphan_reply(
     }
 }
 
+/// The earliest time among a conversation's messages, those the filters left out included:
+/// container creation times must not depend on `--channels`/`--since`/`--until`, or a full
+/// run after a pilot would reuse the pilot's container and import messages before it.
+pub fn first_time(selected: &[chatport_model::Message], filtered: &[chatport_model::Message]) -> Option<i64> {
+    selected.iter().chain(filtered).filter_map(|m| m.ts.micros()).min()
+}
+
+/// Teams: the workspace team's creation time — the earliest of its selected channels'
+/// (`selected_min`), moved back to a second before the creation of any public channel,
+/// selected or not, so that a pilot creates the team as the full run will.
+pub fn team_time(selected_min: i64, all_public: &[&chatport_model::Conversation]) -> i64 {
+    const SECOND: i64 = 1_000_000;
+    all_public
+        .iter()
+        .filter_map(|c| c.created.and_then(|s| s.checked_mul(SECOND)))
+        .map(|t| t - SECOND)
+        .fold(selected_min, i64::min)
+        .min(selected_min)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

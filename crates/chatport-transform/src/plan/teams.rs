@@ -171,7 +171,12 @@ pub fn plan(
         .collect();
     let mut planned: Vec<Planned> = planned.into_iter().collect::<Result<_, _>>()?;
     let mut out = Vec::with_capacity(planned.len() + 1);
-    if let Some(team_time) = planned.iter().filter_map(|p| p.workspace_time).min() {
+    if let Some(team_time) = planned
+        .iter()
+        .filter_map(|p| p.workspace_time)
+        .min()
+        .map(|t| super::rules::team_time(t, &all_public))
+    {
         // The General channel exists from the team's creation: it carries the team's time.
         for p in planned.iter_mut().filter(|p| p.general) {
             for (container, _) in &mut p.plan.containers {
@@ -732,12 +737,14 @@ fn plan_conversation(
     let latest = ctx.opts.latest();
     let (msgs, filtered): (Vec<Message>, Vec<Message>) =
         msgs.into_iter().partition(|m| m.ts.micros().is_some_and(|t| in_window(&ctx.opts, t)));
+    // From every message, filtered or not, so a pilot dates the channel as the full run will.
+    let first_any = super::rules::first_time(&msgs, &filtered);
     let filtered = filtered.len() as u64;
     let Some(place) = place else { return Ok(skipped(conv, &msgs, filtered)) };
 
     // A second before the first record, on a whole second, leaving a millisecond per
     // message below `latest` so that none is pushed past it.
-    let first_msg = msgs.iter().filter_map(|m| m.ts.micros()).min();
+    let first_msg = first_any;
     let created = conv.created.and_then(|s| s.checked_mul(SECOND));
     let earliest = [first_msg, created].into_iter().flatten().min().unwrap_or(latest);
     let room = latest - SECOND - 1000 * msgs.len() as i64;
