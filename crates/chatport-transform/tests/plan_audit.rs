@@ -829,3 +829,37 @@ fn pilot_runs_create_containers_at_the_full_runs_times() {
         }
     }
 }
+
+// ---- 15. Report texts: membership events per destination, guidelines, archive, pins --
+
+#[test]
+fn report_texts_fit_the_destination_and_nothing_is_cut_silently() {
+    let mut fx = Fixture::new();
+    let mut c = conv("C1", ConversationKind::PublicChannel, Some("general"), &["U1"]);
+    c.archived = true;
+    c.topic = Some(chatport_model::TopicText {
+        value: "t".repeat(6_000),
+        creator: None,
+        last_set: None,
+    });
+    let mut join = msg("C1", "1700000001.000000", "U1", "<@U1> has joined the channel");
+    join.kind = MessageKind::System;
+    join.subtype = Some("channel_join".into());
+    let mut pinned = msg("C1", "1700000002.000000", "U1", "important");
+    pinned.extra.insert("pinned_to".into(), serde_json::json!(["C1"]));
+    fx.add(c, vec![join, pinned]);
+    let mapping = vec![row("U1", "Ana", GUID_ANA, UserAction::Author)];
+    let tmp = tempfile::tempdir().expect("tmp");
+    let chat = run(tmp.path(), &fx, chat_options(), None);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let teams = run(tmp.path(), &fx, teams_options(), Some(mapping));
+    assert!(reasons(&chat, "membership_event")[0].detail.contains("membership interval"));
+    assert!(reasons(&teams, "membership_event")[0].detail.contains("cannot import membership history"));
+    assert_eq!(reasons(&chat, "guidelines_truncated").len(), 1);
+    assert_eq!(reasons(&chat, "archived_not_carried").len(), 1);
+    for plan in [&chat, &teams] {
+        let pins = reasons(plan, "pin_not_carried");
+        assert_eq!(pins.len(), 1);
+        assert_eq!(pins[0].ts.as_deref(), Some("1700000002.000000"));
+    }
+}

@@ -244,8 +244,28 @@ fn plan_conversation(
         space["spaceDetails"] = json!({"description": desc});
     }
     if let Some(t) = conv.topic.as_ref().filter(|t| !t.value.is_empty()) {
-        let guidelines: String = t.value.chars().take(5000).collect();
+        let guidelines: String = t.value.chars().take(super::rules::CHAT_GUIDELINES_MAX).collect();
+        if guidelines.len() < t.value.len() {
+            b.report(
+                "conversation",
+                Outcome::Altered,
+                "guidelines_truncated",
+                None,
+                None,
+                format!("topic cut to {} characters for the space guidelines", super::rules::CHAT_GUIDELINES_MAX),
+            );
+        }
         space["spaceDetails"]["guidelines"] = json!(guidelines);
+    }
+    if conv.archived {
+        b.report(
+            "conversation",
+            Outcome::Altered,
+            "archived_not_carried",
+            None,
+            None,
+            "archived on the source; imported spaces are not archived",
+        );
     }
     let base = b.container.clone();
     b.push(
@@ -455,6 +475,9 @@ fn plan_conversation(
                 Some(&main),
                 serde_json::to_string(note).unwrap_or_default(),
             );
+        }
+        if super::rules::pinned(m) {
+            b.report("message", Outcome::Altered, "pin_not_carried", Some(ts), Some(&main), "pinned on the source; pins cannot be imported");
         }
         if let Some(detail) = flattened {
             b.report("message", Outcome::Altered, "thread_flattened", Some(ts), Some(&main), detail);

@@ -774,7 +774,7 @@ pub fn decide(ctx: &Context, msg: &Message, has_replies: bool) -> Decision {
             return if matches!(st.as_str(), "channel_join" | "channel_leave" | "group_join" | "group_leave") {
                 Decision::Drop {
                     reason: "membership_event",
-                    detail: format!("`{st}` is carried as a membership interval"),
+                    detail: rules::membership_event_detail(ctx.opts.destination, &st),
                 }
             } else {
                 Decision::Drop {

@@ -436,6 +436,28 @@ pub fn team_time(selected_min: i64, all_public: &[&chatport_model::Conversation]
         .min(selected_min)
 }
 
+/// The report detail of a dropped join/leave event: Chat imports membership history as
+/// historical memberships; Teams migration cannot import it at all.
+pub fn membership_event_detail(destination: chatport_model::plan::Destination, subtype: &str) -> String {
+    match destination {
+        chatport_model::plan::Destination::Chat => {
+            format!("`{subtype}` is carried as a membership interval")
+        }
+        chatport_model::plan::Destination::Teams => {
+            format!("`{subtype}`: Teams migration cannot import membership history")
+        }
+    }
+}
+
+/// Whether a message was pinned on the source (Slack's `pinned_to`); neither destination
+/// imports pins.
+pub fn pinned(m: &chatport_model::Message) -> bool {
+    m.extra.get("pinned_to").and_then(serde_json::Value::as_array).is_some_and(|a| !a.is_empty())
+}
+
+/// Longest Chat space guidelines, in characters.
+pub const CHAT_GUIDELINES_MAX: usize = 5_000;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -553,6 +553,10 @@ impl Channel<'_> {
             let detail = serde_json::to_string(note).unwrap_or_default();
             self.report("markup", Outcome::Altered, note.code(), Some(ts), Some(&main), detail);
         }
+        if super::rules::pinned(m) {
+            let detail = "pinned on the source; pins cannot be imported";
+            self.report("message", Outcome::Altered, "pin_not_carried", Some(ts), Some(&main), detail);
+        }
         if m.broadcast {
             let detail = "also sent to the channel on the source; Teams imports it as a reply only";
             self.report("message", Outcome::Altered, "broadcast_as_reply", Some(ts), Some(&main), detail);
