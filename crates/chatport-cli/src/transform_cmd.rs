@@ -71,6 +71,13 @@ pub struct TransformArgs {
     /// they are added after completion.
     #[arg(long = "domain", value_name = "DOMAIN")]
     pub domains: Vec<String>,
+    /// Text put before every space (Chat) and team (Teams) name, which must be unique in
+    /// the whole organisation (e.g. `"Slack: "`).
+    #[arg(long, default_value = "")]
+    pub name_prefix: String,
+    /// Text put after every space and team name (e.g. `" (Slack)"`).
+    #[arg(long, default_value = "")]
+    pub name_suffix: String,
     /// Chat: 1:1 DMs cannot be imported as DMs: `space` carries each as a private space of
     /// the two participants, `skip` leaves them out (both reported).
     #[arg(long, default_value = "space")]
@@ -156,6 +163,8 @@ pub fn transform(a: TransformArgs) -> anyhow::Result<Outcome> {
     opts.until = time("until", &a.until)?;
     opts.importer = a.importer;
     opts.domains = a.domains;
+    opts.name_prefix = a.name_prefix;
+    opts.name_suffix = a.name_suffix;
     opts.dm_policy = a.dm_policy;
     opts.team_name = a.team_name;
     opts.private_policy = a.private_policy;

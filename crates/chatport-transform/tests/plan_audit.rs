@@ -863,3 +863,54 @@ fn report_texts_fit_the_destination_and_nothing_is_cut_silently() {
         assert_eq!(pins[0].ts.as_deref(), Some("1700000002.000000"));
     }
 }
+
+// ---- 10. Name prefix and suffix for org-wide unique names ---------------------------
+
+#[test]
+fn name_prefix_and_suffix_apply_to_spaces_and_teams() {
+    let mut fx = Fixture::new();
+    let long = "x".repeat(200);
+    fx.add(
+        conv("C1", ConversationKind::PublicChannel, Some("general"), &["U1"]),
+        vec![msg("C1", "1700000001.000000", "U1", "hi")],
+    );
+    fx.add(
+        conv("C2", ConversationKind::PublicChannel, Some(&long), &["U1"]),
+        vec![msg("C2", "1700000002.000000", "U1", "hi")],
+    );
+    fx.add(
+        conv("G1", ConversationKind::PrivateChannel, Some("secret"), &["U1"]),
+        vec![msg("G1", "1700000003.000000", "U1", "hi")],
+    );
+    let affix = |mut o: PlanOptions| {
+        o.name_prefix = "Slack: ".into();
+        o.name_suffix = " (old)".into();
+        o
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let chat = run(tmp.path(), &fx, affix(chat_options()), None);
+    let names: Vec<String> = chat
+        .ops
+        .iter()
+        .filter_map(|o| match &o.action {
+            Action::ChatCreateSpace { space, .. } => Some(space["displayName"].as_str().unwrap_or_default().to_owned()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(names[0], "Slack: general (old)");
+    assert!(names[1].starts_with("Slack: xxx") && names[1].ends_with(" (old)"));
+    assert_eq!(names[1].chars().count(), 128, "within the limit with the affixes");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mapping = vec![row("U1", "Ana", GUID_ANA, UserAction::Author)];
+    let teams = run(tmp.path(), &fx, affix(teams_options()), Some(mapping));
+    let mut teams_names: Vec<String> = teams
+        .ops
+        .iter()
+        .filter_map(|o| match &o.action {
+            Action::TeamsCreateTeam { team } => Some(team["displayName"].as_str().unwrap_or_default().to_owned()),
+            _ => None,
+        })
+        .collect();
+    teams_names.sort();
+    assert_eq!(teams_names, ["Slack: Acme (old)", "Slack: secret (old)"]);
+}

@@ -82,17 +82,18 @@ fn display_names(conversations: &[Conversation], ctx: &Context) -> HashMap<Strin
             }
             _ => c.name.clone().unwrap_or_else(|| c.id.clone()),
         };
-        let base: String = base.chars().take(128).collect();
+        let max = super::rules::room_for_name(&ctx.opts, 128);
+        let base: String = base.chars().take(max).collect();
         let mut name = base.clone();
         let mut n = 2;
         while used.contains(&name.to_lowercase()) {
             let suffix = format!(" ({n})");
             name =
-                format!("{}{}", base.chars().take(128 - suffix.chars().count()).collect::<String>(), suffix);
+                format!("{}{}", base.chars().take(max - suffix.chars().count()).collect::<String>(), suffix);
             n += 1;
         }
         used.insert(name.to_lowercase());
-        out.insert(c.id.clone(), name);
+        out.insert(c.id.clone(), super::rules::affixed(&name, &ctx.opts));
     }
     out
 }

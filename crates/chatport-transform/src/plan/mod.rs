@@ -127,6 +127,11 @@ pub struct PlanOptions {
     /// Chat: the Workspace's e-mail domains (the importer's is always one). Users whose
     /// target is outside them are external: posted by the app, added after completion.
     pub domains: Vec<String>,
+    /// Put before every space name (Chat) and team name (Teams), which must be unique in
+    /// the whole organisation, not only in this export (e.g. `Slack: `).
+    pub name_prefix: String,
+    /// Put after every space and team name (e.g. ` (Slack)`).
+    pub name_suffix: String,
 }
 
 impl PlanOptions {
@@ -145,6 +150,8 @@ impl PlanOptions {
             fallback_user: None,
             max_inline_image_bytes: 4 << 20,
             domains: Vec::new(),
+            name_prefix: String::new(),
+            name_suffix: String::new(),
         }
     }
 

@@ -458,6 +458,19 @@ pub fn pinned(m: &chatport_model::Message) -> bool {
 /// Longest Chat space guidelines, in characters.
 pub const CHAT_GUIDELINES_MAX: usize = 5_000;
 
+/// Characters left for a name once `--name-prefix` and `--name-suffix` take theirs from
+/// a limit of `max` (at least 1).
+pub fn room_for_name(opts: &super::PlanOptions, max: usize) -> usize {
+    max.saturating_sub(opts.name_prefix.chars().count() + opts.name_suffix.chars().count()).max(1)
+}
+
+/// A space or team name with `--name-prefix` and `--name-suffix` around it: names must be
+/// unique in the whole destination organisation, so several exports (or a workspace that
+/// already has a `general` space) can be told apart.
+pub fn affixed(name: &str, opts: &super::PlanOptions) -> String {
+    format!("{}{name}{}", opts.name_prefix, opts.name_suffix)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

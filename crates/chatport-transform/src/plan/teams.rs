@@ -315,7 +315,8 @@ fn complete_team(ctx: &Context, team: &mut OpList, members: &BTreeSet<String>) -
 /// selected channels.
 fn workspace_team(ctx: &Context, public: &[&Conversation], time: i64) -> ConversationPlan {
     let mut team = OpList::new(WORKSPACE_TEAM.to_owned(), None);
-    let name: String = ctx.opts.team_name.trim().chars().take(TEAM_NAME_MAX).collect();
+    let name: String = ctx.opts.team_name.trim().chars().take(super::rules::room_for_name(&ctx.opts, TEAM_NAME_MAX)).collect();
+    let name = super::rules::affixed(&name, &ctx.opts);
     team.push(
         format!("{WORKSPACE_TEAM}/create"),
         Actor::App,
@@ -372,7 +373,8 @@ fn own_team_name(ctx: &Context, c: &Conversation) -> String {
         }
         _ => c.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| c.id.clone()),
     };
-    name.chars().take(TEAM_NAME_MAX).collect()
+    let name: String = name.chars().take(super::rules::room_for_name(&ctx.opts, TEAM_NAME_MAX)).collect();
+    super::rules::affixed(&name, &ctx.opts)
 }
 
 /// Purpose and topic as one description, at most [`DESCRIPTION_MAX`] characters; whether
