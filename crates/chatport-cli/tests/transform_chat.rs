@@ -18,7 +18,18 @@ fn canonical(tmp: &Path) -> PathBuf {
 
 fn transform(canonical: &Path, plan: &Path, extra: &[&str]) -> Value {
     let o = chatport()
-        .args(["transform", "--to", "chat", "--importer", "admin@corp.example", "--domain", "example.com", "--now", NOW, "--json"])
+        .args([
+            "transform",
+            "--to",
+            "chat",
+            "--importer",
+            "admin@corp.example",
+            "--domain",
+            "example.com",
+            "--now",
+            NOW,
+            "--json",
+        ])
         .arg(canonical)
         .arg("--out")
         .arg(plan)

@@ -222,10 +222,8 @@ fn try_run(
     }
     let out = dir.join("plan");
     transform(&canonical, &out, opts, mapping).map_err(|e| e.to_string())?;
-    let mut names: Vec<_> = std::fs::read_dir(out.join("ops"))
-        .expect("ops dir")
-        .map(|e| e.expect("entry").path())
-        .collect();
+    let mut names: Vec<_> =
+        std::fs::read_dir(out.join("ops")).expect("ops dir").map(|e| e.expect("entry").path()).collect();
     names.sort();
     let mut ops = Vec::new();
     for p in names {
@@ -256,10 +254,7 @@ fn skipped_dms_report_every_message_once_and_deterministically() {
     );
     fx.add(
         conv("D2", ConversationKind::Dm, None, &["U1", "U2"]),
-        vec![
-            msg("D2", "1700000003.000000", "U1", "c"),
-            msg("D2", "1700000004.000000", "U2", "d"),
-        ],
+        vec![msg("D2", "1700000003.000000", "U1", "c"), msg("D2", "1700000004.000000", "U2", "d")],
     );
     fx.add(conv("C1", ConversationKind::PublicChannel, Some("general"), &["U1"]), vec![]);
     let mut texts = Vec::new();
@@ -306,10 +301,8 @@ fn skipped_private_conversations_in_teams_keep_their_own_entries() {
         conv("D1", ConversationKind::Dm, None, &["U1", "U2"]),
         vec![msg("D1", "1700000002.000000", "U2", "d1"), msg("D1", "1700000003.000000", "U2", "d2")],
     );
-    let mapping = vec![
-        row("U1", "Ana", GUID_ANA, UserAction::Author),
-        row("U2", "Bob", GUID_BOB, UserAction::Author),
-    ];
+    let mapping =
+        vec![row("U1", "Ana", GUID_ANA, UserAction::Author), row("U2", "Bob", GUID_BOB, UserAction::Author)];
     let mut first = None;
     for _ in 0..3 {
         let tmp = tempfile::tempdir().expect("tmp");
@@ -530,7 +523,10 @@ fn teams_targets_that_are_not_object_ids_post_as_the_fallback() {
     let mut fx = Fixture::new();
     fx.add(
         conv("C1", ConversationKind::PublicChannel, Some("general"), &["U1", "U2"]),
-        vec![msg("C1", "1700000001.000000", "U1", "from ana"), msg("C1", "1700000002.000000", "U2", "from bob")],
+        vec![
+            msg("C1", "1700000001.000000", "U1", "from ana"),
+            msg("C1", "1700000002.000000", "U2", "from bob"),
+        ],
     );
     // Ana has an object id; Bob only an e-mail (the template's default).
     let mapping = vec![
@@ -737,10 +733,8 @@ fn chat_reports_replies_whose_root_is_dropped() {
     );
     let tmp = tempfile::tempdir().expect("tmp");
     let plan = run(tmp.path(), &fx, chat_options(), None);
-    let orphans: Vec<(String, String)> = reasons(&plan, "orphan_reply")
-        .into_iter()
-        .map(|e| (e.ts.unwrap_or_default(), e.detail))
-        .collect();
+    let orphans: Vec<(String, String)> =
+        reasons(&plan, "orphan_reply").into_iter().map(|e| (e.ts.unwrap_or_default(), e.detail)).collect();
     assert_eq!(orphans.len(), 2, "{orphans:?}");
     assert_eq!(orphans[0].0, "1700000002.000000");
     assert!(orphans[0].1.contains("not carried"));
@@ -837,11 +831,7 @@ fn report_texts_fit_the_destination_and_nothing_is_cut_silently() {
     let mut fx = Fixture::new();
     let mut c = conv("C1", ConversationKind::PublicChannel, Some("general"), &["U1"]);
     c.archived = true;
-    c.topic = Some(chatport_model::TopicText {
-        value: "t".repeat(6_000),
-        creator: None,
-        last_set: None,
-    });
+    c.topic = Some(chatport_model::TopicText { value: "t".repeat(6_000), creator: None, last_set: None });
     let mut join = msg("C1", "1700000001.000000", "U1", "<@U1> has joined the channel");
     join.kind = MessageKind::System;
     join.subtype = Some("channel_join".into());
@@ -893,7 +883,9 @@ fn name_prefix_and_suffix_apply_to_spaces_and_teams() {
         .ops
         .iter()
         .filter_map(|o| match &o.action {
-            Action::ChatCreateSpace { space, .. } => Some(space["displayName"].as_str().unwrap_or_default().to_owned()),
+            Action::ChatCreateSpace { space, .. } => {
+                Some(space["displayName"].as_str().unwrap_or_default().to_owned())
+            }
             _ => None,
         })
         .collect();
@@ -907,7 +899,9 @@ fn name_prefix_and_suffix_apply_to_spaces_and_teams() {
         .ops
         .iter()
         .filter_map(|o| match &o.action {
-            Action::TeamsCreateTeam { team } => Some(team["displayName"].as_str().unwrap_or_default().to_owned()),
+            Action::TeamsCreateTeam { team } => {
+                Some(team["displayName"].as_str().unwrap_or_default().to_owned())
+            }
             _ => None,
         })
         .collect();

@@ -629,6 +629,16 @@ pub async fn get_reply_hosted_value(
     hosted_value(&app, &headers, &team, &channel, &reply, &hosted).await
 }
 
+/// Whether `s` is shaped like an AAD object id: a GUID, `8-4-4-4-12` hexadecimal digits.
+fn is_object_id(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -640,11 +650,4 @@ mod tests {
         assert_eq!(hosted_refs(html).into_iter().collect::<Vec<_>>(), vec!["1", "2"]);
         assert!(attachment_tags("<p>plain</p>").is_empty());
     }
-}
-
-/// Whether `s` is shaped like an AAD object id: a GUID, `8-4-4-4-12` hexadecimal digits.
-fn is_object_id(s: &str) -> bool {
-    let groups: Vec<&str> = s.split('-').collect();
-    groups.len() == 5
-        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }

@@ -253,7 +253,10 @@ fn plan_conversation(
                 "guidelines_truncated",
                 None,
                 None,
-                format!("topic cut to {} characters for the space guidelines", super::rules::CHAT_GUIDELINES_MAX),
+                format!(
+                    "topic cut to {} characters for the space guidelines",
+                    super::rules::CHAT_GUIDELINES_MAX
+                ),
             );
         }
         space["spaceDetails"]["guidelines"] = json!(guidelines);
@@ -478,7 +481,14 @@ fn plan_conversation(
             );
         }
         if super::rules::pinned(m) {
-            b.report("message", Outcome::Altered, "pin_not_carried", Some(ts), Some(&main), "pinned on the source; pins cannot be imported");
+            b.report(
+                "message",
+                Outcome::Altered,
+                "pin_not_carried",
+                Some(ts),
+                Some(&main),
+                "pinned on the source; pins cannot be imported",
+            );
         }
         if let Some(detail) = flattened {
             b.report("message", Outcome::Altered, "thread_flattened", Some(ts), Some(&main), detail);
@@ -666,8 +676,18 @@ fn plan_conversation(
     for user in &current {
         let Some(member) = b.member_name(user) else {
             let row = ctx.who(user);
-            if let Some(id) = super::rules::chat_outsider_target(&row).filter(|id| added.insert(format!("users/{id}"))) {
-                b.push(format!("{base}/add/{user}"), Actor::User { id: importer.clone() }, Action::ChatAddMember { membership: json!({"member": {"name": format!("users/{id}"), "type": "HUMAN"}}) }, None, false);
+            if let Some(id) =
+                super::rules::chat_outsider_target(&row).filter(|id| added.insert(format!("users/{id}")))
+            {
+                b.push(
+                    format!("{base}/add/{user}"),
+                    Actor::User { id: importer.clone() },
+                    Action::ChatAddMember {
+                        membership: json!({"member": {"name": format!("users/{id}"), "type": "HUMAN"}}),
+                    },
+                    None,
+                    false,
+                );
             } else if super::rules::chat_outsider_target(&row).is_some() {
                 // Mapped to the same account as another current member: added once.
             } else {

@@ -75,9 +75,9 @@ pub fn chat_parts(
 /// File extensions Google Chat refuses in `media.upload` (executables, scripts, installers
 /// and disk images; the list the emulator enforces, after Google's blocked-types list).
 pub const CHAT_BLOCKED_EXTENSIONS: &[&str] = &[
-    "ade", "adp", "apk", "appx", "bat", "cab", "chm", "cmd", "com", "cpl", "dll", "dmg", "exe", "hta",
-    "ins", "isp", "iso", "jar", "js", "jse", "lib", "lnk", "mde", "msc", "msi", "msix", "msp", "mst",
-    "nsh", "pif", "ps1", "scr", "sct", "shb", "sys", "vb", "vbe", "vbs", "vxd", "wsc", "wsf", "wsh",
+    "ade", "adp", "apk", "appx", "bat", "cab", "chm", "cmd", "com", "cpl", "dll", "dmg", "exe", "hta", "ins",
+    "isp", "iso", "jar", "js", "jse", "lib", "lnk", "mde", "msc", "msi", "msix", "msp", "mst", "nsh", "pif",
+    "ps1", "scr", "sct", "shb", "sys", "vb", "vbe", "vbs", "vxd", "wsc", "wsf", "wsh",
 ];
 
 /// The extension of a file name (lowercase), if it has one: text after the last `.` that
@@ -243,7 +243,10 @@ pub fn is_guid(s: &str) -> bool {
     let s = s.strip_prefix('{').and_then(|x| x.strip_suffix('}')).unwrap_or(s);
     let groups: Vec<&str> = s.split('-').collect();
     groups.len() == 5
-        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Teams: `from.user.id` must be the author's AAD object id. A mapped author whose target
@@ -260,7 +263,8 @@ pub fn require_aad_author(
     match poster {
         super::Poster::User { source, target } if !is_guid(&target) => {
             let label = ctx.name_of(&source);
-            doc.blocks.insert(0, Block::Paragraph(vec![Inline::Bold(vec![Inline::Text(format!("{label}:"))])]));
+            doc.blocks
+                .insert(0, Block::Paragraph(vec![Inline::Bold(vec![Inline::Text(format!("{label}:"))])]));
             notes.push((
                 "author_not_aad_object_id",
                 format!(
@@ -310,7 +314,8 @@ pub fn empty_general_channel(team_time: i64) -> ConversationPlan {
 
 /// Chat: the Workspace's e-mail domains, lowercase: `--domain` values plus the importer's.
 pub fn workspace_domains(opts: &super::PlanOptions) -> Vec<String> {
-    let mut domains: Vec<String> = opts.domains.iter().map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase()).collect();
+    let mut domains: Vec<String> =
+        opts.domains.iter().map(|d| d.trim().trim_start_matches('@').to_ascii_lowercase()).collect();
     if let Some((_, d)) = opts.importer.as_deref().and_then(|i| i.rsplit_once('@')) {
         domains.push(d.to_ascii_lowercase());
     }
@@ -500,8 +505,10 @@ mod tests {
             u => Some(format!("users/{}", u.to_lowercase())),
         };
         let (merged, notes) = merge_chat_memberships(&closed, &authored, &current, &member, 5 * s, 100 * s);
-        let got: Vec<(&str, i64, i64, usize, bool)> =
-            merged.iter().map(|m| (m.member.as_str(), m.start / s, m.end, m.intervals, m.synthetic)).collect();
+        let got: Vec<(&str, i64, i64, usize, bool)> = merged
+            .iter()
+            .map(|m| (m.member.as_str(), m.start / s, m.end, m.intervals, m.synthetic))
+            .collect();
         assert_eq!(
             got,
             vec![
@@ -522,7 +529,13 @@ mod tests {
     fn guids() {
         assert!(is_guid("6f4b2a1e-0000-4000-8000-00000000ABCD"));
         assert!(is_guid("{6f4b2a1e-0000-4000-8000-000000000001}"));
-        for bad in ["ana@example.com", "aad-ana", "", "6f4b2a1e00004000800000000000abcd", "6f4b2a1e-0000-4000-8000-00000000000g"] {
+        for bad in [
+            "ana@example.com",
+            "aad-ana",
+            "",
+            "6f4b2a1e00004000800000000000abcd",
+            "6f4b2a1e-0000-4000-8000-00000000000g",
+        ] {
             assert!(!is_guid(bad), "{bad}");
         }
     }

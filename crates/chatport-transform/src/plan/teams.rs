@@ -171,11 +171,8 @@ pub fn plan(
         .collect();
     let mut planned: Vec<Planned> = planned.into_iter().collect::<Result<_, _>>()?;
     let mut out = Vec::with_capacity(planned.len() + 1);
-    if let Some(team_time) = planned
-        .iter()
-        .filter_map(|p| p.workspace_time)
-        .min()
-        .map(|t| super::rules::team_time(t, &all_public))
+    if let Some(team_time) =
+        planned.iter().filter_map(|p| p.workspace_time).min().map(|t| super::rules::team_time(t, &all_public))
     {
         // The General channel exists from the team's creation: it carries the team's time.
         for p in planned.iter_mut().filter(|p| p.general) {
@@ -315,7 +312,13 @@ fn complete_team(ctx: &Context, team: &mut OpList, members: &BTreeSet<String>) -
 /// selected channels.
 fn workspace_team(ctx: &Context, public: &[&Conversation], time: i64) -> ConversationPlan {
     let mut team = OpList::new(WORKSPACE_TEAM.to_owned(), None);
-    let name: String = ctx.opts.team_name.trim().chars().take(super::rules::room_for_name(&ctx.opts, TEAM_NAME_MAX)).collect();
+    let name: String = ctx
+        .opts
+        .team_name
+        .trim()
+        .chars()
+        .take(super::rules::room_for_name(&ctx.opts, TEAM_NAME_MAX))
+        .collect();
     let name = super::rules::affixed(&name, &ctx.opts);
     team.push(
         format!("{WORKSPACE_TEAM}/create"),
