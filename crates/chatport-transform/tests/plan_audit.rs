@@ -543,8 +543,9 @@ fn teams_targets_that_are_not_object_ids_post_as_the_fallback() {
     let body = posts[1].1["body"]["content"].as_str().unwrap_or_default();
     assert!(body.contains("<b>Bob:</b>") && body.contains("from bob"), "{body}");
     let noted = reasons(&plan, "author_not_aad_object_id");
-    assert_eq!(noted.len(), 1);
-    assert!(noted[0].detail.contains("bob@example.com"));
+    assert_eq!(noted.len(), 1, "once per user");
+    assert_eq!(noted[0].item, "user");
+    assert!(noted[0].detail.starts_with("U2 ") && noted[0].detail.contains("bob@example.com"));
     // Every from.user.id in the plan is a GUID.
     assert!(posts.iter().all(|(_, m)| chatport_transform::plan::rules::is_guid(
         m["from"]["user"]["id"].as_str().unwrap_or_default()

@@ -579,6 +579,7 @@ fn write_plan(
             detail: format!("{} {} ({}): {what}", r.source_id, r.display_name, kind_name(r.kind)),
         });
     }
+    user_entries.extend(rules::non_aad_author_entries(ctx));
     let global = ConversationPlan {
         containers: Vec::new(),
         report: user_entries,

@@ -251,13 +251,14 @@ pub fn is_guid(s: &str) -> bool {
 
 /// Teams: `from.user.id` must be the author's AAD object id. A mapped author whose target
 /// is not one (the template proposes e-mails) is posted by the fallback account under an
-/// attribution line, like any author without an account, and the message notes why.
-/// Returns the poster to use and the notes, with the attribution added to `doc`.
+/// attribution line, like any author without an account; the report says so once per user
+/// ([`non_aad_author_entries`]). Returns the poster to use (and `notes` unchanged), with the
+/// attribution added to `doc`.
 pub fn require_aad_author(
     ctx: &super::Context,
     poster: super::Poster,
     doc: &mut crate::markup::Document,
-    mut notes: Vec<(&'static str, String)>,
+    notes: Vec<(&'static str, String)>,
 ) -> (super::Poster, Vec<(&'static str, String)>) {
     use crate::markup::{Block, Inline};
     match poster {
@@ -265,17 +266,38 @@ pub fn require_aad_author(
             let label = ctx.name_of(&source);
             doc.blocks
                 .insert(0, Block::Paragraph(vec![Inline::Bold(vec![Inline::Text(format!("{label}:"))])]));
-            notes.push((
-                "author_not_aad_object_id",
-                format!(
-                    "{label} ({source}) is mapped to {target:?}, not an AAD object id: posted by the fallback \
-                     user with an attribution line (put the user's object id in the mapping's target column)"
-                ),
-            ));
             (super::Poster::App { label }, notes)
         }
         other => (other, notes),
     }
+}
+
+/// Teams: one report entry per user mapped as `author` whose target is not an AAD object id
+/// (their messages are posted by the fallback account, see [`require_aad_author`]); none
+/// for Chat.
+pub fn non_aad_author_entries(ctx: &super::Context) -> Vec<chatport_model::plan::ReportEntry> {
+    use crate::users::UserAction;
+    if ctx.opts.destination != chatport_model::plan::Destination::Teams {
+        return Vec::new();
+    }
+    let mut rows: Vec<&crate::users::MappingRow> =
+        ctx.mapping.values().filter(|r| r.action == UserAction::Author && !is_guid(&r.target)).collect();
+    rows.sort_by(|a, b| a.source_id.cmp(&b.source_id));
+    rows.into_iter()
+        .map(|r| chatport_model::plan::ReportEntry {
+            item: "user".into(),
+            outcome: chatport_model::plan::Outcome::Altered,
+            reason: "author_not_aad_object_id".into(),
+            conversation: None,
+            ts: None,
+            operation: None,
+            detail: format!(
+                "{} {} is mapped to {:?}, not an AAD object id (GUID): their messages are posted by the fallback \
+                 user with an attribution line; put the user's object id in the mapping's target column",
+                r.source_id, r.display_name, r.target
+            ),
+        })
+        .collect()
 }
 
 /// Container id of the workspace team's General channel when no conversation maps to it.
