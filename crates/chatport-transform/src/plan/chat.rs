@@ -537,9 +537,15 @@ fn plan_conversation(
         }
         debug_assert!(parts.iter().all(|p| p.len() < MESSAGE_LIMIT));
         if let Poster::User { source, .. } = &poster {
-            let span = authored.entry(source.clone()).or_insert(authored_span);
-            span.0 = span.0.min(authored_span.0);
-            span.1 = span.1.max(authored_span.1);
+            match authored.get_mut(source) {
+                Some(span) => {
+                    span.0 = span.0.min(authored_span.0);
+                    span.1 = span.1.max(authored_span.1);
+                }
+                None => {
+                    authored.insert(source.clone(), authored_span);
+                }
+            }
         }
 
         // Reactions: per (emoji, user), as that user, in Unicode; aliases that give the

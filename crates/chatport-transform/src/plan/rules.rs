@@ -241,12 +241,11 @@ pub fn merge_chat_memberships(
 /// (optionally in braces).
 pub fn is_guid(s: &str) -> bool {
     let s = s.strip_prefix('{').and_then(|x| x.strip_suffix('}')).unwrap_or(s);
-    let groups: Vec<&str> = s.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
 }
 
 /// Teams: `from.user.id` must be the author's AAD object id. A mapped author whose target
