@@ -49,7 +49,8 @@ pub struct TransformArgs {
     #[arg(long, short)]
     pub out: PathBuf,
     /// The user mapping CSV (from `chatport users`); without it every user with an e-mail
-    /// posts as that e-mail and everyone else as the app.
+    /// posts as that e-mail and everyone else as the app. Teams needs object ids as targets
+    /// (see `chatport users --to teams`): e-mail targets post through `--fallback-user`.
     #[arg(long)]
     pub users: Option<PathBuf>,
     /// Only these conversations (ids or names, comma-separated), for pilot runs.

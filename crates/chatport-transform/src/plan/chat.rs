@@ -294,13 +294,19 @@ fn plan_conversation(
         let start = joined.max(space_time + 1);
         let end = left.min(latest).max(start + 1);
         if b.member_name(&iv.user).is_none() {
+            let row = ctx.who(&iv.user);
+            let why = if super::rules::chat_outsider_target(&row).is_some() {
+                "is not posted as themselves (outside the Workspace, or a guest): no historical membership"
+            } else {
+                "has no destination account"
+            };
             b.report(
                 "membership",
                 Outcome::Dropped,
                 "member_unmapped",
                 None,
                 None,
-                format!("{} has no destination account", ctx.name_of(&iv.user)),
+                format!("{} {why}", ctx.name_of(&iv.user)),
             );
             continue;
         }
