@@ -1,8 +1,10 @@
 //! Parsing one day file (`<folder>/YYYY-MM-DD.json`, a JSON array of messages) record by
 //! record, so that a file broken half-way still yields the messages before the break.
 
-use serde::de::{Deserializer as _, SeqAccess, Visitor};
-use serde_json::Value;
+use crate::transcode::{Canon, KeySeed, Scratch};
+use serde::de::{DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::fmt;
 
 /// How a day file parse ended.
@@ -46,6 +48,185 @@ pub fn for_each_element(text: &str, mut on_element: impl FnMut(u64, Value)) -> D
     let result = (&mut de)
         .deserialize_seq(Elements { on_element: &mut on_element, read: &mut read })
         .and_then(|()| de.end());
+    match result {
+        Ok(()) => DayParse::Complete,
+        Err(e) => DayParse::Broken { read, error: e.to_string() },
+    }
+}
+
+/// Top-level message fields that the message conversion reads, removes or inserts; they
+/// are parsed into `Value`s. Every other field is passed through as canonical bytes.
+const INTERPRETED: [&str; 22] = [
+    "app_id",
+    "attachments",
+    "blocks",
+    "bot_id",
+    "comment",
+    "edited",
+    "file",
+    "files",
+    "files_without_id",
+    "icons",
+    "pub_secret",
+    "reactions",
+    "reactions_unparsed",
+    "reply_count",
+    "reply_users",
+    "subtype",
+    "text",
+    "thread_ts",
+    "ts",
+    "type",
+    "user",
+    "username",
+];
+
+/// One element of a day file as the fast path reads it.
+pub struct ParsedMessage<'de> {
+    /// The interpreted fields, or `None` when the element is not an object.
+    pub fields: Option<Map<String, Value>>,
+    /// The other fields: `(key, start, end)` of their canonical bytes in `bytes`, in input
+    /// order (a repeated key: the last one counts).
+    pub passthrough: Vec<(Cow<'de, str>, usize, usize)>,
+    /// Canonical bytes of the passed-through values.
+    pub bytes: Vec<u8>,
+    scratch: Scratch<'de>,
+}
+
+impl<'de> ParsedMessage<'de> {
+    fn new() -> Self {
+        ParsedMessage {
+            fields: None,
+            passthrough: Vec::new(),
+            bytes: Vec::new(),
+            scratch: Scratch::default(),
+        }
+    }
+
+    /// The passed-through members, sorted by key with repeated keys resolved (last wins).
+    pub fn sorted_passthrough(&mut self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.passthrough.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        let members = &self.passthrough;
+        let bytes = &self.bytes;
+        members.iter().enumerate().filter_map(move |(i, (k, s, e))| {
+            if members.get(i + 1).is_some_and(|next| next.0 == *k) {
+                None
+            } else {
+                Some((k.as_ref(), &bytes[*s..*e]))
+            }
+        })
+    }
+}
+
+struct MessageSeed<'p, 'de> {
+    parsed: &'p mut ParsedMessage<'de>,
+    strip: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for MessageSeed<'_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MessageSeed<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a message")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let p = self.parsed;
+        let mut fields = Map::new();
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            if INTERPRETED.contains(&key.as_ref()) {
+                let v: Value = map.next_value()?;
+                fields.insert(key.into_owned(), v);
+            } else {
+                let start = p.bytes.len();
+                map.next_value_seed(Canon { out: &mut p.bytes, scratch: &mut p.scratch, strip: self.strip })?;
+                p.passthrough.push((key, start, p.bytes.len()));
+            }
+        }
+        p.fields = Some(fields);
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+struct Messages<'f, 'de, F: FnMut(u64, &mut ParsedMessage<'de>)> {
+    on_element: &'f mut F,
+    read: &'f mut u64,
+    strip: bool,
+    _de: std::marker::PhantomData<&'de ()>,
+}
+
+impl<'de, F: FnMut(u64, &mut ParsedMessage<'de>)> Visitor<'de> for Messages<'_, 'de, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON array of messages")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut parsed = ParsedMessage::new();
+        loop {
+            parsed.fields = None;
+            parsed.passthrough.clear();
+            parsed.bytes.clear();
+            if seq.next_element_seed(MessageSeed { parsed: &mut parsed, strip: self.strip })?.is_none() {
+                return Ok(());
+            }
+            (self.on_element)(*self.read, &mut parsed);
+            *self.read += 1;
+        }
+    }
+}
+
+/// Like [`for_each_element`], for day files: each message's interpreted fields are parsed
+/// into `Value`s and the others straight into their canonical bytes (secrets stripped
+/// when `strip`), which is what the canonical message's `extra` holds.
+pub fn for_each_message<'de>(
+    text: &'de str,
+    strip: bool,
+    mut on_element: impl FnMut(u64, &mut ParsedMessage<'de>),
+) -> DayParse {
+    let mut read = 0u64;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let visitor =
+        Messages { on_element: &mut on_element, read: &mut read, strip, _de: std::marker::PhantomData };
+    let result = (&mut de).deserialize_seq(visitor).and_then(|()| de.end());
     match result {
         Ok(()) => DayParse::Complete,
         Err(e) => DayParse::Broken { read, error: e.to_string() },

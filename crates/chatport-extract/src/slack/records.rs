@@ -183,10 +183,25 @@ pub fn message(
     value: Value,
     may_hold_secrets: bool,
 ) -> Option<ConvertedMessage> {
-    let Value::Object(mut m) = value else {
-        ctx.warn(WarningCode::WrongType, "a message record should be an object: skipped");
+    let Value::Object(m) = value else {
+        not_an_object(ctx);
         return None;
     };
+    message_fields(ctx, conversation, m, may_hold_secrets)
+}
+
+/// Reports a day-file element that is not an object.
+pub fn not_an_object(ctx: &mut Ctx<'_>) {
+    ctx.warn(WarningCode::WrongType, "a message record should be an object: skipped");
+}
+
+/// [`message`] on the fields of a message object.
+pub fn message_fields(
+    ctx: &mut Ctx<'_>,
+    conversation: &str,
+    mut m: Map<String, Value>,
+    may_hold_secrets: bool,
+) -> Option<ConvertedMessage> {
     if may_hold_secrets {
         for v in m.values_mut() {
             strip_value(v);

@@ -1,0 +1,240 @@
+//! Re-encoding a JSON value straight from the parser into its canonical bytes, without
+//! building a `serde_json::Value` tree first.
+//!
+//! The bytes are exactly what parsing into a `Value` and writing it with `serde_json`
+//! gives: compact, object keys sorted (a repeated key keeps its last value), strings
+//! escaped as serde_json escapes them, numbers as serde_json prints them. With `strip`
+//! set, the same secret removal as [`crate::slack::urls::strip_value`] is applied on the
+//! way: `pub_secret` members are dropped and tokens are cut from strings.
+
+use crate::jsonout::write_str;
+use crate::slack::urls::strip_url_tokens;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::borrow::Cow;
+use std::fmt;
+
+/// Reusable working space of the transcoder: keys of the objects being written (a stack
+/// shared by all nesting levels) and a buffer for reordering members.
+#[derive(Default)]
+pub struct Scratch<'de> {
+    keys: Vec<(Cow<'de, str>, usize, usize)>,
+    tmp: Vec<u8>,
+}
+
+/// Deserializes a map key, borrowing it from the input when it has no escapes.
+pub struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// Writes the canonical bytes of one JSON value to `out`.
+pub struct Canon<'a, 'de> {
+    /// Where the bytes go.
+    pub out: &'a mut Vec<u8>,
+    /// Working space.
+    pub scratch: &'a mut Scratch<'de>,
+    /// Remove secrets on the way.
+    pub strip: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for Canon<'_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl Canon<'_, '_> {
+    fn string(self, s: &str) {
+        if self.strip && s.len() > 8 {
+            if let Some(clean) = strip_url_tokens(s) {
+                write_str(self.out, &clean);
+                return;
+            }
+        }
+        write_str(self.out, s);
+    }
+
+    fn display(self, v: impl fmt::Display) {
+        use std::io::Write as _;
+        // Writing into a Vec cannot fail.
+        let _ = write!(self.out, "{v}");
+    }
+}
+
+impl<'de> Visitor<'de> for Canon<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        self.out.extend_from_slice(if v { b"true" } else { b"false" });
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.display(v);
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.display(v);
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        // As `Value::from(f64)` then serde_json: non-finite numbers become `null`.
+        serde_json::to_writer(&mut *self.out, &serde_json::Value::from(v)).map_err(E::custom)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.string(v);
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.out.extend_from_slice(b"null");
+        Ok(())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        self.visit_unit()
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let Canon { out, scratch, strip } = self;
+        out.push(b'[');
+        let mut first = true;
+        loop {
+            let mark = out.len();
+            if !first {
+                out.push(b',');
+            }
+            let seed = Canon { out: &mut *out, scratch: &mut *scratch, strip };
+            if seq.next_element_seed(seed)?.is_none() {
+                out.truncate(mark);
+                break;
+            }
+            first = false;
+        }
+        out.push(b']');
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let Canon { out, scratch, strip } = self;
+        let base = scratch.keys.len();
+        let region = out.len();
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            if strip && key == "pub_secret" {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            let start = out.len();
+            map.next_value_seed(Canon { out: &mut *out, scratch: &mut *scratch, strip })?;
+            let end = out.len();
+            scratch.keys.push((key, start, end));
+        }
+        let Scratch { keys, tmp } = scratch;
+        let members = &mut keys[base..];
+        // Stable: of repeated keys the last one read stays last, and is the one kept.
+        members.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        tmp.clear();
+        tmp.extend_from_slice(&out[region..]);
+        out.truncate(region);
+        out.push(b'{');
+        let mut first = true;
+        for (i, (key, start, end)) in members.iter().enumerate() {
+            if members.get(i + 1).is_some_and(|next| next.0 == *key) {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            write_str(out, key);
+            out.push(b':');
+            out.extend_from_slice(&tmp[start - region..end - region]);
+        }
+        out.push(b'}');
+        keys.truncate(base);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::slack::urls::strip_value;
+    use serde_json::Value;
+
+    fn both(text: &str, strip: bool) -> (String, String) {
+        let mut out = Vec::new();
+        let mut scratch = Scratch::default();
+        let mut de = serde_json::Deserializer::from_str(text);
+        Canon { out: &mut out, scratch: &mut scratch, strip }.deserialize(&mut de).unwrap();
+        de.end().unwrap();
+        let mut v: Value = serde_json::from_str(text).unwrap();
+        if strip {
+            strip_value(&mut v);
+        }
+        (String::from_utf8(out).unwrap(), serde_json::to_string(&v).unwrap())
+    }
+
+    #[test]
+    fn same_bytes_as_value_then_serde_json() {
+        let cases = [
+            r#"{"b":1,"a":[true,false,null,-3,18446744073709551615,1.5e300,-0.0,2.50],"a":"dup"}"#,
+            r#"{"z":{"y":{"x":"\u00e9\/\ud83d\ude80\n\"","w":[]},"v":{}},"e\u0301":"key with escape"}"#,
+            r#"[{"k":"v"},{"k":"w","j":{"c":3,"b":2,"a":1}},"s",12345678901234567890]"#,
+            r#""plain""#,
+            r#"{"url":"https://x/f?t=xoxe-1&v=2","pub_secret":"s","in":{"pub_secret":1,"u":"https://y/?token=xoxp-2"}}"#,
+        ];
+        for text in cases {
+            for strip in [false, true] {
+                let (ours, theirs) = both(text, strip);
+                assert_eq!(ours, theirs, "{text} strip={strip}");
+            }
+        }
+    }
+
+    #[test]
+    fn errors_surface() {
+        let mut out = Vec::new();
+        let mut scratch = Scratch::default();
+        let mut de = serde_json::Deserializer::from_str(r#"{"a":[1,2"#);
+        assert!(Canon { out: &mut out, scratch: &mut scratch, strip: false }.deserialize(&mut de).is_err());
+    }
+}
