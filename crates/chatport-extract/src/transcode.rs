@@ -70,15 +70,39 @@ impl<'de> DeserializeSeed<'de> for Canon<'_, 'de> {
     }
 }
 
+/// Appends a string borrowed from the JSON input, quoted. serde_json only lends a string
+/// that had no escape sequence in the input, and JSON forbids raw `"`, `\\` and control
+/// characters in strings, so it needs no escaping: this is what [`write_str`] would write.
+pub fn write_unescaped(out: &mut Vec<u8>, s: &str) {
+    debug_assert!(!s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\'));
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'"');
+}
+
+/// Appends a key read by [`KeySeed`]: borrowed keys need no escaping.
+#[allow(clippy::ptr_arg)] // Whether the key is borrowed is the point.
+pub fn write_key(out: &mut Vec<u8>, key: &Cow<'_, str>) {
+    match key {
+        Cow::Borrowed(k) => write_unescaped(out, k),
+        Cow::Owned(k) => write_str(out, k),
+    }
+}
+
 impl Canon<'_, '_> {
-    fn string(self, s: &str) {
+    fn string(self, s: &str, borrowed: bool) {
         if self.strip && s.len() > 8 {
             if let Some(clean) = strip_url_tokens(s) {
                 write_str(self.out, &clean);
                 return;
             }
         }
-        write_str(self.out, s);
+        if borrowed {
+            write_unescaped(self.out, s);
+        } else {
+            write_str(self.out, s);
+        }
     }
 
     fn display(self, v: impl fmt::Display) {
@@ -115,8 +139,13 @@ impl<'de> Visitor<'de> for Canon<'_, 'de> {
         serde_json::to_writer(&mut *self.out, &serde_json::Value::from(v)).map_err(E::custom)
     }
 
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<(), E> {
+        self.string(v, true);
+        Ok(())
+    }
+
     fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        self.string(v);
+        self.string(v, false);
         Ok(())
     }
 
@@ -184,7 +213,7 @@ impl<'de> Visitor<'de> for Canon<'_, 'de> {
                 out.push(b',');
             }
             first = false;
-            write_str(out, key);
+            write_key(out, key);
             out.push(b':');
             out.extend_from_slice(&tmp[start - region..end - region]);
         }
@@ -228,6 +257,14 @@ mod tests {
                 assert_eq!(ours, theirs, "{text} strip={strip}");
             }
         }
+    }
+
+    #[test]
+    fn raw_control_characters_are_refused_by_the_parser() {
+        // What `write_unescaped` relies on: a string lent by the parser had no escapes, and
+        // raw quotes, backslashes and control characters cannot appear unescaped.
+        assert!(serde_json::from_str::<Value>("\"a\u{1}b\"").is_err());
+        assert!(serde_json::from_str::<Value>("\"a\nb\"").is_err());
     }
 
     #[test]

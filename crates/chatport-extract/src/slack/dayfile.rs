@@ -1,9 +1,10 @@
 //! Parsing one day file (`<folder>/YYYY-MM-DD.json`, a JSON array of messages) record by
 //! record, so that a file broken half-way still yields the messages before the break.
 
+use super::fields::{message_field_slot, Fields as _, MessageFields};
 use crate::transcode::{Canon, KeySeed, Scratch};
 use serde::de::{DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -54,37 +55,10 @@ pub fn for_each_element(text: &str, mut on_element: impl FnMut(u64, Value)) -> D
     }
 }
 
-/// Top-level message fields that the message conversion reads, removes or inserts; they
-/// are parsed into `Value`s. Every other field is passed through as canonical bytes.
-const INTERPRETED: [&str; 22] = [
-    "app_id",
-    "attachments",
-    "blocks",
-    "bot_id",
-    "comment",
-    "edited",
-    "file",
-    "files",
-    "files_without_id",
-    "icons",
-    "pub_secret",
-    "reactions",
-    "reactions_unparsed",
-    "reply_count",
-    "reply_users",
-    "subtype",
-    "text",
-    "thread_ts",
-    "ts",
-    "type",
-    "user",
-    "username",
-];
-
 /// One element of a day file as the fast path reads it.
 pub struct ParsedMessage<'de> {
     /// The interpreted fields, or `None` when the element is not an object.
-    pub fields: Option<Map<String, Value>>,
+    pub fields: Option<MessageFields>,
     /// The other fields: `(key, start, end)` of their canonical bytes in `bytes`, in input
     /// order (a repeated key: the last one counts).
     pub passthrough: Vec<(Cow<'de, str>, usize, usize)>,
@@ -104,7 +78,7 @@ impl<'de> ParsedMessage<'de> {
     }
 
     /// The passed-through members, sorted by key with repeated keys resolved (last wins).
-    pub fn sorted_passthrough(&mut self) -> impl Iterator<Item = (&str, &[u8])> {
+    pub fn sorted_passthrough(&mut self) -> impl Iterator<Item = (&Cow<'de, str>, &[u8])> {
         self.passthrough.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         let members = &self.passthrough;
         let bytes = &self.bytes;
@@ -112,7 +86,7 @@ impl<'de> ParsedMessage<'de> {
             if members.get(i + 1).is_some_and(|next| next.0 == *k) {
                 None
             } else {
-                Some((k.as_ref(), &bytes[*s..*e]))
+                Some((k, &bytes[*s..*e]))
             }
         })
     }
@@ -140,11 +114,11 @@ impl<'de> Visitor<'de> for MessageSeed<'_, 'de> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let p = self.parsed;
-        let mut fields = Map::new();
+        let mut fields = MessageFields::default();
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            if INTERPRETED.contains(&key.as_ref()) {
+            if message_field_slot(&key).is_some() {
                 let v: Value = map.next_value()?;
-                fields.insert(key.into_owned(), v);
+                fields.insert(&key, v);
             } else {
                 let start = p.bytes.len();
                 map.next_value_seed(Canon { out: &mut p.bytes, scratch: &mut p.scratch, strip: self.strip })?;

@@ -55,9 +55,34 @@ struct Run<'a> {
     inflated: AtomicU64,
     known_users: HashSet<String>,
     progress: &'a dyn Progress,
+    /// Buffers of written day outputs, handed to the next day files: large buffers freshly
+    /// allocated each time cost page faults and page clearing.
+    spare_lines: std::sync::Mutex<Vec<Vec<u8>>>,
 }
 
+/// At most this many spare day-output buffers are kept, none larger than this.
+const SPARE_LINES: usize = 4 * DAY_WINDOW;
+const SPARE_LINE_BYTES: usize = 64 << 20;
+
 impl Run<'_> {
+    /// An empty buffer for a day file's lines.
+    fn lines_buffer(&self) -> Vec<u8> {
+        self.spare_lines.lock().ok().and_then(|mut spare| spare.pop()).unwrap_or_default()
+    }
+
+    /// Gives a written day file's lines buffer back for reuse.
+    fn recycle_lines(&self, mut lines: Vec<u8>) {
+        if lines.capacity() > SPARE_LINE_BYTES {
+            return;
+        }
+        lines.clear();
+        if let Ok(mut spare) = self.spare_lines.lock() {
+            if spare.len() < SPARE_LINES {
+                spare.push(lines);
+            }
+        }
+    }
+
     /// The name of an entry relative to the export root, for messages and records.
     fn rel<'e>(&self, entry: &'e Entry) -> &'e str {
         entry.name.strip_prefix(self.prefix.as_str()).unwrap_or(&entry.name)
@@ -102,6 +127,54 @@ impl Run<'_> {
                     format!("invalid UTF-8 at byte {at}: replaced with U+FFFD"),
                 ));
                 Some(String::from_utf8_lossy(e.as_bytes()).into_owned())
+            }
+        }
+    }
+
+    /// Like [`Run::read_text`], into a reused buffer: the text borrows from `buf` unless
+    /// invalid UTF-8 had to be replaced.
+    fn read_text_into<'b>(
+        &self,
+        entry: &Entry,
+        warnings: &mut Vec<Warning>,
+        buf: &'b mut Vec<u8>,
+    ) -> Option<std::borrow::Cow<'b, str>> {
+        let rel = self.rel(entry);
+        match self.source.read_into(entry, self.opts.max_json_bytes, buf) {
+            Ok(()) => {}
+            Err(EntryError::TooLarge { limit }) => {
+                warnings.push(Warning::new(
+                    WarningCode::EntryTooLarge,
+                    Some(rel),
+                    None,
+                    format!("inflates to more than {limit} bytes (--max-json-bytes): skipped"),
+                ));
+                return None;
+            }
+            Err(EntryError::Read(e)) => {
+                warnings.push(Warning::new(
+                    WarningCode::UnreadableSource,
+                    Some(rel),
+                    None,
+                    format!("{e}: skipped"),
+                ));
+                return None;
+            }
+        }
+        if !self.charge(buf.len() as u64, rel, warnings) {
+            return None;
+        }
+        match std::str::from_utf8(buf) {
+            Ok(s) => Some(std::borrow::Cow::Borrowed(s)),
+            Err(e) => {
+                let at = e.valid_up_to();
+                warnings.push(Warning::new(
+                    WarningCode::InvalidUtf8,
+                    Some(rel),
+                    None,
+                    format!("invalid UTF-8 at byte {at}: replaced with U+FFFD"),
+                ));
+                Some(String::from_utf8_lossy(buf).into_owned().into())
             }
         }
     }
@@ -352,17 +425,40 @@ struct DayOutput {
     reactions: u64,
 }
 
+thread_local! {
+    /// Each worker's buffer for the inflated day file it is reading, kept between day
+    /// files so that each one does not allocate and fault in fresh pages.
+    static DAY_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A day file larger than this does not keep its buffer for the next one.
+const KEPT_BUFFER_BYTES: usize = 64 << 20;
+
 fn process_day(run: &Run<'_>, conv_id: &str, entry: &Entry) -> DayOutput {
+    DAY_BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            let out = process_day_in(run, conv_id, entry, &mut buf);
+            if buf.capacity() > KEPT_BUFFER_BYTES {
+                *buf = Vec::new();
+            }
+            out
+        }
+        Err(_) => process_day_in(run, conv_id, entry, &mut Vec::new()),
+    })
+}
+
+fn process_day_in(run: &Run<'_>, conv_id: &str, entry: &Entry, buf: &mut Vec<u8>) -> DayOutput {
     let mut out = DayOutput { file: run.rel(entry).to_owned(), ..Default::default() };
     let mut warnings = Vec::new();
-    let Some(text) = run.read_text(entry, &mut warnings) else {
+    let Some(text) = run.read_text_into(entry, &mut warnings, buf) else {
         out.warnings = warnings;
         return out;
     };
     let may_hold_secrets = urls::suspicious(&text);
     // The canonical lines are about two thirds of the day file's size: one allocation
     // instead of a chain of doublings and copies.
-    out.lines.reserve(text.len());
+    out.lines = run.lines_buffer();
+    out.lines.reserve(text.len() / 4 * 3);
     let file = out.file.clone();
     let mut refs = Vec::new();
     let result = dayfile::for_each_message(&text, may_hold_secrets, |index, parsed| {
@@ -457,7 +553,7 @@ fn write_message(
                 to_vec_into(out, v)?;
             }
         } else if let Some((k, bytes)) = passed.next() {
-            write_str(out, k);
+            crate::transcode::write_key(out, k);
             out.push(b':');
             out.extend_from_slice(bytes);
         }
@@ -507,8 +603,9 @@ fn process_conversation(
         previous_ts = std::mem::take(&mut recent_ts);
         let outputs: Vec<DayOutput> =
             window.par_iter().map(|e| process_day(run, &conversation.id, e)).collect();
-        for day in outputs {
+        for mut day in outputs {
             writer.write_lines(&day.lines, day.records)?;
+            run.recycle_lines(std::mem::take(&mut day.lines));
             run.progress.advance(1, day.records);
             for (ts, root, index, may_be_root) in &day.metas {
                 if previous_ts.contains(ts) || !recent_ts.insert(*ts) {
@@ -536,7 +633,8 @@ fn process_conversation(
                         spool =
                             Some(std::io::BufWriter::new(std::fs::File::create(&spool_path).map_err(io)?));
                     }
-                    let mut line = serde_json::to_vec(&f).map_err(|e| io(e.into()))?;
+                    let mut line = Vec::new();
+                    crate::jsonout::to_vec_into(&mut line, &f).map_err(|e| io(std::io::Error::other(e)))?;
                     line.push(b'\n');
                     if let Some(w) = spool.as_mut() {
                         w.write_all(&line).map_err(io)?;
@@ -685,6 +783,7 @@ fn extract_from(
         inflated: AtomicU64::new(0),
         known_users: HashSet::new(),
         progress,
+        spare_lines: std::sync::Mutex::new(Vec::new()),
     };
     let source_name = source.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     for note in source.notes() {

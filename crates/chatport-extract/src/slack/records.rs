@@ -1,7 +1,7 @@
 //! Turning one Slack JSON record (user, conversation, message, file) into its canonical
 //! record. Pure: values in, values and warnings out.
 
-use super::fields::Ctx;
+use super::fields::{Ctx, Fields, MessageFields};
 use super::urls::{strip_url_tokens, strip_value};
 use chatport_model::{
     Body, BotInfo, Conversation, ConversationKind, Edited, FileRecord, FileState, Message, MessageKind,
@@ -187,7 +187,7 @@ pub fn message(
         not_an_object(ctx);
         return None;
     };
-    message_fields(ctx, conversation, m, may_hold_secrets)
+    message_fields(ctx, conversation, m.into(), may_hold_secrets)
 }
 
 /// Reports a day-file element that is not an object.
@@ -199,7 +199,7 @@ pub fn not_an_object(ctx: &mut Ctx<'_>) {
 pub fn message_fields(
     ctx: &mut Ctx<'_>,
     conversation: &str,
-    mut m: Map<String, Value>,
+    mut m: MessageFields,
     may_hold_secrets: bool,
 ) -> Option<ConvertedMessage> {
     if may_hold_secrets {
@@ -268,7 +268,7 @@ pub fn message_fields(
                 WarningCode::WrongType,
                 format!("`thread_ts` {t:?} is not a Slack timestamp: kept in extra"),
             );
-            m.insert("thread_ts".into(), Value::String(t));
+            m.insert("thread_ts", Value::String(t));
             None
         }
         None => None,
@@ -289,7 +289,7 @@ pub fn message_fields(
             Value::Null => {}
             other => {
                 ctx.warn(WarningCode::WrongType, "field `file` should be an object");
-                m.insert("file".into(), other);
+                m.insert("file", other);
             }
         }
     }
@@ -308,7 +308,7 @@ pub fn message_fields(
         }
     }
     if !unidentified.is_empty() {
-        m.insert("files_without_id".into(), Value::Array(unidentified));
+        m.insert("files_without_id", Value::Array(unidentified));
     }
     let attachments = m.remove("attachments").filter(|a| !a.is_null());
     let message = Message {
@@ -328,12 +328,12 @@ pub fn message_fields(
         reactions,
         files: file_ids,
         attachments,
-        extra: m,
+        extra: m.into_map(),
     };
     Some(ConvertedMessage { message, files })
 }
 
-fn reactions(ctx: &mut Ctx<'_>, m: &mut Map<String, Value>) -> Vec<Reaction> {
+fn reactions(ctx: &mut Ctx<'_>, m: &mut impl Fields) -> Vec<Reaction> {
     let Some(items) = ctx.take_array(m, "reactions") else { return Vec::new() };
     let mut out = Vec::with_capacity(items.len());
     let mut bad = Vec::new();
@@ -361,7 +361,7 @@ fn reactions(ctx: &mut Ctx<'_>, m: &mut Map<String, Value>) -> Vec<Reaction> {
             WarningCode::WrongType,
             format!("{} reaction item(s) not understood: kept in extra", bad.len()),
         );
-        m.insert("reactions_unparsed".into(), Value::Array(bad));
+        m.insert("reactions_unparsed", Value::Array(bad));
     }
     out
 }

@@ -8,7 +8,22 @@ const SECRET_KEYS: [&str; 4] = ["t", "token", "pub_secret", "access_token"];
 /// Whether a string may carry a secret worth a closer look: every secret this module
 /// removes sits in a query string, so a string without `?` is clean (one `memchr`).
 pub fn suspicious(s: &str) -> bool {
-    s.as_bytes().contains(&b'?') && (s.contains("xox") || s.contains("pub_secret") || s.contains("token="))
+    let b = s.as_bytes();
+    if !b.contains(&b'?') {
+        return false;
+    }
+    if b.len() > 256 {
+        // Long text (a whole day file): the standard library's vectorised search.
+        return s.contains("xox") || s.contains("pub_secret") || s.contains("token=");
+    }
+    // Short strings (most values are): one pass for the three markers is cheaper than
+    // setting up three substring searches.
+    (0..b.len()).any(|i| match b[i] {
+        b'x' => b[i..].starts_with(b"xox"),
+        b'p' => b[i..].starts_with(b"pub_secret"),
+        b't' => b[i..].starts_with(b"token="),
+        _ => false,
+    })
 }
 
 /// Returns the URL without secret query parameters, or `None` when nothing changed.
@@ -85,6 +100,20 @@ mod tests {
             strip_url_tokens("see <https://x/f?t=xoxp-9|file> and https://y/?pub_secret=abc").as_deref(),
             Some("see <https://x/f|file> and https://y/")
         );
+    }
+
+    #[test]
+    fn suspicious_short_and_long() {
+        for pad in [0, 300] {
+            let p = "a".repeat(pad);
+            assert!(suspicious(&format!("{p}https://x/?t=xoxe-1")));
+            assert!(suspicious(&format!("xox{p}?")));
+            assert!(suspicious(&format!("?{p}pub_secret")));
+            assert!(suspicious(&format!("?token={p}")));
+            assert!(!suspicious(&format!("{p}https://x/?t=abc&tok=1&pub_secre")));
+            assert!(!suspicious(&format!("{p}xox token= pub_secret")));
+            assert!(!suspicious(&format!("?{p}xo")));
+        }
     }
 
     #[test]
