@@ -19,6 +19,51 @@ use std::fmt;
 pub struct Scratch<'de> {
     keys: Vec<(Cow<'de, str>, usize, usize)>,
     tmp: Vec<u8>,
+    markers: Option<Markers<'de>>,
+}
+
+impl<'de> Scratch<'de> {
+    /// Working space for values read from `text`, in order: with `strip`, the secret
+    /// markers of the whole text are located once, so that a string borrowed from the
+    /// text is checked by its position instead of by scanning it.
+    pub fn for_text(text: &'de str, strip: bool) -> Self {
+        Scratch { markers: strip.then(|| Markers::find(text)), ..Scratch::default() }
+    }
+}
+
+/// Where the secret markers ([`crate::slack::urls::suspicious`]) of a text occur, and a
+/// cursor over them for strings visited in text order.
+pub struct Markers<'de> {
+    text: &'de str,
+    /// `(start, end)` byte ranges, sorted by start.
+    spans: Vec<(usize, usize)>,
+    next: usize,
+}
+
+impl<'de> Markers<'de> {
+    fn find(text: &'de str) -> Self {
+        let mut spans: Vec<(usize, usize)> = crate::slack::urls::SECRET_MARKERS
+            .iter()
+            .flat_map(|m| text.match_indices(m).map(|(at, m)| (at, at + m.len())))
+            .collect();
+        spans.sort_unstable();
+        Markers { text, spans, next: 0 }
+    }
+
+    /// Whether a whole marker lies inside `s`, or `None` when `s` is not a part of the
+    /// text. Strings must be asked about in text order.
+    fn holds_marker(&mut self, s: &str) -> Option<bool> {
+        let base = self.text.as_ptr() as usize;
+        let start = (s.as_ptr() as usize).checked_sub(base)?;
+        let end = start + s.len();
+        if end > self.text.len() {
+            return None;
+        }
+        while self.spans.get(self.next).is_some_and(|m| m.0 < start) {
+            self.next += 1;
+        }
+        Some(self.spans[self.next..].iter().take_while(|m| m.0 < end).any(|m| m.1 <= end))
+    }
 }
 
 /// Deserializes a map key, borrowing it from the input when it has no escapes.
@@ -90,15 +135,23 @@ pub fn write_key(out: &mut Vec<u8>, key: &Cow<'_, str>) {
     }
 }
 
-impl Canon<'_, '_> {
-    fn string(self, s: &str, borrowed: bool) {
+impl<'de> Canon<'_, 'de> {
+    fn string(self, s: &str, borrowed: Option<&'de str>) {
         if self.strip && s.len() > 8 {
-            if let Some(clean) = strip_url_tokens(s) {
-                write_str(self.out, &clean);
-                return;
+            // A string lent by the text holds a marker only if one of the text's markers
+            // lies inside it; without a marker there is nothing to strip.
+            let marked = match (borrowed, self.scratch.markers.as_mut()) {
+                (Some(b), Some(m)) => m.holds_marker(b).unwrap_or(true),
+                _ => true,
+            };
+            if marked {
+                if let Some(clean) = strip_url_tokens(s) {
+                    write_str(self.out, &clean);
+                    return;
+                }
             }
         }
-        if borrowed {
+        if borrowed.is_some() {
             write_unescaped(self.out, s);
         } else {
             write_str(self.out, s);
@@ -140,12 +193,12 @@ impl<'de> Visitor<'de> for Canon<'_, 'de> {
     }
 
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<(), E> {
-        self.string(v, true);
+        self.string(v, Some(v));
         Ok(())
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        self.string(v, false);
+        self.string(v, None);
         Ok(())
     }
 
@@ -196,7 +249,7 @@ impl<'de> Visitor<'de> for Canon<'_, 'de> {
             let end = out.len();
             scratch.keys.push((key, start, end));
         }
-        let Scratch { keys, tmp } = scratch;
+        let Scratch { keys, tmp, .. } = scratch;
         let members = &mut keys[base..];
         // Stable: of repeated keys the last one read stays last, and is the one kept.
         members.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
@@ -231,7 +284,7 @@ mod tests {
 
     fn both(text: &str, strip: bool) -> (String, String) {
         let mut out = Vec::new();
-        let mut scratch = Scratch::default();
+        let mut scratch = Scratch::for_text(text, strip);
         let mut de = serde_json::Deserializer::from_str(text);
         Canon { out: &mut out, scratch: &mut scratch, strip }.deserialize(&mut de).unwrap();
         de.end().unwrap();
@@ -250,6 +303,8 @@ mod tests {
             r#"[{"k":"v"},{"k":"w","j":{"c":3,"b":2,"a":1}},"s",12345678901234567890]"#,
             r#""plain""#,
             r#"{"url":"https://x/f?t=xoxe-1&v=2","pub_secret":"s","in":{"pub_secret":1,"u":"https://y/?token=xoxp-2"}}"#,
+            r#"["https://a/?x=1xo","x https://b/?tok","en=5","https://c/?t=xoxb-9","plain?xox","https://d/?t=\u0078oxe-1"]"#,
+            r#"{"xox":"https://a/?k=v","b":"https://b/?pub_secret=1","c":["token=","https://c/?token=2"]}"#,
         ];
         for text in cases {
             for strip in [false, true] {

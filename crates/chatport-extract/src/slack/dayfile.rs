@@ -68,13 +68,8 @@ pub struct ParsedMessage<'de> {
 }
 
 impl<'de> ParsedMessage<'de> {
-    fn new() -> Self {
-        ParsedMessage {
-            fields: None,
-            passthrough: Vec::new(),
-            bytes: Vec::new(),
-            scratch: Scratch::default(),
-        }
+    fn new(scratch: Scratch<'de>) -> Self {
+        ParsedMessage { fields: None, passthrough: Vec::new(), bytes: Vec::new(), scratch }
     }
 
     /// The passed-through members, sorted by key with repeated keys resolved (last wins).
@@ -163,7 +158,7 @@ struct Messages<'f, 'de, F: FnMut(u64, &mut ParsedMessage<'de>)> {
     on_element: &'f mut F,
     read: &'f mut u64,
     strip: bool,
-    _de: std::marker::PhantomData<&'de ()>,
+    text: &'de str,
 }
 
 impl<'de, F: FnMut(u64, &mut ParsedMessage<'de>)> Visitor<'de> for Messages<'_, 'de, F> {
@@ -174,7 +169,7 @@ impl<'de, F: FnMut(u64, &mut ParsedMessage<'de>)> Visitor<'de> for Messages<'_, 
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let mut parsed = ParsedMessage::new();
+        let mut parsed = ParsedMessage::new(Scratch::for_text(self.text, self.strip));
         loop {
             parsed.fields = None;
             parsed.passthrough.clear();
@@ -198,8 +193,7 @@ pub fn for_each_message<'de>(
 ) -> DayParse {
     let mut read = 0u64;
     let mut de = serde_json::Deserializer::from_str(text);
-    let visitor =
-        Messages { on_element: &mut on_element, read: &mut read, strip, _de: std::marker::PhantomData };
+    let visitor = Messages { on_element: &mut on_element, read: &mut read, strip, text };
     let result = (&mut de).deserialize_seq(visitor).and_then(|()| de.end());
     match result {
         Ok(()) => DayParse::Complete,

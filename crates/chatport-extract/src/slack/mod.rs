@@ -562,6 +562,12 @@ fn write_message(
     Ok(())
 }
 
+/// The id of a spooled file record: the first member of its canonical line.
+fn spooled_file_id(record: &[u8]) -> Option<String> {
+    let rest = record.strip_prefix(b"{\"id\":")?;
+    serde_json::Deserializer::from_slice(rest).into_iter::<String>().next()?.ok()
+}
+
 /// What one conversation yields.
 struct ConversationOutput {
     conversation: Conversation,
@@ -1000,21 +1006,37 @@ fn extract_from(
     let mut referenced_blobs: HashSet<&str> = HashSet::new();
     for path in &spools {
         let io = |e: std::io::Error| ExtractError::Output { path: path.clone(), source: e };
-        let reader = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
-        for line in std::io::BufRead::lines(reader) {
-            let line = line.map_err(io)?;
-            let mut f: FileRecord = serde_json::from_str(&line).map_err(|e| io(std::io::Error::other(e)))?;
-            let key: [u8; 16] = Sha256::digest(f.id.as_bytes())[..16].try_into().unwrap_or([0; 16]);
+        let mut reader = std::io::BufReader::with_capacity(256 * 1024, std::fs::File::open(path).map_err(io)?);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if std::io::BufRead::read_until(&mut reader, b'\n', &mut line).map_err(io)? == 0 {
+                break;
+            }
+            let bad = |e: serde_json::Error| io(std::io::Error::other(e));
+            let record = line.strip_suffix(b"\n").unwrap_or(&line);
+            let id = match spooled_file_id(record) {
+                Some(id) => id,
+                None => serde_json::from_slice::<FileRecord>(record).map_err(bad)?.id,
+            };
+            let key: [u8; 16] = Sha256::digest(id.as_bytes())[..16].try_into().unwrap_or([0; 16]);
             if !emitted.insert(key) {
                 continue;
             }
-            if let Some(b) = blob_by_file.get(f.id.as_str()) {
+            if let Some(b) = blob_by_file.get(id.as_str()) {
+                let mut f: FileRecord = serde_json::from_slice(record).map_err(bad)?;
                 f.state = FileState::Present;
                 f.sha256 = Some(b.sha256.clone());
                 f.blob = Some(b.path.clone());
                 referenced_blobs.insert(b.path.as_str());
+                w.write(&f)?;
+            } else {
+                // The spooled line is already the canonical record: copied, not re-encoded.
+                if !line.ends_with(b"\n") {
+                    line.push(b'\n');
+                }
+                w.write_lines(&line, 1)?;
             }
-            w.write(&f)?;
         }
     }
     if spool_dir.exists() {
@@ -1210,6 +1232,14 @@ mod tests {
         for (i, text) in cases.iter().enumerate() {
             assert_same(&format!("case {i}"), text);
         }
+    }
+
+    #[test]
+    fn spooled_ids() {
+        assert_eq!(spooled_file_id(br#"{"id":"F1","state":"remote_only"}"#).as_deref(), Some("F1"));
+        assert_eq!(spooled_file_id(br#"{"id":"F\u00e9\"","name":"x"}"#).as_deref(), Some("Fé\""));
+        assert_eq!(spooled_file_id(br#"{"name":"x","id":"F1"}"#), None);
+        assert_eq!(spooled_file_id(br#"{"id":5}"#), None);
     }
 
     #[test]
