@@ -23,35 +23,31 @@ pub struct Scratch<'de> {
 }
 
 impl<'de> Scratch<'de> {
-    /// Working space for values read from `text`, in order: with `strip`, the secret
-    /// markers of the whole text are located once, so that a string borrowed from the
-    /// text is checked by its position instead of by scanning it.
+    /// Working space for values read from `text`, in order: with `strip`, the `?` of the
+    /// whole text are located once, so that a string borrowed from the text is checked
+    /// by its position instead of by scanning it.
     pub fn for_text(text: &'de str, strip: bool) -> Self {
         Scratch { markers: strip.then(|| Markers::find(text)), ..Scratch::default() }
     }
 }
 
-/// Where the secret markers ([`crate::slack::urls::suspicious`]) of a text occur, and a
-/// cursor over them for strings visited in text order.
+/// Where the `?` of a text are (a string without one holds no secret, see
+/// [`crate::slack::urls::suspicious`]), and a cursor over them for strings visited in text
+/// order.
 pub struct Markers<'de> {
     text: &'de str,
-    /// `(start, end)` byte ranges, sorted by start.
-    spans: Vec<(usize, usize)>,
+    /// Byte offsets of `?`, ascending.
+    at: Vec<usize>,
     next: usize,
 }
 
 impl<'de> Markers<'de> {
     fn find(text: &'de str) -> Self {
-        let mut spans: Vec<(usize, usize)> = crate::slack::urls::SECRET_MARKERS
-            .iter()
-            .flat_map(|m| text.match_indices(m).map(|(at, m)| (at, at + m.len())))
-            .collect();
-        spans.sort_unstable();
-        Markers { text, spans, next: 0 }
+        Markers { text, at: memchr::memchr_iter(b'?', text.as_bytes()).collect(), next: 0 }
     }
 
-    /// Whether a whole marker lies inside `s`, or `None` when `s` is not a part of the
-    /// text. Strings must be asked about in text order.
+    /// Whether `s` holds a `?`, or `None` when `s` is not a part of the text. Strings must
+    /// be asked about in text order.
     fn holds_marker(&mut self, s: &str) -> Option<bool> {
         let base = self.text.as_ptr() as usize;
         let start = (s.as_ptr() as usize).checked_sub(base)?;
@@ -59,10 +55,10 @@ impl<'de> Markers<'de> {
         if end > self.text.len() {
             return None;
         }
-        while self.spans.get(self.next).is_some_and(|m| m.0 < start) {
+        while self.at.get(self.next).is_some_and(|&q| q < start) {
             self.next += 1;
         }
-        Some(self.spans[self.next..].iter().take_while(|m| m.0 < end).any(|m| m.1 <= end))
+        Some(self.at.get(self.next).is_some_and(|&q| q < end))
     }
 }
 
@@ -138,8 +134,8 @@ pub fn write_key(out: &mut Vec<u8>, key: &Cow<'_, str>) {
 impl<'de> Canon<'_, 'de> {
     fn string(self, s: &str, borrowed: Option<&'de str>) {
         if self.strip && s.len() > 8 {
-            // A string lent by the text holds a marker only if one of the text's markers
-            // lies inside it; without a marker there is nothing to strip.
+            // A string lent by the text holds a `?` only if one of the text's lies inside
+            // it; without one there is nothing to strip.
             let marked = match (borrowed, self.scratch.markers.as_mut()) {
                 (Some(b), Some(m)) => m.holds_marker(b).unwrap_or(true),
                 _ => true,
