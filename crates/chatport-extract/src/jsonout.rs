@@ -30,7 +30,27 @@ impl ser::Error for Error {
 /// Appends the compact JSON of `value` to `out`. On error `out` may hold a partial record;
 /// callers truncate it back.
 pub fn to_vec_into<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), Error> {
-    value.serialize(&mut Writer { out })
+    value.serialize(&mut Writer { out, splices: &[] })
+}
+
+/// Already-encoded JSON to write in place of one struct field's value.
+pub struct Splice<'b> {
+    /// The struct's Rust name as serde gives it (`"Body"`).
+    pub in_struct: &'static str,
+    /// The field's serialized name (`"blocks"`).
+    pub field: &'static str,
+    /// The JSON to write as the field's value; the field's own value (a placeholder that
+    /// makes it serialized at all) is not written.
+    pub json: &'b [u8],
+}
+
+/// Like [`to_vec_into`], writing the `splices` in place of their fields' values.
+pub fn to_vec_spliced<T: Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    value: &T,
+    splices: &[Splice<'_>],
+) -> Result<(), Error> {
+    value.serialize(&mut Writer { out, splices })
 }
 
 /// serde_json's escape for a byte, or 0 when it is copied as is.
@@ -121,6 +141,7 @@ fn write_float<F: Serialize>(out: &mut Vec<u8>, v: F) -> Result<(), Error> {
 /// The serializer.
 struct Writer<'o> {
     out: &'o mut Vec<u8>,
+    splices: &'o [Splice<'o>],
 }
 
 /// A sequence, map or struct being written: whether the next item is the first.
@@ -129,6 +150,8 @@ struct Compound<'a, 'o> {
     first: bool,
     /// What to append at the end (`]`, `}` or `}}` for variants).
     close: &'static [u8],
+    /// The struct's name, for splices (empty for other compounds).
+    name: &'static str,
 }
 
 impl Compound<'_, '_> {
@@ -265,7 +288,7 @@ impl<'a, 'o> ser::Serializer for &'a mut Writer<'o> {
     }
     fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'a, 'o>, Error> {
         self.out.push(b'[');
-        Ok(Compound { w: self, first: true, close: b"]" })
+        Ok(Compound { w: self, first: true, close: b"]", name: "" })
     }
     fn serialize_tuple(self, len: usize) -> Result<Compound<'a, 'o>, Error> {
         self.serialize_seq(Some(len))
@@ -283,15 +306,15 @@ impl<'a, 'o> ser::Serializer for &'a mut Writer<'o> {
         self.out.push(b'{');
         write_str(self.out, variant);
         self.out.extend_from_slice(b":[");
-        Ok(Compound { w: self, first: true, close: b"]}" })
+        Ok(Compound { w: self, first: true, close: b"]}", name: "" })
     }
     fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'a, 'o>, Error> {
         self.out.push(b'{');
-        Ok(Compound { w: self, first: true, close: b"}" })
+        Ok(Compound { w: self, first: true, close: b"}", name: "" })
     }
-    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Compound<'a, 'o>, Error> {
+    fn serialize_struct(self, name: &'static str, _len: usize) -> Result<Compound<'a, 'o>, Error> {
         self.out.push(b'{');
-        Ok(Compound { w: self, first: true, close: b"}" })
+        Ok(Compound { w: self, first: true, close: b"}", name })
     }
     fn serialize_struct_variant(
         self,
@@ -303,7 +326,7 @@ impl<'a, 'o> ser::Serializer for &'a mut Writer<'o> {
         self.out.push(b'{');
         write_str(self.out, variant);
         self.out.extend_from_slice(b":{");
-        Ok(Compound { w: self, first: true, close: b"}}" })
+        Ok(Compound { w: self, first: true, close: b"}}", name: "" })
     }
 }
 
@@ -381,6 +404,11 @@ impl ser::SerializeStruct for Compound<'_, '_> {
         self.comma();
         write_str(self.w.out, key);
         self.w.out.push(b':');
+        let splices = self.w.splices;
+        if let Some(s) = splices.iter().find(|s| s.field == key && s.in_struct == self.name) {
+            self.w.out.extend_from_slice(s.json);
+            return Ok(());
+        }
         value.serialize(&mut *self.w)
     }
     fn end(self) -> Result<(), Error> {
@@ -600,6 +628,25 @@ mod tests {
         same_as_serde_json(&(1u8, "t", Some(2i16), None::<u8>, ()));
         same_as_serde_json(&f64::NAN);
         same_as_serde_json(&Value::from(f64::INFINITY));
+    }
+
+    #[test]
+    fn splices_replace_one_field() {
+        #[derive(serde::Serialize)]
+        struct Inner {
+            a: u8,
+            b: Option<u8>,
+        }
+        #[derive(serde::Serialize)]
+        struct Outer {
+            b: u8,
+            inner: Inner,
+        }
+        let v = Outer { b: 1, inner: Inner { a: 2, b: Some(0) } };
+        let mut out = Vec::new();
+        let splice = Splice { in_struct: "Inner", field: "b", json: br#"{"raw":[1]}"# };
+        to_vec_spliced(&mut out, &v, &[splice]).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), r#"{"b":1,"inner":{"a":2,"b":{"raw":[1]}}}"#);
     }
 
     #[test]

@@ -64,12 +64,31 @@ pub struct ParsedMessage<'de> {
     pub passthrough: Vec<(Cow<'de, str>, usize, usize)>,
     /// Canonical bytes of the passed-through values.
     pub bytes: Vec<u8>,
+    /// `blocks` and `attachments`, which the message keeps verbatim: `(start, end)` of
+    /// their canonical bytes in `bytes`.
+    pub blocks: Option<(usize, usize)>,
+    /// See `blocks`.
+    pub attachments: Option<(usize, usize)>,
     scratch: Scratch<'de>,
 }
 
 impl<'de> ParsedMessage<'de> {
     fn new(scratch: Scratch<'de>) -> Self {
-        ParsedMessage { fields: None, passthrough: Vec::new(), bytes: Vec::new(), scratch }
+        ParsedMessage {
+            fields: None,
+            passthrough: Vec::new(),
+            bytes: Vec::new(),
+            blocks: None,
+            attachments: None,
+            scratch,
+        }
+    }
+
+    /// The canonical bytes of `blocks` or `attachments` (see there), `None` when absent
+    /// or `null` (which the message conversion drops too).
+    pub fn verbatim(&self, span: Option<(usize, usize)>) -> Option<&[u8]> {
+        let (start, end) = span?;
+        Some(&self.bytes[start..end]).filter(|b| *b != b"null")
     }
 
     /// The passed-through members, sorted by key with repeated keys resolved (last wins).
@@ -111,7 +130,18 @@ impl<'de> Visitor<'de> for MessageSeed<'_, 'de> {
         let p = self.parsed;
         let mut fields = MessageFields::default();
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            if message_field_slot(&key).is_some() {
+            let verbatim = match key.as_ref() {
+                "blocks" => Some(&mut p.blocks),
+                "attachments" => Some(&mut p.attachments),
+                _ => None,
+            };
+            if let Some(span) = verbatim {
+                // Kept verbatim by the conversion: re-encoded straight away like the
+                // pass-through fields (a repeated key: the last one counts).
+                let start = p.bytes.len();
+                map.next_value_seed(Canon { out: &mut p.bytes, scratch: &mut p.scratch, strip: self.strip })?;
+                *span = Some((start, p.bytes.len()));
+            } else if message_field_slot(&key).is_some() {
                 let v: Value = map.next_value()?;
                 fields.insert(&key, v);
             } else {
@@ -174,6 +204,8 @@ impl<'de, F: FnMut(u64, &mut ParsedMessage<'de>)> Visitor<'de> for Messages<'_, 
             parsed.fields = None;
             parsed.passthrough.clear();
             parsed.bytes.clear();
+            parsed.blocks = None;
+            parsed.attachments = None;
             if seq.next_element_seed(MessageSeed { parsed: &mut parsed, strip: self.strip })?.is_none() {
                 return Ok(());
             }

@@ -521,9 +521,20 @@ fn write_message(
     msg: &mut chatport_model::Message,
     parsed: &mut dayfile::ParsedMessage<'_>,
 ) -> Result<(), crate::jsonout::Error> {
-    use crate::jsonout::{to_vec_into, write_str};
+    use crate::jsonout::{to_vec_into, to_vec_spliced, write_str, Splice};
     let own = std::mem::take(&mut msg.extra);
-    to_vec_into(out, msg)?;
+    // `blocks` and `attachments` were re-encoded while parsing: a placeholder makes the
+    // field serialized, and the splice writes the bytes in its place.
+    let mut splices = Vec::new();
+    if let Some(json) = parsed.verbatim(parsed.blocks) {
+        msg.body.blocks = Some(serde_json::Value::Null);
+        splices.push(Splice { in_struct: "Body", field: "blocks", json });
+    }
+    if let Some(json) = parsed.verbatim(parsed.attachments) {
+        msg.attachments = Some(serde_json::Value::Null);
+        splices.push(Splice { in_struct: "Message", field: "attachments", json });
+    }
+    to_vec_spliced(out, msg, &splices)?;
     let mut passed = parsed.sorted_passthrough().peekable();
     let mut own = own.iter().peekable();
     if passed.peek().is_none() && own.peek().is_none() {
@@ -1006,7 +1017,8 @@ fn extract_from(
     let mut referenced_blobs: HashSet<&str> = HashSet::new();
     for path in &spools {
         let io = |e: std::io::Error| ExtractError::Output { path: path.clone(), source: e };
-        let mut reader = std::io::BufReader::with_capacity(256 * 1024, std::fs::File::open(path).map_err(io)?);
+        let mut reader =
+            std::io::BufReader::with_capacity(256 * 1024, std::fs::File::open(path).map_err(io)?);
         let mut line = Vec::new();
         loop {
             line.clear();
@@ -1227,6 +1239,8 @@ mod tests {
             r#"[{"ts":"1.1"}] trailing"#,
             r#"{"not":"an array"}"#,
             r#"[]"#,
+            r#"[{"ts":"1.1","blocks":null,"attachments":null},{"ts":"1.2","blocks":[{"b":1,"a":{"z":1,"y":2}}],"blocks":[{"x":"second"}],"attachments":"str"}]"#,
+            r#"[{"ts":"1.3","attachments":[{"pub_secret":"s","url":"https://x/?t=xoxe-1","fallback":"f"}],"blocks":{"k":"https://y/?token=xoxb-1"}},{"ts":"1.4","blocks":[],"attachments":{}}]"#,
             r#"[{"ts":"9.9","\u0041":"escaped key","A":"plain key","big":18446744073709551616,"neg":-12,"f":1.0e-7}]"#,
         ];
         for (i, text) in cases.iter().enumerate() {
