@@ -128,6 +128,20 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Appends a struct field name and the colon. Field names are identifiers in practice,
+/// which need no escaping: checked by a plain loop rather than the escaping scan.
+fn write_field_name(out: &mut Vec<u8>, key: &'static str) {
+    if key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        out.reserve(key.len() + 3);
+        out.push(b'"');
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(b"\":");
+    } else {
+        write_str(out, key);
+        out.push(b':');
+    }
+}
+
 fn write_display(out: &mut Vec<u8>, v: impl fmt::Display) {
     use std::io::Write as _;
     // Writing into a Vec cannot fail.
@@ -402,8 +416,7 @@ impl ser::SerializeStruct for Compound<'_, '_> {
     type Error = Error;
     fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
         self.comma();
-        write_str(self.w.out, key);
-        self.w.out.push(b':');
+        write_field_name(self.w.out, key);
         let splices = self.w.splices;
         if let Some(s) = splices.iter().find(|s| s.field == key && s.in_struct == self.name) {
             self.w.out.extend_from_slice(s.json);
@@ -628,6 +641,17 @@ mod tests {
         same_as_serde_json(&(1u8, "t", Some(2i16), None::<u8>, ()));
         same_as_serde_json(&f64::NAN);
         same_as_serde_json(&Value::from(f64::INFINITY));
+    }
+
+    #[test]
+    fn odd_field_names_are_escaped() {
+        #[derive(serde::Serialize)]
+        struct Odd {
+            #[serde(rename = "a\"b\\c\n")]
+            odd: u8,
+            plain_1: u8,
+        }
+        same_as_serde_json(&Odd { odd: 1, plain_1: 2 });
     }
 
     #[test]

@@ -436,7 +436,7 @@ pub fn referenced_users(msg: &Message, files: &[FileRecord], out: &mut Vec<Strin
 /// Appends the user ids of `<@U…>` / `<@U…|name>` mentions in Slack text.
 pub fn mentions(text: &str, out: &mut Vec<String>) {
     let mut rest = text;
-    while let Some(p) = rest.find("<@") {
+    while let Some(p) = find_mention_start(rest) {
         let after = &rest[p + 2..];
         let end = after.find(['>', '|']).unwrap_or(after.len());
         let id = &after[..end];
@@ -445,6 +445,20 @@ pub fn mentions(text: &str, out: &mut Vec<String>) {
         }
         rest = after;
     }
+}
+
+/// Where the next `<@` starts: `memchr` for the `<`, then a look at the byte after.
+fn find_mention_start(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut from = 0;
+    while let Some(q) = memchr::memchr(b'<', &b[from..]) {
+        let p = from + q;
+        if b.get(p + 1) == Some(&b'@') {
+            return Some(p);
+        }
+        from = p + 1;
+    }
+    None
 }
 
 /// Whether a user id looks like one Slack issues (so a placeholder makes sense).
@@ -524,7 +538,7 @@ mod tests {
     #[test]
     fn mention_scan() {
         let mut out = Vec::new();
-        mentions("a <@U1> b <@W2|x> <@bad id> &lt;@U9&gt; <@", &mut out);
-        assert_eq!(out, vec!["U1", "W2"]);
+        mentions("a <@U1> b <@W2|x> <@bad id> &lt;@U9&gt; <<@U3> < @U4> <@", &mut out);
+        assert_eq!(out, vec!["U1", "W2", "U3"]);
     }
 }
