@@ -307,8 +307,9 @@ impl ExportSource {
             Backing::Zip(archive) => {
                 let mut archive = archive.clone();
                 let file = archive.by_index(entry.index).map_err(|e| EntryError::Read(e.to_string()))?;
-                // The declared size is only a hint (the bound below is what counts).
-                buf.reserve(file.size().min(limit).min(1 << 30) as usize);
+                // The declared size is only a hint (the bound below is what counts), and a
+                // header may lie: reserve at most 64 MiB up front, grow past that by reading.
+                buf.reserve(file.size().min(limit).min(64 << 20) as usize);
                 bounded_copy(file, limit, buf).map(|_| ())
             }
             Backing::Dir(_) => self.copy(entry, limit, buf).map(|_| ()),

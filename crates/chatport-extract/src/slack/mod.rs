@@ -1248,6 +1248,136 @@ mod tests {
         }
     }
 
+    /// A JSON tree whose objects keep their member order and may repeat keys, as input
+    /// text can.
+    #[derive(Debug, Clone)]
+    enum Json {
+        Null,
+        Bool(bool),
+        Int(i64),
+        Float(f64),
+        Str(String),
+        Arr(Vec<Json>),
+        Obj(Vec<(String, Json)>),
+    }
+
+    fn json_text(j: &Json, slash_escapes: bool, out: &mut String) {
+        let string = |s: &str, out: &mut String| {
+            let quoted = serde_json::to_string(s).unwrap();
+            // `\/` is a valid escape serde_json never writes: the string is no longer borrowed.
+            out.push_str(&if slash_escapes { quoted.replace('/', "\\/") } else { quoted });
+        };
+        match j {
+            Json::Null => out.push_str("null"),
+            Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Json::Int(i) => out.push_str(&i.to_string()),
+            Json::Float(f) => out.push_str(&serde_json::to_string(f).unwrap()),
+            Json::Str(s) => string(s, out),
+            Json::Arr(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    json_text(item, slash_escapes, out);
+                }
+                out.push(']');
+            }
+            Json::Obj(members) => {
+                out.push('{');
+                for (i, (k, v)) in members.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    string(k, out);
+                    out.push(':');
+                    json_text(v, slash_escapes, out);
+                }
+                out.push('}');
+            }
+        }
+    }
+
+    fn arb_json() -> impl proptest::strategy::Strategy<Value = Json> {
+        use proptest::prelude::*;
+        let key = prop_oneof![
+            Just("text".to_owned()),
+            Just("user".to_owned()),
+            Just("blocks".to_owned()),
+            Just("attachments".to_owned()),
+            Just("reactions".to_owned()),
+            Just("files".to_owned()),
+            Just("pub_secret".to_owned()),
+            Just("thread_ts".to_owned()),
+            Just("a".to_owned()),
+            "[a-z_é\\\"\u{1}]{0,6}",
+        ];
+        let leaf = prop_oneof![
+            Just(Json::Null),
+            any::<bool>().prop_map(Json::Bool),
+            any::<i64>().prop_map(Json::Int),
+            (-1e6f64..1e6).prop_map(Json::Float),
+            prop_oneof![
+                "[ -~]{0,20}",
+                "https://x/[a-z]{0,5}\\?(t=xoxe-1|token=2|pub_secret=3|v=4)(&[a-z]=[a-z0-9]{1,3}){0,2}",
+                "[\u{0}-\u{1f}\"\\\\/é中🚀a]{0,12}",
+            ]
+            .prop_map(Json::Str),
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Json::Arr),
+                proptest::collection::vec((key.clone(), inner), 0..6).prop_map(Json::Obj),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_path_matches_the_value_path_on_any_message(
+            members in proptest::collection::vec((arb_json_key(), arb_json()), 0..8),
+            ts in proptest::prop_oneof![
+                proptest::strategy::Just("\"1.000100\"".to_owned()),
+                proptest::strategy::Just("2.5".to_owned()),
+                proptest::strategy::Just("\"x\"".to_owned()),
+            ],
+            slash_escapes in proptest::bool::ANY,
+        ) {
+            let mut text = format!("[{{\"ts\":{ts}");
+            for (k, v) in &members {
+                text.push(',');
+                json_text(&Json::Str(k.clone()), slash_escapes, &mut text);
+                text.push(':');
+                json_text(v, slash_escapes, &mut text);
+            }
+            text.push_str("}]");
+            for strip in [false, true] {
+                let (a, wa, ra) = reference_lines(&text, strip);
+                let (b, wb, rb) = fast_lines(&text, strip);
+                proptest::prop_assert_eq!(String::from_utf8_lossy(&a), String::from_utf8_lossy(&b), "{}", text);
+                proptest::prop_assert_eq!(&wa, &wb);
+                proptest::prop_assert_eq!(ra, rb);
+            }
+        }
+    }
+
+    fn arb_json_key() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just("text".to_owned()),
+            Just("blocks".to_owned()),
+            Just("attachments".to_owned()),
+            Just("reactions".to_owned()),
+            Just("files".to_owned()),
+            Just("edited".to_owned()),
+            Just("subtype".to_owned()),
+            Just("pub_secret".to_owned()),
+            Just("user_profile".to_owned()),
+            Just("zz".to_owned()),
+            "[a-z_]{1,8}",
+        ]
+    }
+
     #[test]
     fn spooled_ids() {
         assert_eq!(spooled_file_id(br#"{"id":"F1","state":"remote_only"}"#).as_deref(), Some("F1"));
