@@ -17,6 +17,7 @@ pub mod jsonout;
 pub mod slack;
 pub mod source;
 pub mod transcode;
+pub mod zipdir;
 
 use std::path::PathBuf;
 
