@@ -179,6 +179,7 @@ pub fn default_graph_roles() -> Vec<String> {
         "TeamMember.ReadWrite.All",
         "ChannelMessage.Read.All",
         "Team.ReadBasic.All",
+        "Channel.ReadBasic.All",
     ]
     .iter()
     .map(|s| s.to_string())

@@ -211,7 +211,10 @@ impl Run {
             }
         }
         if let Some(m) = &self.api.creds.microsoft {
-            m.token().await.map_err(|e| e.into_load_error())?;
+            let token = m.token().await.map_err(|e| e.into_load_error())?;
+            for (role, why) in crate::teams::missing_graph_permissions(&token) {
+                self.warn(format!("the app's token lacks the {role} application permission, used to {why}"));
+            }
         }
         Ok(())
     }

@@ -50,6 +50,84 @@ fn rejected(reply: &Reply, what: &str) -> OpError {
     OpError::Rejected(format!("{what}: {}", reply.error_text()))
 }
 
+/// The Graph application permissions (roles) a Teams migration uses: for each, what it
+/// is for and the roles that also grant it (Graph accepts any one of them).
+/// Teamwork.Migrate.All covers only the migration writes; every read needs its own role.
+pub const GRAPH_PERMISSIONS: &[(&str, &str, &[&str])] = &[
+    (
+        "Teamwork.Migrate.All",
+        "create teams and channels in migration mode, import messages, complete the migration",
+        &[],
+    ),
+    (
+        "Team.ReadBasic.All",
+        "look a team up after its creation answer was lost (GET /teams, GET /teams/{id})",
+        &["TeamSettings.Read.All", "TeamSettings.ReadWrite.All", "Group.Read.All", "Group.ReadWrite.All"],
+    ),
+    (
+        "Channel.ReadBasic.All",
+        "find General and reconcile channels (GET /teams/{id}/channels), verify",
+        &["ChannelSettings.Read.All", "ChannelSettings.ReadWrite.All", "Group.Read.All", "Group.ReadWrite.All"],
+    ),
+    (
+        "ChannelMessage.Read.All",
+        "read messages back after an unclean stop or a 409, and in verify; a protected API that Microsoft must enable for the app (https://learn.microsoft.com/graph/teams-protected-apis)",
+        &["ChannelMessage.Read.Group", "Group.Read.All", "Group.ReadWrite.All"],
+    ),
+    ("Files.ReadWrite.All", "upload attachments to the channels' files folders", &["Sites.ReadWrite.All"]),
+    ("TeamMember.ReadWrite.All", "add the current members after completion", &["Group.ReadWrite.All"]),
+];
+
+/// The read permission a Graph `GET` of `url` needs, for the hint on a 403.
+fn read_permission(url: &str) -> Option<&'static str> {
+    let path = url.split('?').next().unwrap_or(url);
+    if path.contains("/messages") {
+        Some("ChannelMessage.Read.All")
+    } else if path.contains("/filesFolder") {
+        Some("Files.ReadWrite.All")
+    } else if path.contains("/channels") {
+        Some("Channel.ReadBasic.All")
+    } else if path.contains("/teams") {
+        Some("Team.ReadBasic.All")
+    } else {
+        None
+    }
+}
+
+/// A failed Graph read: on a 403, says which application permission the read needs.
+pub fn rejected_read(reply: &Reply, what: &str, url: &str) -> OpError {
+    match (reply.status, read_permission(url)) {
+        (403, Some(role)) => {
+            let why =
+                GRAPH_PERMISSIONS.iter().find(|(r, ..)| *r == role).map(|(_, why, _)| *why).unwrap_or("");
+            OpError::Rejected(format!(
+                "{what}: {}; the app needs the {role} application permission ({why})",
+                reply.error_text()
+            ))
+        }
+        _ => rejected(reply, what),
+    }
+}
+
+/// The permissions of [`GRAPH_PERMISSIONS`] an access token does not carry, read from
+/// the `roles` claim of a JWT access token (not verified: only the token endpoint's own
+/// answer is inspected, to warn early). Empty when the token carries no readable roles.
+pub fn missing_graph_permissions(access_token: &str) -> Vec<(&'static str, &'static str)> {
+    let Some(payload) = access_token.split('.').nth(1) else { return Vec::new() };
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('='))
+    else {
+        return Vec::new();
+    };
+    let Ok(claims) = serde_json::from_slice::<Value>(&bytes) else { return Vec::new() };
+    let Some(roles) = claims["roles"].as_array() else { return Vec::new() };
+    let has = |r: &str| roles.iter().any(|x| x.as_str() == Some(r));
+    GRAPH_PERMISSIONS
+        .iter()
+        .filter(|(role, _, also)| !has(role) && !also.iter().any(|a| has(a)))
+        .map(|(role, why, _)| (*role, *why))
+        .collect()
+}
+
 /// `(team id, channel id)` of a channel container, from its create/adopt operation.
 pub fn channel_of(run: &Run, container: &str) -> Result<Option<(String, String)>, OpError> {
     let Some(c) = run.plan.container(container) else { return Ok(None) };
@@ -104,7 +182,7 @@ pub async fn list_all(run: &Run, ctx: Ctx<'_>, url: &str, bucket: Bucket) -> Res
             .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, bucket], |h| h.get(&u))
             .await?;
         if !reply.ok() {
-            return Err(rejected(&reply, "list"));
+            return Err(rejected_read(&reply, "list", &u));
         }
         let v = reply.json();
         if let Some(items) = v["value"].as_array() {
@@ -200,7 +278,7 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
             let url = format!("{graph}/teams/{team}");
             let reply = api.send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphOther], |h| h.get(&url)).await?;
             if !reply.ok() {
-                return Err(rejected(&reply, "GET existing team"));
+                return Err(rejected_read(&reply, "GET existing team", &url));
             }
             Ok(json!({"team_id": team, "existing": true}))
         }
@@ -331,7 +409,7 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
                 break folder;
             };
             if !folder.ok() {
-                return Err(rejected(&folder, "GET filesFolder"));
+                return Err(rejected_read(&folder, "GET filesFolder", &folder_url));
             }
             let f = folder.json();
             let (Some(drive), Some(folder_id)) = (f["parentReference"]["driveId"].as_str(), f["id"].as_str())
@@ -569,7 +647,7 @@ async fn read_channel(run: &Run, ctx: Ctx<'_>, url: &str) -> Result<Value, OpErr
         .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, Bucket::GraphOther], |h| h.get(url))
         .await?;
     if !reply.ok() {
-        return Err(rejected(&reply, "GET existing channel"));
+        return Err(rejected_read(&reply, "GET existing channel", url));
     }
     Ok(reply.json())
 }
@@ -997,6 +1075,52 @@ mod tests {
         assert_eq!(parse_team_location("/teams('abc-1')/operations('op')").as_deref(), Some("abc-1"));
         assert_eq!(parse_team_location("/teams/abc-2/operations/op").as_deref(), Some("abc-2"));
         assert_eq!(parse_team_location("/groups/x"), None);
+    }
+
+    #[test]
+    fn missing_permissions_are_read_from_the_token_roles() {
+        let token = |claims: Value| {
+            let enc = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            format!("{}.{}.sig", enc.encode(br#"{"alg":"RS256"}"#), enc.encode(claims.to_string()))
+        };
+        let only_migrate = token(json!({"roles": ["Teamwork.Migrate.All"]}));
+        let missing: Vec<&str> = missing_graph_permissions(&only_migrate).iter().map(|(r, _)| *r).collect();
+        assert_eq!(
+            missing,
+            [
+                "Team.ReadBasic.All",
+                "Channel.ReadBasic.All",
+                "ChannelMessage.Read.All",
+                "Files.ReadWrite.All",
+                "TeamMember.ReadWrite.All"
+            ]
+        );
+        // A broader role that Graph also accepts counts.
+        let broad = token(
+            json!({"roles": ["Teamwork.Migrate.All", "Group.ReadWrite.All", "Team.ReadBasic.All", "Files.ReadWrite.All"]}),
+        );
+        assert!(missing_graph_permissions(&broad).is_empty(), "{:?}", missing_graph_permissions(&broad));
+        // Opaque tokens (no readable roles) give no warning.
+        assert!(missing_graph_permissions("opaque").is_empty());
+        assert!(missing_graph_permissions(&token(json!({"aud": "x"}))).is_empty());
+    }
+
+    #[test]
+    fn a_forbidden_read_names_the_permission_it_needs() {
+        let reply = Reply {
+            status: 403,
+            location: None,
+            body: br#"{"error":{"code":"Forbidden","message":"Missing role permissions"}}"#.to_vec(),
+        };
+        for (url, role) in [
+            ("https://g/v1.0/teams/t/channels/c/messages?$top=50", "ChannelMessage.Read.All"),
+            ("https://g/v1.0/teams/t/channels/c/messages/m/replies", "ChannelMessage.Read.All"),
+            ("https://g/v1.0/teams/t/channels", "Channel.ReadBasic.All"),
+            ("https://g/v1.0/teams/t", "Team.ReadBasic.All"),
+            ("https://g/v1.0/teams/t/channels/c/filesFolder", "Files.ReadWrite.All"),
+        ] {
+            assert!(rejected_read(&reply, "GET", url).message().contains(role), "{url}");
+        }
     }
 
     #[test]

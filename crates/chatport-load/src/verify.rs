@@ -865,6 +865,9 @@ async fn verify_team(run: &Run, c: &PlannedContainer) -> Result<ContainerVerify,
     let reply = run.api.send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphOther], |h| h.get(&url)).await?;
     let mut diffs = Vec::new();
     let mut unchecked = Vec::new();
+    if reply.status == 403 {
+        return Err(crate::teams::rejected_read(&reply, "GET team", &url));
+    }
     if !reply.ok() {
         diffs.push(diff(DiffKind::Missing, "container", None, Some(&team), reply.error_text()));
     }
@@ -953,6 +956,9 @@ async fn channel_phase(
     let graph = run.opts.endpoints.graph.trim_end_matches('/');
     let url = format!("{graph}/teams/{team}/channels/{channel}");
     let reply = run.api.send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphOther], |h| h.get(&url)).await?;
+    if reply.status == 403 {
+        return Err(crate::teams::rejected_read(&reply, "GET channel", &url));
+    }
     if !reply.ok() {
         diffs.push(diff(DiffKind::Missing, "container", None, Some(channel), reply.error_text()));
     }

@@ -1369,3 +1369,61 @@ async fn teams_lost_team_answer_without_the_list_permission_stays_unsettled() {
     assert_eq!(count(&st["graph"]["teams"], |_| true), planned(&f.teams, "teams_create_team"));
     env.emu.shutdown().await;
 }
+
+/// The least-privileged application permissions a Teams migration needs (the README list).
+const TEAMS_PERMISSIONS: [&str; 6] = [
+    "Teamwork.Migrate.All",
+    "Team.ReadBasic.All",
+    "Channel.ReadBasic.All",
+    "ChannelMessage.Read.All",
+    "Files.ReadWrite.All",
+    "TeamMember.ReadWrite.All",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_pipeline_needs_only_the_documented_permissions_and_names_a_missing_read_one() {
+    let f = fixture();
+    let env =
+        Env::start(|c| c.microsoft_apps[0].roles = TEAMS_PERMISSIONS.iter().map(|r| r.to_string()).collect())
+            .await;
+    let s = env.load(&f.teams).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    assert!(env.verify(&f.teams).await.clean);
+    let opts = CompleteOptions {
+        client: env.client(),
+        force: false,
+        verify_out: env.dir.path().join("verify2"),
+        expiry_warning: Duration::from_secs(86_400),
+    };
+    let c = complete(&f.teams, &env.state(), &opts).await.unwrap();
+    assert!(c.operations.failures.is_empty(), "{:#?}", c.operations.failures);
+    env.emu.shutdown().await;
+
+    // Without the message read permission the load itself goes through, but verify cannot
+    // read the channels back and says which permission is missing.
+    let env = Env::start(|c| {
+        c.microsoft_apps[0].roles = TEAMS_PERMISSIONS
+            .iter()
+            .filter(|r| **r != "ChannelMessage.Read.All")
+            .map(|r| r.to_string())
+            .collect()
+    })
+    .await;
+    let s = env.load(&f.teams).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    let report = env.verify(&f.teams).await;
+    assert!(!report.clean);
+    let channels: Vec<_> = report.containers.iter().filter(|c| !c.clean).collect();
+    assert_eq!(
+        channels.len(),
+        planned(&f.teams, "teams_create_channel") + planned(&f.teams, "teams_use_general_channel")
+    );
+    for c in channels {
+        let d = &c.differences[0].detail;
+        assert!(
+            d.contains("could not read") && d.contains("ChannelMessage.Read.All application permission"),
+            "{d}"
+        );
+    }
+    env.emu.shutdown().await;
+}

@@ -20,6 +20,28 @@ use crate::time::Timestamp;
 
 const MIGRATE: &str = "Teamwork.Migrate.All";
 const MEMBER_ROLES: &[&str] = &["TeamMember.ReadWrite.All", "Group.ReadWrite.All"];
+/// Application permissions that let an app read a team (`GET /teams/{id}`), least
+/// privileged first, as Graph documents them; Teamwork.Migrate.All is not one of them.
+const TEAM_READ_ROLES: &[&str] = &[
+    "Team.ReadBasic.All",
+    "TeamSettings.Read.All",
+    "TeamSettings.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+    "Group.Read.All",
+    "Group.ReadWrite.All",
+];
+/// Application permissions that let an app list or read channels, least privileged
+/// first; Teamwork.Migrate.All is not one of them.
+const CHANNEL_READ_ROLES: &[&str] = &[
+    "Channel.ReadBasic.All",
+    "ChannelSettings.Read.All",
+    "ChannelSettings.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+    "Group.Read.All",
+    "Group.ReadWrite.All",
+];
 const FORBIDDEN_CHANNEL_CHARS: &[char] =
     &['~', '#', '%', '&', '*', '{', '}', '+', '/', '\\', ':', '<', '>', '?', '|', '\'', '"'];
 
@@ -395,6 +417,7 @@ pub async fn get_team(
 pub fn team(app: &App, headers: &HeaderMap, team_id: &str) -> Result<Json<Value>, GraphError> {
     let caller = graph_caller(app, headers)?;
     take_quota(app, &caller, RequestKind::GetTeamChannel, Some(team_id), None)?;
+    caller.require(TEAM_READ_ROLES)?;
     let now = app.now();
     let polls = app.config.rules.graph_operation_polls;
     let mut st = app.lock();
@@ -510,6 +533,7 @@ pub async fn list_channels(
 ) -> Result<Json<Value>, GraphError> {
     let caller = graph_caller(&app, &headers)?;
     take_quota(&app, &caller, RequestKind::GetTeamChannel, Some(&team_id), None)?;
+    caller.require(CHANNEL_READ_ROLES)?;
     let st = app.lock();
     let team = live_team(&st, &team_id)?;
     let base = origin(&headers);
@@ -540,6 +564,7 @@ pub fn channel(
 ) -> Result<Json<Value>, GraphError> {
     let caller = graph_caller(app, headers)?;
     take_quota(app, &caller, RequestKind::GetTeamChannel, Some(team_id), Some(channel_id))?;
+    caller.require(CHANNEL_READ_ROLES)?;
     let st = app.lock();
     let (team, c) = live_channel(&st, team_id, channel_id)?;
     Ok(Json(channel_json(&c, &origin(headers), &team.tenant)))
