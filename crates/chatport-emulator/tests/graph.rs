@@ -637,3 +637,26 @@ async fn reads_need_their_own_permissions_not_the_migration_one() {
         assert_eq!(s, StatusCode::OK, "{path}: {v}");
     }
 }
+
+#[tokio::test]
+async fn completing_general_first_closes_the_team_to_new_migration_channels() {
+    let e = Emu::start().await;
+    let t = e.graph_token().await;
+    let (team, general) = migration_team(&e, &t, "2020-01-01T00:00:00.000Z").await;
+    let (s, v) = e.get(&format!("/v1.0/teams/{team}/primaryChannel"), &t).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["id"], general.as_str());
+    assert_eq!(v["displayName"], "General");
+    assert_eq!(v["migrationMode"], "inProgress");
+    // Before General completes, migration channels can be created.
+    migration_channel(&e, &t, &team, "before", "2020-01-02T00:00:00.000Z").await;
+    assert_eq!(
+        e.post(&format!("/v1.0/teams/{team}/channels/{}/completeMigration", enc(&general)), &t, json!({}))
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    let (s, v) = e.post(&format!("/v1.0/teams/{team}/channels"), &t, json!({"@microsoft.graph.channelCreationMode": "migration", "displayName": "after", "membershipType": "standard", "createdDateTime": "2020-01-03T00:00:00.000Z"})).await;
+    assert_graph_error(s, &v, 400, "BadRequest");
+    assert!(v["error"]["message"].as_str().unwrap().contains("General"), "{v}");
+}

@@ -85,7 +85,7 @@ fn read_permission(url: &str) -> Option<&'static str> {
         Some("ChannelMessage.Read.All")
     } else if path.contains("/filesFolder") {
         Some("Files.ReadWrite.All")
-    } else if path.contains("/channels") {
+    } else if path.contains("/channels") || path.ends_with("/primaryChannel") {
         Some("Channel.ReadBasic.All")
     } else if path.contains("/teams") {
         Some("Team.ReadBasic.All")
@@ -551,7 +551,7 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
         }
         Action::TeamsCompleteTeam => {
             let team = need_team_for(run, op)?;
-            if general_went_elsewhere(run, &op.container)? {
+            if own_general_left_open(run, &op.container)? {
                 complete_own_general(run, ctx, &team).await?;
             }
             run.intent(op)?;
@@ -596,24 +596,48 @@ pub fn team_is_existing(run: &Run, container: &str) -> Result<bool, OpError> {
     Ok(run.result_of(&op.id.0)?.is_some_and(|r| r["existing"].as_bool() == Some(true)))
 }
 
-/// Whether the plan's General channel of a created team was bound to an existing
-/// channel elsewhere, which leaves the team's own General channel in migration mode.
-fn general_went_elsewhere(run: &Run, team_container: &str) -> Result<bool, OpError> {
+/// Whether a plan channel container is its team's General channel.
+pub fn is_general_container(c: &crate::plan_dir::PlannedContainer) -> bool {
+    c.ops.iter().any(|o| matches!(o.action, Action::TeamsUseGeneralChannel))
+}
+
+/// Whether a created team's own General channel is left in migration mode by the plan's
+/// channel completions: the plan has no General container (a partial export), or its
+/// General was bound to an existing channel elsewhere.
+fn own_general_left_open(run: &Run, team_container: &str) -> Result<bool, OpError> {
+    let mut planned = false;
     for c in run.plan.containers.iter().filter(|c| c.container.parent.as_deref() == Some(team_container)) {
-        let general = c.ops.iter().any(|o| matches!(o.action, Action::TeamsUseGeneralChannel));
-        if general && run.state.target(&c.container.id)?.is_some() {
-            return Ok(true);
+        if is_general_container(c) {
+            if run.state.target(&c.container.id)?.is_some() {
+                return Ok(true);
+            }
+            planned = true;
         }
     }
-    Ok(false)
+    Ok(!planned)
 }
 
 /// Completes the migration of a team's own General channel (nothing was imported into
-/// it); one already complete is fine.
+/// it), found through `GET /teams/{id}/primaryChannel`; one already complete is fine.
 async fn complete_own_general(run: &Run, ctx: Ctx<'_>, team: &str) -> Result<(), OpError> {
     let graph = run.opts.endpoints.graph.trim_end_matches('/');
-    let list_url = format!("{graph}/teams/{team}/channels");
-    let Some(general) = find_channel(run, ctx, &list_url, "General", None).await? else { return Ok(()) };
+    let primary = format!("{graph}/teams/{team}/primaryChannel");
+    let reply = run
+        .api
+        .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, Bucket::GraphOther], |h| {
+            h.get(&primary)
+        })
+        .await?;
+    if !reply.ok() {
+        return Err(rejected_read(&reply, "GET primaryChannel", &primary));
+    }
+    let c = reply.json();
+    if c["migrationMode"].as_str() == Some("completed") {
+        return Ok(());
+    }
+    let general = c["id"]
+        .as_str()
+        .ok_or_else(|| OpError::Rejected("GET primaryChannel: no id in the answer".into()))?;
     let url = format!("{graph}/teams/{team}/channels/{general}/completeMigration");
     let reply = run
         .api
@@ -1116,6 +1140,7 @@ mod tests {
             ("https://g/v1.0/teams/t/channels/c/messages?$top=50", "ChannelMessage.Read.All"),
             ("https://g/v1.0/teams/t/channels/c/messages/m/replies", "ChannelMessage.Read.All"),
             ("https://g/v1.0/teams/t/channels", "Channel.ReadBasic.All"),
+            ("https://g/v1.0/teams/t/primaryChannel", "Channel.ReadBasic.All"),
             ("https://g/v1.0/teams/t", "Team.ReadBasic.All"),
             ("https://g/v1.0/teams/t/channels/c/filesFolder", "Files.ReadWrite.All"),
         ] {

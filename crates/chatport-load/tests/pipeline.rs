@@ -504,15 +504,20 @@ fn large_file_plan(root: &Path, bytes: &[u8]) -> (PathBuf, PathBuf) {
         action,
         source: None,
     };
-    let team_ops = [op(
-        "team/create",
-        0,
-        "team",
-        Action::TeamsCreateTeam {
-            team: json!({"@microsoft.graph.teamCreationMode": "migration", "displayName": "Files",
-            "template@odata.bind": "https://graph.microsoft.com/v1.0/teamsTemplates('standard')", "createdDateTime": t0}),
-        },
-    )];
+    // A team without a General container (as from a partial export), with its
+    // completion operations.
+    let team_ops = [
+        op(
+            "team/create",
+            0,
+            "team",
+            Action::TeamsCreateTeam {
+                team: json!({"@microsoft.graph.teamCreationMode": "migration", "displayName": "Files",
+                "template@odata.bind": "https://graph.microsoft.com/v1.0/teamsTemplates('standard')", "createdDateTime": t0}),
+            },
+        ),
+        op("team/complete", 1, "team", Action::TeamsCompleteTeam),
+    ];
     let blob = BlobRef {
         path: blob_path,
         sha256: sha,
@@ -544,6 +549,7 @@ fn large_file_plan(root: &Path, bytes: &[u8]) -> (PathBuf, PathBuf) {
                 files: vec![OperationId("ch/upload".into())],
             },
         ),
+        op("ch/complete", 3, "ch", Action::TeamsCompleteChannel),
     ];
     let lines =
         |ops: &[Operation]| ops.iter().map(|o| serde_json::to_string(o).unwrap() + "\n").collect::<String>();
@@ -561,8 +567,8 @@ fn large_file_plan(root: &Path, bytes: &[u8]) -> (PathBuf, PathBuf) {
         message_count: 0,
     };
     let cs = [
-        container("team", ContainerKind::TeamsTeam, None, 1),
-        container("ch", ContainerKind::TeamsChannel, Some("team"), 3),
+        container("team", ContainerKind::TeamsTeam, None, 2),
+        container("ch", ContainerKind::TeamsChannel, Some("team"), 4),
     ];
     std::fs::write(
         plan.join("containers.jsonl"),
@@ -1425,5 +1431,80 @@ async fn teams_pipeline_needs_only_the_documented_permissions_and_names_a_missin
             "{d}"
         );
     }
+    env.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_plan_without_general_completes_the_teams_own_general() {
+    // Graph completes a team only when every channel is complete, its own General too,
+    // which this plan never imports into.
+    let env = Env::start(|_| {}).await;
+    let (plan, canonical) = large_file_plan(env.dir.path(), b"small file");
+    let s = load(&plan, &canonical, &env.state(), &LoadOptions { client: env.client(), dry_run: false })
+        .await
+        .unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    let opts = CompleteOptions {
+        client: env.client(),
+        force: false,
+        verify_out: env.dir.path().join("verify"),
+        expiry_warning: Duration::from_secs(86_400),
+    };
+    let c = complete(&plan, &env.state(), &opts).await.unwrap();
+    assert!(c.operations.failures.is_empty(), "{:#?}", c.operations.failures);
+    assert_eq!(c.completed, ["ch", "team"]);
+    let st = env.admin("state").await;
+    assert_eq!(count(&st["graph"]["teams"], |t| t["migration_mode"] == "completed"), 1);
+    assert_eq!(
+        count(&st["graph"]["channels"], |c| c["migration_mode"] != "completed"),
+        0,
+        "{}",
+        st["graph"]["channels"]
+    );
+    env.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_general_completes_only_after_every_other_channel() {
+    let f = fixture();
+    let env = Env::start(|_| {}).await;
+    let s = env.load(&f.teams).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    // A message nobody planned makes #random differ: complete leaves it in migration
+    // mode, so General must stay open too (completing it would close the team to new
+    // migration channels).
+    let random = stored(&env, "channel-c02random/create");
+    let (team, channel) = (random["team_id"].as_str().unwrap(), random["channel_id"].as_str().unwrap());
+    let (status, _, v) = graph_call(
+        &env,
+        reqwest::Method::POST,
+        &format!("teams/{team}/channels/{channel}/messages"),
+        serde_json::json!({"createdDateTime": "2024-06-01T00:00:00.123Z",
+            "from": {"user": {"id": FALLBACK, "displayName": "x", "userIdentityType": "aadUser"}},
+            "body": {"contentType": "html", "content": "<p>extra</p>"}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    let opts = CompleteOptions {
+        client: env.client(),
+        force: false,
+        verify_out: env.dir.path().join("verify"),
+        expiry_warning: Duration::from_secs(86_400),
+    };
+    let c = complete(&f.teams, &env.state(), &opts).await.unwrap();
+    assert!(c.operations.failures.is_empty(), "{:#?}", c.operations.failures);
+    let skipped: Vec<&str> = c.skipped.iter().map(|(id, _)| id.as_str()).collect();
+    assert!(skipped.contains(&"channel-c02random") && skipped.contains(&"channel-c01general"), "{skipped:?}");
+    assert!(c.completed.contains(&"channel-c03empty".to_string()), "{:?}", c.completed);
+    let general = stored(&env, "channel-c01general/general");
+    let st = env.admin("state").await;
+    let mode = st["graph"]["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == general["channel_id"])
+        .map(|c| c["migration_mode"].clone())
+        .unwrap();
+    assert_eq!(mode, "inProgress");
     env.emu.shutdown().await;
 }

@@ -1,7 +1,8 @@
 //! Teams, their creation operations, channels, migration start/completion, and members.
 //! Rules: migration-mode creation (standard template, createdDateTime not in the future and
 //! only with migration mode), channel naming, startMigration time rule, channels complete
-//! before the team, no members before completion, only the owning app completes.
+//! before the team, no members before completion, only the owning app completes, no new
+//! migration channel once General completed its migration.
 
 use std::sync::Arc;
 
@@ -498,6 +499,17 @@ pub async fn create_channel(
         .commit(|st| {
             let team = live_team(st, &team_id)?;
             check_channel_name(st, &team_id, &display_name)?;
+            // Graph: completing General before the other channels marks the team as
+            // migrated, and no further channel can be created for migration.
+            let general_done = st.channels.values().any(|c| {
+                c.team_id == team_id && c.is_general && c.migration_mode.as_deref() == Some("completed")
+            });
+            if migration && general_done && team.migration_mode.is_some() {
+                return Err(GraphError::bad_request(
+                    "graph.channel.general_completed",
+                    "The team is marked as migrated: its General channel completed its migration, so no channel can be created in migration mode.",
+                ));
+            }
             let folder = folder_item(&team.drive_id, &team.drive_root, &display_name, &team_id, &base, now);
             let channel = Channel {
                 id: crate::ids::graph_channel_id(),
@@ -544,6 +556,24 @@ pub async fn list_channels(
         .map(|c| channel_json(c, &base, &team.tenant))
         .collect();
     Ok(Json(json!({"value": value})))
+}
+
+/// `GET /v1.0/teams/{id}/primaryChannel` — the team's General channel.
+pub async fn primary_channel(
+    State(app): State<Arc<App>>,
+    Path(team_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GraphError> {
+    let caller = graph_caller(&app, &headers)?;
+    take_quota(&app, &caller, RequestKind::GetTeamChannel, Some(&team_id), None)?;
+    caller.require(CHANNEL_READ_ROLES)?;
+    let st = app.lock();
+    let team = live_team(&st, &team_id)?;
+    let general =
+        st.channels.values().find(|c| c.team_id == team_id && !c.deleted && c.is_general).ok_or_else(
+            || GraphError::not_found("graph.channel.not_found", "The team has no General channel."),
+        )?;
+    Ok(Json(channel_json(general, &origin(&headers), &team.tenant)))
 }
 
 /// `GET /v1.0/teams/{id}/channels/{id}`.
