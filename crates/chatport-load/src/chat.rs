@@ -4,7 +4,9 @@
 //!
 //! Exactly-once rests on the plan's deterministic ids: spaces carry `requestId`, messages
 //! a `client-…` `messageId` (a 409 is answered by fetching `spaces/S/messages/client-…`
-//! with app auth), memberships and reactions are unique per user (a 409 means it exists).
+//! with app auth). A historical membership that meets a 409 is read back and accepted
+//! only with the planned times; current members and reactions are unique per user (a 409
+//! means it exists).
 //! Uploads are not visible until a message references them, so re-uploading is harmless.
 
 use chatport_model::plan::{Action, Actor, Operation};
@@ -112,8 +114,14 @@ pub async fn execute(run: &Run, op: &Operation, _prior: Option<&OpRecord>) -> Re
                     let v = reply.json();
                     Ok(json!({"name": v["name"], "member": v["member"]["name"]}))
                 }
-                // One membership per user: it exists, from an earlier attempt or run.
-                409 => Ok(json!({"name": Value::Null, "reconciled": true})),
+                // A current member after completion: one membership per user, so it exists.
+                409 if matches!(op.action, Action::ChatAddMember { .. }) => {
+                    Ok(json!({"name": Value::Null, "reconciled": true}))
+                }
+                // A historical membership: ours only if the user's membership carries the
+                // planned times (Chat may keep one membership per user, and the plan can
+                // hold several intervals for one user).
+                409 => historical_membership_exists(run, ctx, op, &space, membership).await,
                 _ => Err(rejected(&reply, "spaces.members.create")),
             }
         }
@@ -254,6 +262,77 @@ pub async fn execute(run: &Run, op: &Operation, _prior: Option<&OpRecord>) -> Re
         }
         other => Err(OpError::Rejected(format!("{} is not a Chat action", other.name()))),
     }
+}
+
+/// After `ALREADY_EXISTS` on a historical membership: lists the space's memberships (as
+/// the importer, the authentication `spaces.members.list` takes in import mode) and
+/// accepts one as this operation's only when it carries the planned deleteTime, and
+/// createTime when the plan sets one (microsecond times), and is not the recorded
+/// membership of another plan user. Otherwise the operation is rejected: the user's one
+/// membership has another interval.
+async fn historical_membership_exists(
+    run: &Run,
+    ctx: Ctx<'_>,
+    op: &Operation,
+    space: &str,
+    membership: &Value,
+) -> Result<Value, OpError> {
+    let base = run.opts.endpoints.chat.trim_end_matches('/');
+    let member = membership["member"]["name"].as_str().unwrap_or_default();
+    let time = |v: &Value, f: &str| v[f].as_str().and_then(chatport_model::ts::parse_rfc3339);
+    let others = other_users_memberships(run, op, member)?;
+    let mut page: Option<String> = None;
+    loop {
+        let url = match &page {
+            Some(t) => format!("{base}/v1/{space}/members?pageSize=1000&pageToken={}", enc(t)),
+            None => format!("{base}/v1/{space}/members?pageSize=1000"),
+        };
+        let reply =
+            run.api.send(Dest::Chat, ctx, who(&op.actor), &[Bucket::ChatReads], |h| h.get(&url)).await?;
+        if !reply.ok() {
+            return Err(rejected(&reply, "spaces.members.list after ALREADY_EXISTS"));
+        }
+        let v = reply.json();
+        for have in v["memberships"].as_array().into_iter().flatten() {
+            let same_delete = time(have, "deleteTime").is_some()
+                && time(have, "deleteTime") == time(membership, "deleteTime");
+            let same_create = membership.get("createTime").is_none()
+                || time(have, "createTime") == time(membership, "createTime");
+            let name = have["member"]["name"].as_str().unwrap_or_default();
+            let someone_else = others.iter().any(|o| o == name);
+            if same_delete && same_create && !someone_else {
+                return Ok(json!({"name": have["name"], "member": name, "reconciled": true}));
+            }
+        }
+        match v["nextPageToken"].as_str().filter(|t| !t.is_empty()) {
+            Some(t) => page = Some(t.to_string()),
+            None => break,
+        }
+    }
+    Err(OpError::Rejected(format!(
+        "spaces.members.create: {member} already has a membership in {space}, and none with the planned interval ({} to {}); Chat keeps one membership per user, so this interval cannot be imported separately",
+        membership["createTime"].as_str().unwrap_or("unset"),
+        membership["deleteTime"].as_str().unwrap_or("unset"),
+    )))
+}
+
+/// Destination member names (`users/…`) recorded for the done memberships of other plan
+/// users in the same container.
+fn other_users_memberships(run: &Run, op: &Operation, member: &str) -> Result<Vec<String>, OpError> {
+    let Some(c) = run.plan.container(&op.container) else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
+    for o in &c.ops {
+        let Action::ChatCreateMembership { membership } = &o.action else { continue };
+        if membership["member"]["name"].as_str() == Some(member) {
+            continue;
+        }
+        if let Some(r) = run.result_of(&o.id.0)? {
+            if let Some(m) = r["member"].as_str() {
+                out.push(m.to_string());
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn message_result(v: &Value) -> Value {

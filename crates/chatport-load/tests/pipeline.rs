@@ -1508,3 +1508,40 @@ async fn teams_general_completes_only_after_every_other_channel() {
     assert_eq!(mode, "inProgress");
     env.emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_membership_conflict_is_done_only_for_the_same_interval() {
+    let f = fixture();
+    let env = Env::start(|_| {}).await;
+    let s = env.load(&f.chat).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    let op = "space-c01general/member/U02BOB/1";
+    let forget = |op: &str| {
+        let db = rusqlite::Connection::open(env.state()).unwrap();
+        assert_eq!(db.execute("DELETE FROM ops WHERE op_id = ?1", [op]).unwrap(), 1);
+    };
+    // The same membership again (its answer lost with the state row): 409, read back,
+    // same interval, done.
+    forget(op);
+    let again = env.load(&f.chat).await.unwrap();
+    assert!(again.is_complete(), "{:#?}", again.failures);
+    assert_eq!(again.done, 1);
+    assert_eq!(stored(&env, op)["reconciled"], true);
+    // Another interval of the same user meets the user's one membership: rejected, not
+    // taken for done.
+    let other = env.dir.path().join("plan-other-interval");
+    copy_dir(&f.chat, &other);
+    let ops_file = other.join("ops/space-c01general.jsonl");
+    let text = std::fs::read_to_string(&ops_file).unwrap();
+    assert!(text.contains("2024-01-03T00:01:40.000300Z"));
+    std::fs::write(&ops_file, text.replace("2024-01-03T00:01:40.000300Z", "2024-01-03T00:01:45.000300Z"))
+        .unwrap();
+    forget(op);
+    let opts = LoadOptions { client: env.client(), dry_run: false };
+    let s = load(&other, &f.canonical, &env.state(), &opts).await.unwrap();
+    assert_eq!(s.failures.len(), 1, "{:#?}", s.failures);
+    assert_eq!(s.failures[0].operation, op);
+    assert_eq!(s.failures[0].kind, "rejected");
+    assert!(s.failures[0].message.contains("2024-01-03T00:01:45.000300Z"), "{}", s.failures[0].message);
+    env.emu.shutdown().await;
+}
