@@ -384,6 +384,9 @@ pub struct RuleConfig {
     pub graph_message_create_status: u16,
     /// Polls of a team-creation operation answered `inProgress` before `succeeded`.
     pub graph_operation_polls: u32,
+    /// The first N team creations end with their operation `failed` and no team (Graph
+    /// reports provisioning failures this way); 0 in normal use.
+    pub graph_failed_team_creations: u32,
     /// `from.user.id` of an imported message must be a known directory user.
     pub graph_strict_from_user: bool,
     /// Largest decoded hostedContent accepted, in bytes.
@@ -416,6 +419,7 @@ impl Default for RuleConfig {
             graph_max_message_bytes: 28_000,
             graph_message_create_status: 201,
             graph_operation_polls: 0,
+            graph_failed_team_creations: 0,
             graph_strict_from_user: false,
             graph_max_hosted_content_bytes: 4 * 1024 * 1024,
             graph_max_hosted_contents: 10,

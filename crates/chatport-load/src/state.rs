@@ -179,6 +179,19 @@ impl StateStore {
         self.update(op_id, OpStatus::Intent, Some(result), None)
     }
 
+    /// Drops what an earlier attempt of the operation stored (a partial result that
+    /// turned out to lead nowhere, such as a failed team-creation operation), so the
+    /// next run starts the operation afresh.
+    pub fn clear_result(&self, op_id: &str) -> Result<(), LoadError> {
+        let conn = self.lock();
+        conn.execute(
+            "UPDATE ops SET result = NULL, updated_at = ?2 WHERE op_id = ?1",
+            params![op_id, now_millis()],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
     /// Records the operation as done with the destination's names.
     pub fn record_done(
         &self,

@@ -874,7 +874,13 @@ async fn poll_operation(run: &Run, ctx: Ctx<'_>, graph: &str, location: &str) ->
         match v["status"].as_str() {
             Some("succeeded") => return Ok(()),
             Some("failed") => {
-                return Err(OpError::Rejected(format!("team creation failed: {}", v["error"])));
+                // No team came of it: the next run creates one afresh instead of polling
+                // this operation again.
+                run.state.clear_result(ctx.op)?;
+                return Err(OpError::Rejected(format!(
+                    "team creation failed: {}; run again to create the team anew",
+                    v["error"]
+                )));
             }
             _ => {}
         }

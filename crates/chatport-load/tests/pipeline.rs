@@ -1545,3 +1545,27 @@ async fn chat_membership_conflict_is_done_only_for_the_same_interval() {
     assert!(s.failures[0].message.contains("2024-01-03T00:01:45.000300Z"), "{}", s.failures[0].message);
     env.emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_failed_team_creation_is_created_anew_on_the_next_run() {
+    let f = fixture();
+    let teams = planned(&f.teams, "teams_create_team");
+    // Every team creation of the first run fails in provisioning.
+    let env = Env::start(|c| {
+        c.rules.graph_operation_polls = 1;
+        c.rules.graph_failed_team_creations = teams as u32;
+    })
+    .await;
+    let first = env.load(&f.teams).await.unwrap();
+    let failed: Vec<_> = first.failures.iter().filter(|x| x.action == "teams_create_team").collect();
+    assert_eq!(failed.len(), teams, "{:#?}", first.failures);
+    assert!(
+        failed.iter().all(|x| x.kind == "rejected" && x.message.contains("team creation failed")),
+        "{failed:#?}"
+    );
+    let second = env.load(&f.teams).await.unwrap();
+    assert!(second.is_complete(), "{:#?}", second.failures);
+    assert_eq!(assert_teams_exact(&env, &f.teams).await, 0);
+    assert!(env.verify(&f.teams).await.clean);
+    env.emu.shutdown().await;
+}

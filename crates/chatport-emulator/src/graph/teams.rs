@@ -163,8 +163,10 @@ pub async fn create_team(
     }
     let base = origin(&headers);
     let polls = app.config.rules.graph_operation_polls;
+    let failures = app.config.rules.graph_failed_team_creations;
     let (team_id, op_id) = app
         .commit(|st| {
+            let fail = (st.operations.len() as u32) < failures;
             let created = created.unwrap_or(now);
             let team_id = crate::ids::random_guid();
             let drive_id = crate::ids::graph_drive_id();
@@ -207,15 +209,20 @@ pub async fn create_team(
                 general_channel: general.id.clone(),
                 drive_id,
                 drive_root: root.id.clone(),
-                provisioned: polls == 0,
-                deleted: false,
+                provisioned: polls == 0 && !fail,
+                deleted: fail,
+            };
+            let status = match (fail, polls) {
+                (true, _) => "failed",
+                (false, 0) => "succeeded",
+                (false, _) => "inProgress",
             };
             let op = TeamOperation {
                 id: crate::ids::random_guid(),
                 team_id: team_id.clone(),
                 created: now,
                 polls: 0,
-                status: if polls == 0 { "succeeded" } else { "inProgress" }.into(),
+                status: status.into(),
             };
             let op_id = op.id.clone();
             st.put(Record::DriveItem(root));
@@ -275,7 +282,7 @@ fn settle_provisioning(st: &mut EmuState, now: Timestamp, polls_needed: u32) {
         .operations
         .values()
         .filter(|o| {
-            o.status != "succeeded"
+            o.status == "inProgress"
                 && o.created.plus_secs(i64::from(polls_needed) * POLL_INTERVAL_SECS) <= now
         })
         .cloned()
@@ -379,7 +386,7 @@ pub async fn operation(
                 format!("Operation {op} not found."),
             ));
         };
-        if o.status != "succeeded" {
+        if o.status == "inProgress" {
             o.polls += 1;
             if o.polls >= needed {
                 o.status = "succeeded".into();
@@ -399,7 +406,11 @@ pub async fn operation(
             "attemptsCount": 1,
             "targetResourceId": o.team_id,
             "targetResourceLocation": format!("/teams('{}')", o.team_id),
-            "error": null,
+            "error": if o.status == "failed" {
+                json!({"code": "InternalServerError", "message": "Team provisioning failed."})
+            } else {
+                Value::Null
+            },
         })))
     })
     .await
