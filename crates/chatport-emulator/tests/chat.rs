@@ -410,7 +410,11 @@ async fn import_mode_expires_on_the_configurable_clock() {
     assert_google_error(s, &v, 404, "NOT_FOUND");
     let (s, v) = e.post(&format!("/v1/spaces/{expiring}/messages"), &ada, json!({"text": "late"})).await;
     assert_google_error(s, &v, 404, "NOT_FOUND");
-    assert_eq!(e.get(&format!("/v1/spaces/{completed}"), &app).await.0, StatusCode::OK);
+    // The completed space stays (read as a user: the app is no member of it).
+    let reader = e.google_token(Some(ADA), &["https://www.googleapis.com/auth/chat.spaces.readonly"]).await;
+    assert_eq!(e.get(&format!("/v1/spaces/{completed}"), &reader).await.0, StatusCode::OK);
+    let (s, v) = e.get(&format!("/v1/spaces/{completed}"), &app).await;
+    assert_google_error(s, &v, 403, "PERMISSION_DENIED");
     // The name of an expired space is free again.
     let again = e
         .post(
@@ -694,10 +698,11 @@ async fn media_upload_and_attachments() {
     let (s, _) = e.get(&format!("/v1/media/{resource}?alt=media"), &app).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert_eq!(e.post(&format!("/v1/spaces/{sp}:completeImport"), &ada, json!({})).await.0, StatusCode::OK);
+    let reader = e.google_token(Some(ADA), &["https://www.googleapis.com/auth/chat.messages.readonly"]).await;
     let bytes = e
         .http
         .get(e.url(&format!("/v1/media/{resource}?alt=media")))
-        .bearer_auth(&app)
+        .bearer_auth(&reader)
         .send()
         .await
         .unwrap()

@@ -1569,3 +1569,48 @@ async fn teams_failed_team_creation_is_created_anew_on_the_next_run() {
     assert!(env.verify(&f.teams).await.clean);
     env.emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_lost_complete_import_answer_is_reconciled_without_reading_the_space() {
+    let f = fixture();
+    let env = Env::start(|_| {}).await;
+    let s = env.load(&f.chat).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    // Half the requests are applied and their answers lost: a replayed completeImport
+    // meets FAILED_PRECONDITION, and the completed space no longer answers app auth.
+    reqwest::Client::new()
+        .put(format!("{}/__admin/faults", env.base))
+        .json(&serde_json::json!({"seed": 7, "drop_after": 0.5}))
+        .send()
+        .await
+        .unwrap();
+    let opts = CompleteOptions {
+        client: env.client(),
+        force: true,
+        verify_out: env.dir.path().join("verify"),
+        expiry_warning: Duration::from_secs(86_400),
+    };
+    let c = complete(&f.chat, &env.state(), &opts).await.unwrap();
+    assert!(c.operations.failures.is_empty(), "{:#?}", c.operations.failures);
+    let spaces = planned(&f.chat, "chat_complete_import");
+    assert_eq!(c.completed.len(), spaces);
+    let reconciled = run_ids(&f.chat, "chat_complete_import")
+        .iter()
+        .filter(|op| stored(&env, op)["reconciled"] == true)
+        .count();
+    assert!(reconciled > 0, "no completeImport answer was lost; pick another seed");
+    let st = env.admin("state").await;
+    assert_eq!(count(&st["chat"]["spaces"], |s| s["import_mode"].as_bool() == Some(true)), 0);
+    env.emu.shutdown().await;
+}
+
+/// Ids of the plan's operations of one action.
+fn run_ids(plan: &Path, action: &str) -> Vec<String> {
+    let p = chatport_load::plan_dir::Plan::read(plan).unwrap();
+    p.containers
+        .iter()
+        .flat_map(|c| c.ops.iter())
+        .filter(|o| o.action.name() == action)
+        .map(|o| o.id.0.clone())
+        .collect()
+}
