@@ -564,8 +564,11 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
             if reply.ok() {
                 return Ok(json!({"completed": true}));
             }
-            // Already completed (by an earlier attempt whose answer was lost).
-            if reply.status == 400 && reply.error_text().contains("not in migration mode") {
+            // Already completed by an earlier attempt whose answer was lost? Graph's 400
+            // wording is undocumented, so the channels decide: a team whose channels have
+            // all left migration mode has nothing left to complete (and Graph refuses the
+            // member adds that follow while the team is still migrating).
+            if reply.status == 400 && channels_all_completed(run, ctx, &team).await? {
                 return Ok(json!({"completed": true, "reconciled": true}));
             }
             Err(rejected(&reply, "team completeMigration"))
@@ -587,6 +590,13 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
         }
         other => Err(OpError::Rejected(format!("{} is not a Teams action", other.name()))),
     }
+}
+
+/// Whether every channel of a team has left migration mode.
+async fn channels_all_completed(run: &Run, ctx: Ctx<'_>, team: &str) -> Result<bool, OpError> {
+    let graph = run.opts.endpoints.graph.trim_end_matches('/');
+    let channels = list_all(run, ctx, &format!("{graph}/teams/{team}/channels"), Bucket::GraphOther).await?;
+    Ok(!channels.is_empty() && channels.iter().all(|c| c["migrationMode"].as_str() != Some("inProgress")))
 }
 
 /// Whether a team container was bound to an existing team (no team was created).

@@ -1614,3 +1614,36 @@ fn run_ids(plan: &Path, action: &str) -> Vec<String> {
         .map(|o| o.id.0.clone())
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_lost_team_completion_answer_is_reconciled_from_the_channels() {
+    let f = fixture();
+    let env = Env::start(|_| {}).await;
+    let s = env.load(&f.teams).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    // Half the requests are applied and their answers lost; the replayed team
+    // completeMigration gets a 400 whose wording the loader must not rely on.
+    reqwest::Client::new()
+        .put(format!("{}/__admin/faults", env.base))
+        .json(&serde_json::json!({"seed": 11, "drop_after": 0.5}))
+        .send()
+        .await
+        .unwrap();
+    let opts = CompleteOptions {
+        client: env.client(),
+        force: true,
+        verify_out: env.dir.path().join("verify"),
+        expiry_warning: Duration::from_secs(86_400),
+    };
+    let c = complete(&f.teams, &env.state(), &opts).await.unwrap();
+    assert!(c.operations.failures.is_empty(), "{:#?}", c.operations.failures);
+    let reconciled = run_ids(&f.teams, "teams_complete_team")
+        .iter()
+        .filter(|op| stored(&env, op)["reconciled"] == true)
+        .count();
+    assert!(reconciled > 0, "no team completion answer was lost; pick another seed");
+    let st = env.admin("state").await;
+    assert_eq!(count(&st["graph"]["teams"], |t| t["migration_mode"] == "inProgress"), 0);
+    assert_eq!(count(&st["graph"]["members"], |_| true), planned(&f.teams, "teams_add_member"));
+    env.emu.shutdown().await;
+}

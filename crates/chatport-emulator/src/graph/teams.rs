@@ -701,7 +701,8 @@ pub async fn complete_team(
         if team.migration_mode.as_deref() != Some("inProgress") {
             return Err(GraphError::bad_request(
                 "graph.team.not_migrating",
-                "The team is not in migration mode.",
+                // Graph's wording is undocumented; clients must not depend on it.
+                "Team migration cannot be completed in the team's current state.",
             ));
         }
         owner_check(&caller, &team.owner_app)?;
