@@ -920,12 +920,25 @@ async fn upload_session(run: &Run, ctx: Ctx<'_>, item_base: &str, bytes: &[u8]) 
         let end = (start + CHUNK).min(total);
         let chunk = bytes[start..end].to_vec();
         let range = format!("bytes {start}-{}/{total}", end.saturating_sub(1));
-        let reply = run
+        let sent = run
             .api
             .send(Dest::Graph, ctx, As::Anonymous, &[], |h| {
                 h.put(&upload_url).header("content-range", range.as_str()).body(chunk.clone())
             })
-            .await?;
+            .await;
+        let reply = match sent {
+            Ok(r) => r,
+            // The chunk may have been applied without its answer: ask the session.
+            Err(crate::http::CallError::GaveUp { .. }) => {
+                start =
+                    resume_upload(run, ctx, &upload_url, item_base, start, total).await?.map_or(total, |n| n);
+                if start >= total {
+                    return finished_upload(run, ctx, item_base, total).await;
+                }
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         match reply.status {
             200 | 201 => return Ok(reply.json()),
             202 => {
@@ -939,9 +952,67 @@ async fn upload_session(run: &Run, ctx: Ctx<'_>, item_base: &str, bytes: &[u8]) 
                 }
                 start = next;
             }
+            // A replayed chunk that was applied the first time: the session expects a
+            // later range (416), or the last chunk finished it and it is gone (404).
+            404 | 416 => match resume_upload(run, ctx, &upload_url, item_base, start, total).await? {
+                Some(next) => start = next,
+                None => return finished_upload(run, ctx, item_base, total).await,
+            },
             _ => return Err(rejected(&reply, "upload session chunk")),
         }
     }
+}
+
+/// Where an upload session stands after a chunk whose outcome is unknown: `GET
+/// uploadUrl` gives the next expected range (`Some(start)`); a session that is gone
+/// finished with the last chunk (`None`).
+async fn resume_upload(
+    run: &Run,
+    ctx: Ctx<'_>,
+    upload_url: &str,
+    item_base: &str,
+    sent: usize,
+    total: usize,
+) -> Result<Option<usize>, OpError> {
+    let reply = run.api.send(Dest::Graph, ctx, As::Anonymous, &[], |h| h.get(upload_url)).await?;
+    if reply.status == 404 {
+        return Ok(None);
+    }
+    if !reply.ok() {
+        return Err(rejected(&reply, "upload session status"));
+    }
+    let next = reply.json()["nextExpectedRanges"][0]
+        .as_str()
+        .and_then(|r| r.split('-').next())
+        .and_then(|s| s.parse::<usize>().ok());
+    match next {
+        Some(n) if n <= total => {
+            tracing::debug!(operation = ctx.op, sent, next = n, item = item_base, "upload session resumed");
+            Ok(Some(n))
+        }
+        _ => Err(OpError::Rejected(format!("upload session status: unexpected next range {next:?}"))),
+    }
+}
+
+/// The driveItem of an upload whose last chunk was applied without its answer: read by
+/// path, and accepted only with the full size.
+async fn finished_upload(run: &Run, ctx: Ctx<'_>, item_base: &str, total: usize) -> Result<Value, OpError> {
+    let url = item_base.trim_end_matches(':').to_string();
+    let reply = run
+        .api
+        .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, Bucket::GraphOther], |h| h.get(&url))
+        .await?;
+    if !reply.ok() {
+        return Err(rejected_read(&reply, "GET uploaded item", &url));
+    }
+    let item = reply.json();
+    if item["size"].as_u64() != Some(total as u64) {
+        return Err(OpError::Rejected(format!(
+            "upload session ended, but the item holds {} bytes, not {total}",
+            item["size"]
+        )));
+    }
+    Ok(item)
 }
 
 /// `--existing-channel KEY=TEAM_ID/CHANNEL_ID`: load the plan channel named by `KEY` (its

@@ -1647,3 +1647,37 @@ async fn teams_lost_team_completion_answer_is_reconciled_from_the_channels() {
     assert_eq!(count(&st["graph"]["members"], |_| true), planned(&f.teams, "teams_add_member"));
     env.emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_upload_session_resumes_after_chunks_applied_without_answer() {
+    let env = Env::start(|c| {
+        c.faults.seed = 5;
+        c.faults.drop_after = 0.5;
+    })
+    .await;
+    // Four chunks: several are applied with their answer lost, and the replay meets 416
+    // (or the session is gone after the last one).
+    let bytes: Vec<u8> = (0..10 * 1024 * 1024 + 7).map(|i| (i % 253) as u8).collect();
+    let (plan, canonical) = large_file_plan(env.dir.path(), &bytes);
+    let opts = LoadOptions { client: env.client(), dry_run: false };
+    let s = load(&plan, &canonical, &env.state(), &opts).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    assert!(s.retries > 0);
+    let st = env.admin("state").await;
+    let items: Vec<&Value> = st["graph"]["drive_items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["name"].as_str().is_some_and(|n| n.starts_with("big report")))
+        .collect();
+    assert_eq!(items.len(), 1, "{items:#?}");
+    assert_eq!(items[0]["size"].as_u64(), Some(bytes.len() as u64));
+    reqwest::Client::new()
+        .put(format!("{}/__admin/faults", env.base))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert!(env.verify(&plan).await.clean);
+    env.emu.shutdown().await;
+}

@@ -75,7 +75,10 @@ pub fn routes() -> Router<Arc<App>> {
             "/v1.0/drives/:drive/items/*rest",
             get(drive::get_item).put(drive::put_content).post(drive::create_session),
         )
-        .route("/upload-sessions/:session", put(drive::put_chunk).delete(drive::cancel_session))
+        .route(
+            "/upload-sessions/:session",
+            put(drive::put_chunk).get(drive::session_status).delete(drive::cancel_session),
+        )
 }
 
 /// Handles paths no route matched: the OData key syntax Graph uses in `Location`
