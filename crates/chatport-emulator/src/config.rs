@@ -387,6 +387,9 @@ pub struct RuleConfig {
     /// The first N team creations end with their operation `failed` and no team (Graph
     /// reports provisioning failures this way); 0 in normal use.
     pub graph_failed_team_creations: u32,
+    /// Seconds (emulated time) after a team's creation during which its channels' files
+    /// folders answer 404, as a new team's SharePoint site is still provisioning.
+    pub graph_files_folder_delay_secs: f64,
     /// `from.user.id` of an imported message must be a known directory user.
     pub graph_strict_from_user: bool,
     /// Largest decoded hostedContent accepted, in bytes.
@@ -420,6 +423,7 @@ impl Default for RuleConfig {
             graph_message_create_status: 201,
             graph_operation_polls: 0,
             graph_failed_team_creations: 0,
+            graph_files_folder_delay_secs: 0.0,
             graph_strict_from_user: false,
             graph_max_hosted_content_bytes: 4 * 1024 * 1024,
             graph_max_hosted_contents: 10,

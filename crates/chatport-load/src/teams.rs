@@ -393,7 +393,9 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
                 .ok_or_else(|| OpError::Rejected("no canonical directory to read blobs from".into()))?;
             let bytes = crate::plan_dir::read_blob(canonical, blob, &op.id.0).await?;
             let folder_url = format!("{graph}/teams/{team}/channels/{channel}/filesFolder");
-            // A brand-new channel's folder can take a moment to exist (404 meanwhile).
+            // A new team's SharePoint site, and so a channel's folder, can take minutes
+            // to exist (404 meanwhile): asked again up to `max_polls` times,
+            // `poll_interval` apart, as long as a team creation is polled.
             let mut tries = 0u32;
             let folder = loop {
                 let folder = api
@@ -402,8 +404,8 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
                     })
                     .await?;
                 tries += 1;
-                if folder.status == 404 && tries < 5 {
-                    crate::exec::pause(run.opts.retry.base_delay.saturating_mul(1 << tries)).await;
+                if folder.status == 404 && tries < run.opts.max_polls.max(1) {
+                    crate::exec::pause(run.opts.poll_interval).await;
                     continue;
                 }
                 break folder;

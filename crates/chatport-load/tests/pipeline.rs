@@ -1681,3 +1681,16 @@ async fn teams_upload_session_resumes_after_chunks_applied_without_answer() {
     assert!(env.verify(&plan).await.clean);
     env.emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_uploads_wait_for_a_files_folder_still_provisioning() {
+    // Folders answer 404 for 0.3 s after their team's creation; the loader asks again
+    // `poll_interval` (10 ms here) apart for up to `max_polls` times.
+    let env = Env::start(|c| c.rules.graph_files_folder_delay_secs = 0.3).await;
+    let (plan, canonical) = large_file_plan(env.dir.path(), b"a small file");
+    let opts = LoadOptions { client: env.client(), dry_run: false };
+    let s = load(&plan, &canonical, &env.state(), &opts).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    assert!(env.verify(&plan).await.clean);
+    env.emu.shutdown().await;
+}

@@ -56,8 +56,18 @@ pub async fn files_folder(
 ) -> Result<Json<Value>, GraphError> {
     let caller = graph_caller(&app, &headers)?;
     take_quota(&app, &caller, RequestKind::OtherGet, Some(&team), Some(&channel))?;
+    let delay = (app.config.rules.graph_files_folder_delay_secs * 1e9) as i64;
+    let now = app.now();
     let st = app.lock();
     let (_, c) = live_channel(&st, &team, &channel)?;
+    let provisioning =
+        st.operations.values().any(|o| o.team_id == team && now.0 < o.created.0.saturating_add(delay));
+    if provisioning {
+        return Err(GraphError::not_found(
+            "graph.drive.folder_provisioning",
+            "The channel's files folder is not provisioned yet.",
+        ));
+    }
     let folder = st.drive_items.get(&c.folder_id).ok_or_else(|| {
         GraphError::not_found("graph.drive.folder_missing", "The channel's files folder does not exist yet.")
     })?;
