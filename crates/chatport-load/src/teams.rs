@@ -172,11 +172,35 @@ fn need_channel(run: &Run, op: &Operation) -> Result<(String, String), OpError> 
         .ok_or_else(|| OpError::Rejected(format!("channel of container {} is not created", op.container)))
 }
 
-/// Reads every item of a Graph collection, following `@odata.nextLink`.
+/// The scheme, host and port of a URL (`https://graph.microsoft.com`), lowercased.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next()?;
+    (!host.is_empty()).then(|| format!("{}://{}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase()))
+}
+
+/// Refuses a server-supplied URL (`@odata.nextLink`, an absolute `Location`) that is not
+/// on the configured Graph origin: requests carry the Graph bearer token, which must go
+/// nowhere else.
+fn on_graph_origin(graph: &str, url: &str, what: &str) -> Result<(), OpError> {
+    match (origin_of(graph), origin_of(url)) {
+        (Some(g), Some(u)) if g == u => Ok(()),
+        _ => Err(OpError::Rejected(format!(
+            "{what} {url:?} is not on the Graph endpoint {graph}; not followed (it would carry the access token)"
+        ))),
+    }
+}
+
+/// Reads every item of a Graph collection, following `@odata.nextLink` (on the Graph
+/// origin only).
 pub async fn list_all(run: &Run, ctx: Ctx<'_>, url: &str, bucket: Bucket) -> Result<Vec<Value>, OpError> {
+    let graph = run.opts.endpoints.graph.as_str();
     let mut out = Vec::new();
     let mut next = Some(url.to_string());
     while let Some(u) = next.take() {
+        if u != url {
+            on_graph_origin(graph, &u, "@odata.nextLink")?;
+        }
         let reply = run
             .api
             .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, bucket], |h| h.get(&u))
@@ -865,6 +889,7 @@ pub const LOOKUPS_AFTER_LOST_ANSWER: u32 = 10;
 
 async fn poll_operation(run: &Run, ctx: Ctx<'_>, graph: &str, location: &str) -> Result<(), OpError> {
     let url = if location.starts_with("http") {
+        on_graph_origin(graph, location, "the team operation Location")?;
         location.to_string()
     } else {
         format!("{graph}{}{location}", if location.starts_with('/') { "" } else { "/" })
@@ -1188,6 +1213,24 @@ mod tests {
         assert_eq!(parse_team_location("/teams('abc-1')/operations('op')").as_deref(), Some("abc-1"));
         assert_eq!(parse_team_location("/teams/abc-2/operations/op").as_deref(), Some("abc-2"));
         assert_eq!(parse_team_location("/groups/x"), None);
+    }
+
+    #[test]
+    fn only_urls_on_the_graph_origin_are_followed() {
+        let graph = "https://graph.microsoft.com/v1.0";
+        assert!(on_graph_origin(graph, "https://graph.microsoft.com/v1.0/teams?$skiptoken=x", "link").is_ok());
+        assert!(on_graph_origin(graph, "HTTPS://Graph.Microsoft.com/v1.0/x", "link").is_ok());
+        for bad in [
+            "https://evil.example/v1.0/teams",
+            "http://graph.microsoft.com/v1.0/teams",
+            "https://graph.microsoft.com.evil.example/v1.0",
+            "https://graph.microsoft.com:8443/v1.0",
+            "not a url",
+        ] {
+            assert!(on_graph_origin(graph, bad, "link").is_err(), "{bad}");
+        }
+        let local = "http://127.0.0.1:4010";
+        assert!(on_graph_origin(local, "http://127.0.0.1:4010/v1.0/teams?$skiptoken=1", "link").is_ok());
     }
 
     #[test]
