@@ -168,13 +168,19 @@ pub async fn execute(run: &Run, op: &Operation, _prior: Option<&OpRecord>) -> Re
         Action::ChatCreateMessage { message_id, reply_option, message, attachments } => {
             let space = need_space(run, op)?;
             let mut body = message.clone();
+            let mut used_tokens = false;
             if !attachments.is_empty() {
                 let mut refs = Vec::new();
                 for a in attachments {
                     let r = need_result(run, &a.0)?;
+                    used_tokens |= r["attachmentDataRef"].get("attachmentUploadToken").is_none();
                     refs.push(json!({"attachmentDataRef": r["attachmentDataRef"]}));
                 }
                 body["attachment"] = Value::Array(refs);
+            }
+            if used_tokens {
+                // Upload tokens are dropped only once their message exists: it does.
+                return existing_message(run, ctx, &space, message_id).await;
             }
             run.intent(op)?;
             let mut url = format!("{base}/v1/{space}/messages?messageId={}", enc(message_id));
@@ -190,25 +196,14 @@ pub async fn execute(run: &Run, op: &Operation, _prior: Option<&OpRecord>) -> Re
                     |h| h.post(&url).json(&body),
                 )
                 .await?;
-            match reply.status {
-                200..=299 => Ok(message_result(&reply.json())),
-                409 => {
-                    // Our client id exists: an earlier attempt or run created it.
-                    let get = format!("{base}/v1/{space}/messages/{message_id}");
-                    let found = api
-                        .send(Dest::Chat, ctx, As::GoogleApp, &[Bucket::ChatReads], |h| h.get(&get))
-                        .await?;
-                    if found.ok() {
-                        tracing::debug!(operation = %op.id, "message already existed; reconciled");
-                        let mut r = message_result(&found.json());
-                        r["reconciled"] = json!(true);
-                        Ok(r)
-                    } else {
-                        Err(rejected(&found, "spaces.messages.get after ALREADY_EXISTS"))
-                    }
-                }
-                _ => Err(rejected(&reply, "spaces.messages.create")),
-            }
+            let result = match reply.status {
+                200..=299 => message_result(&reply.json()),
+                // Our client id exists: an earlier attempt or run created it.
+                409 => existing_message(run, ctx, &space, message_id).await?,
+                _ => return Err(rejected(&reply, "spaces.messages.create")),
+            };
+            forget_upload_tokens(run, op, attachments)?;
+            Ok(result)
         }
         Action::ChatCreateReaction { message, emoji } => {
             let target = need_result(run, &message.0)?;
@@ -331,6 +326,41 @@ fn other_users_memberships(run: &Run, op: &Operation, member: &str) -> Result<Ve
         }
     }
     Ok(out)
+}
+
+/// Reads a message this load created (by its client id, app auth as import mode
+/// allows) and returns it as the operation's result.
+async fn existing_message(run: &Run, ctx: Ctx<'_>, space: &str, message_id: &str) -> Result<Value, OpError> {
+    let base = run.opts.endpoints.chat.trim_end_matches('/');
+    let get = format!("{base}/v1/{space}/messages/{message_id}");
+    let found = run.api.send(Dest::Chat, ctx, As::GoogleApp, &[Bucket::ChatReads], |h| h.get(&get)).await?;
+    if !found.ok() {
+        return Err(rejected(&found, "spaces.messages.get after ALREADY_EXISTS"));
+    }
+    tracing::debug!(operation = ctx.op, "message already existed; reconciled");
+    let mut r = message_result(&found.json());
+    r["reconciled"] = json!(true);
+    Ok(r)
+}
+
+/// Drops the `attachmentUploadToken`s of a message's uploads from the state store once
+/// the message exists: they are capability tokens, and the state store keeps no
+/// credentials longer than needed. (A re-run that finds a dropped token knows the
+/// message exists and reads it back instead of sending it.)
+fn forget_upload_tokens(
+    run: &Run,
+    op: &Operation,
+    attachments: &[chatport_model::plan::OperationId],
+) -> Result<(), OpError> {
+    for a in attachments {
+        let Some(mut r) = run.result_of(&a.0)? else { continue };
+        if let Some(dref) = r["attachmentDataRef"].as_object_mut() {
+            if dref.remove("attachmentUploadToken").is_some() {
+                run.state.record_done(&a.0, &op.container, "chat_upload_attachment", &r)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn message_result(v: &Value) -> Value {

@@ -187,6 +187,12 @@ async fn chat_full_pipeline_verifies_clean_and_completes() {
     assert!(s.is_complete(), "{:#?}", s.failures);
     assert_eq!(s.retries, 0);
     assert_chat_exact(&env, &f.chat).await;
+    // Upload tokens are capabilities: none stays in the state store once its message exists.
+    let db = rusqlite::Connection::open(env.state()).unwrap();
+    let with_token: i64 = db
+        .query_row("SELECT count(*) FROM ops WHERE result LIKE '%attachmentUploadToken%'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(with_token, 0);
     let report = env.verify(&f.chat).await;
     assert!(report.clean, "{:#?}", report.containers);
     assert!(env.dir.path().join("verify/verify.json").exists());
