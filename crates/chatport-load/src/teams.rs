@@ -318,7 +318,8 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
             let mut tries = 0;
             while team_id.is_none() {
                 tries += 1;
-                run.intent(op)?;
+                // Synced to disk: nothing on the server would catch a second POST /teams.
+                run.state.record_intent_durable(&op.id.0, &op.container, op.action.name())?;
                 let url = format!("{graph}/teams");
                 // POST /teams has no idempotency key: a lost answer is looked up, not replayed.
                 let reply = match api
