@@ -838,3 +838,16 @@ async fn upload_size_limit() {
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_google_error(status, &body, 400, "INVALID_ARGUMENT");
 }
+
+#[tokio::test]
+async fn mentions_by_email_come_back_by_user_id() {
+    let e = Emu::start().await;
+    let ada = e.user(ADA).await;
+    let sp = e.import_space(&ada, "mentions", "2020-01-01T00:00:00Z").await;
+    let body = json!({"text": format!("hi <users/{BOB}> and <users/nobody-known>"), "createTime": "2020-01-02T00:00:00Z"});
+    let (s, v) = e.post(&format!("/v1/spaces/{sp}/messages"), &ada, body).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let text = v["text"].as_str().unwrap();
+    assert!(!text.contains(BOB), "{text}");
+    assert!(text.starts_with("hi <users/") && text.ends_with("> and <users/nobody-known>"), "{text}");
+}

@@ -147,6 +147,33 @@ fn parse_new_message(app: &App, q: &Query, body: &Map<String, Value>) -> Result<
 }
 
 /// Applies a validated create to the state (under the lock) and returns the message.
+/// Rewrites `<users/{email}>` mentions to the canonical `<users/{id}>` Chat answers
+/// with (unknown users are left as written).
+fn canonical_mentions(app: &App, st: &EmuState, text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("<users/") {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i + "<users/".len()..];
+        match tail.find('>') {
+            Some(j) => {
+                let key = &tail[..j];
+                match app.find_user(st, key).filter(|_| key.contains('@')) {
+                    Some(u) => out.push_str(&format!("<users/{}>", u.google_id())),
+                    None => out.push_str(&format!("<users/{key}>")),
+                }
+                rest = &tail[j + 1..];
+            }
+            None => {
+                out.push_str(&rest[i..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 fn create_locked(
     app: &App,
     st: &mut EmuState,
@@ -309,7 +336,7 @@ fn create_locked(
         last_update_time: None,
         delete_time: None,
         deletion_type: None,
-        text: m.text,
+        text: m.text.map(|t| canonical_mentions(app, st, &t)),
         cards_v2: m.cards_v2,
         fallback_text: m.fallback_text,
         thread: thread_name,
