@@ -851,3 +851,30 @@ async fn mentions_by_email_come_back_by_user_id() {
     assert!(!text.contains(BOB), "{text}");
     assert!(text.starts_with("hi <users/") && text.ends_with("> and <users/nobody-known>"), "{text}");
 }
+
+#[tokio::test]
+async fn group_chats_are_unthreaded() {
+    // messageReplyOption is supported in named spaces only: a group chat ignores it and
+    // the threadKey, and every message stands alone.
+    let e = Emu::start().await;
+    let ada = e.user(ADA).await;
+    let (s, v) = e
+        .post(
+            "/v1/spaces",
+            &ada,
+            json!({"spaceType": "GROUP_CHAT", "importMode": true, "createTime": "2020-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let sp = v["name"].as_str().unwrap().to_string();
+    let path = format!("/v1/{sp}/messages?messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD");
+    let mut threads = Vec::new();
+    for (i, at) in ["2020-01-02T00:00:00Z", "2020-01-03T00:00:00Z"].iter().enumerate() {
+        let body = json!({"text": format!("m{i}"), "createTime": at, "thread": {"threadKey": "k"}});
+        let (s, v) = e.post(&path, &ada, body).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert!(v.get("threadReply").is_none(), "{v}");
+        threads.push(v["thread"]["name"].as_str().unwrap().to_string());
+    }
+    assert_ne!(threads[0], threads[1]);
+}

@@ -512,6 +512,9 @@ async fn verify_space(run: &Run, c: &PlannedContainer) -> Result<ContainerVerify
         }
     }
     let mut thread_of_group: HashMap<String, String> = HashMap::new();
+    let unthreaded = c.ops.iter().any(|o| {
+        matches!(&o.action, Action::ChatCreateSpace { space, .. } if space["spaceType"].as_str() == Some("GROUP_CHAT"))
+    });
     let mut group_of_thread: HashMap<String, String> = HashMap::new();
     let mut expected_messages = 0;
     // Messages whose reactions are read one by one once the space is out of import mode.
@@ -553,8 +556,11 @@ async fn verify_space(run: &Run, c: &PlannedContainer) -> Result<ContainerVerify
                 format!("{n_att} attachments, planned {}", attachments.len()),
             ));
         }
+        // A group chat is unthreaded (messageReplyOption works only in named spaces):
+        // every message stands alone there, whatever threadKey the plan carries.
         let group = message["thread"]["threadKey"]
             .as_str()
+            .filter(|_| !unthreaded)
             .map(|k| format!("key:{k}"))
             .unwrap_or_else(|| format!("op:{}", op.id));
         let thread = found["thread"]["name"].as_str().unwrap_or_default().to_string();

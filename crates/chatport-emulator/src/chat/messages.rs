@@ -240,7 +240,14 @@ fn create_locked(
             t
         }
     };
-    // Resolve the thread per messageReplyOption.
+    // Resolve the thread per messageReplyOption, which only named spaces support: a
+    // group chat is unthreaded, so the option and any threadKey are ignored there.
+    let mut m = m;
+    if space.space_type == "GROUP_CHAT" {
+        m.reply_option = "MESSAGE_REPLY_OPTION_UNSPECIFIED".into();
+        m.thread_key = None;
+        m.thread_name = None;
+    }
     let existing_by_name =
         m.thread_name.as_ref().and_then(|n| st.threads.get(n)).filter(|t| t.space == space.name).cloned();
     let existing_by_key = m
