@@ -371,6 +371,9 @@ pub struct RuleConfig {
     pub chat_blocked_extensions: Vec<String>,
     /// At most one membership per user per Chat space (a second create is 409).
     pub chat_one_membership_per_user: bool,
+    /// spaces.members.list shows historical memberships while the space is in import
+    /// mode (undocumented: false models a Chat that lists joined members only).
+    pub chat_list_historical_memberships: bool,
     /// Send `Retry-After` on Chat 429 answers (Google does not document one).
     pub chat_retry_after_header: bool,
     /// Scope of Graph `createdDateTime` uniqueness.
@@ -416,6 +419,7 @@ impl Default for RuleConfig {
             .map(|s| s.to_string())
             .collect(),
             chat_one_membership_per_user: true,
+            chat_list_historical_memberships: true,
             chat_retry_after_header: false,
             graph_unique_created_scope: UniqueScope::Channel,
             graph_strict_team_completion: true,

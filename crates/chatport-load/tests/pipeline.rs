@@ -1700,3 +1700,16 @@ async fn teams_uploads_wait_for_a_files_folder_still_provisioning() {
     assert!(env.verify(&plan).await.clean);
     env.emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_verify_leaves_historical_memberships_unchecked_when_the_list_omits_them() {
+    let f = fixture();
+    let env = Env::start(|c| c.rules.chat_list_historical_memberships = false).await;
+    let s = env.load(&f.chat).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    let report = env.verify(&f.chat).await;
+    assert!(report.clean, "{:#?}", report.containers);
+    let unchecked: Vec<&String> = report.containers.iter().flat_map(|c| c.unchecked.iter()).collect();
+    assert!(unchecked.iter().any(|u| u.starts_with("historical memberships")), "{unchecked:#?}");
+    env.emu.shutdown().await;
+}
