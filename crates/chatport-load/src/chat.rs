@@ -182,6 +182,19 @@ pub async fn execute(run: &Run, op: &Operation, _prior: Option<&OpRecord>) -> Re
                 // Upload tokens are dropped only once their message exists: it does.
                 return existing_message(run, ctx, &space, message_id).await;
             }
+            // A reply sent before its thread's first message would open the thread
+            // itself (REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD), and the root would then land
+            // inside it: held back until the root is created.
+            if let Some(key) = message["thread"]["threadKey"].as_str() {
+                let root = run.plan.container(&op.container).and_then(|c| c.thread_root(key));
+                if let Some(root) = root.filter(|r| *r != op.id.0) {
+                    if run.result_of(root)?.is_none() {
+                        return Err(OpError::Unsettled(format!(
+                            "thread root {root} is not created; this reply is held back so it does not open the thread (run again once the root is done)"
+                        )));
+                    }
+                }
+            }
             run.intent(op)?;
             let mut url = format!("{base}/v1/{space}/messages?messageId={}", enc(message_id));
             if let Some(r) = reply_option {

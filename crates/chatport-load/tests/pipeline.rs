@@ -1713,3 +1713,39 @@ async fn chat_verify_leaves_historical_memberships_unchecked_when_the_list_omits
     assert!(unchecked.iter().any(|u| u.starts_with("historical memberships")), "{unchecked:#?}");
     env.emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_replies_wait_for_their_thread_root() {
+    let f = fixture();
+    let env = Env::start(|_| {}).await;
+    // The root of a thread is refused (a createTime before its space): its replies must
+    // not be sent, or the first would open the thread.
+    let plan = env.dir.path().join("plan-bad-root");
+    copy_dir(&f.chat, &plan);
+    let ops_file = plan.join("ops/space-c01general.jsonl");
+    let root = "space-c01general/msg/1704100200.000400";
+    let lines: Vec<String> = std::fs::read_to_string(&ops_file)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(l).unwrap();
+            if v["id"] == root {
+                v["action"]["message"]["createTime"] = Value::from("2001-01-01T00:00:00Z");
+            }
+            v.to_string()
+        })
+        .collect();
+    std::fs::write(&ops_file, lines.join("\n") + "\n").unwrap();
+    let s = load(&plan, &f.canonical, &env.state(), &LoadOptions { client: env.client(), dry_run: false })
+        .await
+        .unwrap();
+    let root_failure = s.failures.iter().find(|x| x.operation == root).expect("root refused");
+    assert_eq!(root_failure.kind, "rejected");
+    let held: Vec<_> = s.failures.iter().filter(|x| x.message.contains("thread root")).collect();
+    assert_eq!(held.len(), 3, "{:#?}", s.failures);
+    assert!(held.iter().all(|x| x.kind == "unsettled"));
+    let st = env.admin("state").await;
+    let in_space = |m: &Value| m["text"].as_str().is_some() && m["space"].as_str().is_some();
+    assert_eq!(count(&st["chat"]["messages"], in_space), planned(&f.chat, "chat_create_message") - 4);
+    env.emu.shutdown().await;
+}
