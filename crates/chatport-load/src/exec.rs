@@ -338,6 +338,13 @@ async fn run_container_ops(
                 if is_container_create(op) {
                     container_failed = Some(format!("the container was not created: {message}"));
                 }
+                // Members can be added only once import/migration mode has ended.
+                if matches!(
+                    op.action,
+                    Action::ChatCompleteImport | Action::TeamsCompleteChannel | Action::TeamsCompleteTeam
+                ) {
+                    container_failed = Some(format!("its completion ({}) did not succeed: {message}", op.id));
+                }
                 tally.failures.push(OpFailure {
                     container: container.to_string(),
                     operation: op.id.0.clone(),

@@ -1749,3 +1749,34 @@ async fn chat_replies_wait_for_their_thread_root() {
     assert_eq!(count(&st["chat"]["messages"], in_space), planned(&f.chat, "chat_create_message") - 4);
     env.emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_member_adds_wait_for_a_completion_that_failed() {
+    let f = fixture();
+    let env = Env::start(|_| {}).await;
+    let s = env.load(&f.chat).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    // Every request now fails: completeImport gives up, and the member adds of that
+    // space are not tried (they would be refused while the space is in import mode).
+    reqwest::Client::new()
+        .put(format!("{}/__admin/faults", env.base))
+        .json(&serde_json::json!({"seed": 3, "rate_500": 1.0}))
+        .send()
+        .await
+        .unwrap();
+    let mut client = env.client();
+    client.retry.max_attempts = 2;
+    let opts = CompleteOptions {
+        client,
+        force: true,
+        verify_out: env.dir.path().join("verify"),
+        expiry_warning: Duration::from_secs(86_400),
+    };
+    let c = complete(&f.chat, &env.state(), &opts).await.unwrap();
+    let by = |action: &str| c.operations.failures.iter().filter(|x| x.action == action).collect::<Vec<_>>();
+    assert_eq!(by("chat_complete_import").len(), planned(&f.chat, "chat_complete_import"));
+    let adds = by("chat_add_member");
+    assert_eq!(adds.len(), planned(&f.chat, "chat_add_member"));
+    assert!(adds.iter().all(|x| x.kind == "blocked" && x.message.contains("completion")), "{adds:#?}");
+    env.emu.shutdown().await;
+}
