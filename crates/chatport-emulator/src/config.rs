@@ -315,6 +315,9 @@ pub struct FaultConfig {
     pub drop_before: f64,
     /// Fraction whose connection is dropped after the write is applied and durable.
     pub drop_after: f64,
+    /// Fraction of requests processed (write applied and durable) and then answered 502,
+    /// as a gateway that lost the backend's answer does.
+    pub applied_then_502: f64,
     /// Latency added to every API request, in milliseconds.
     pub latency_ms: u64,
     /// Extra random latency, up to this many milliseconds.
@@ -334,6 +337,7 @@ impl Default for FaultConfig {
             rate_503: 0.0,
             drop_before: 0.0,
             drop_after: 0.0,
+            applied_then_502: 0.0,
             latency_ms: 0,
             latency_jitter_ms: 0,
             retry_after_secs: 1,

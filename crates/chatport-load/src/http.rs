@@ -227,8 +227,8 @@ impl Api {
         self.send_with(dest, ctx, who, buckets, true, build).await
     }
 
-    /// Like [`Api::send`], but a timeout or dropped connection (the request may have been
-    /// applied) is returned as [`CallError::GaveUp`] at once instead of being replayed, for
+    /// Like [`Api::send`], but a timeout, dropped connection or 5xx (the request may have
+    /// been applied) is returned as [`CallError::GaveUp`] at once instead of being replayed, for
     /// requests the caller must reconcile before repeating (no idempotency key).
     pub async fn send_no_replay(
         &self,
@@ -301,7 +301,12 @@ impl Api {
                     (f, None, without_url(&e))
                 }
             };
-            let ambiguous = matches!(failure, Failure::Timeout | Failure::Connection);
+            // A server error may come after the write was applied (a gateway losing the
+            // backend's answer): as ambiguous as a lost connection.
+            let ambiguous = matches!(
+                failure,
+                Failure::Timeout | Failure::Connection | Failure::Status(500 | 502 | 503 | 504)
+            );
             if !retriable(&failure) || attempt >= self.retry.max_attempts || (ambiguous && !replay) {
                 return Err(CallError::GaveUp { attempts: attempt, last: detail });
             }

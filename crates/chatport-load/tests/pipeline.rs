@@ -1780,3 +1780,31 @@ async fn chat_member_adds_wait_for_a_completion_that_failed() {
     assert!(adds.iter().all(|x| x.kind == "blocked" && x.message.contains("completion")), "{adds:#?}");
     env.emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_team_creation_answered_502_after_it_was_applied_leaves_no_duplicate() {
+    let f = fixture();
+    // Every request is applied and then answered 502 while the faults last: POST /teams
+    // is not replayed but looked up.
+    let env = Env::start(|c| {
+        c.faults.seed = 1;
+        c.faults.applied_then_502 = 1.0;
+    })
+    .await;
+    let mut client = env.client();
+    client.retry.max_attempts = 2;
+    let first =
+        load(&f.teams, &f.canonical, &env.state(), &LoadOptions { client, dry_run: false }).await.unwrap();
+    assert!(!first.is_complete());
+    reqwest::Client::new()
+        .put(format!("{}/__admin/faults", env.base))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    let second = env.load(&f.teams).await.unwrap();
+    assert!(second.is_complete(), "{:#?}", second.failures);
+    assert_eq!(assert_teams_exact(&env, &f.teams).await, 0, "a 502 after the write made a second team");
+    assert!(env.verify(&f.teams).await.clean);
+    env.emu.shutdown().await;
+}
