@@ -49,6 +49,9 @@ impl From<CallError> for OpError {
     fn from(e: CallError) -> Self {
         match e {
             CallError::Token(t) if t.user_specific => OpError::Rejected(t.to_string()),
+            // An outage that outlasted the retries: this operation waits for a re-run,
+            // the others go on.
+            CallError::Token(t) if crate::http::token_outage(&t) => OpError::Unsettled(t.to_string()),
             CallError::Token(t) => OpError::Fatal(Arc::new(t.into_load_error())),
             CallError::GaveUp { .. } => OpError::Unsettled(e.to_string()),
         }

@@ -259,7 +259,18 @@ impl Api {
         loop {
             attempt += 1;
             self.limiter.acquire(ctx.container, buckets).await;
-            let token = self.token(who).await?;
+            let token = match self.token(who).await {
+                Ok(t) => t,
+                // The token endpoint is down or throttling: wait like for any other
+                // retriable failure instead of stopping the run.
+                Err(t) if token_outage(&t) && attempt < self.retry.max_attempts => {
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    self.progress.retry(ctx.container, ctx.op, &t.detail);
+                    tokio::time::sleep(backoff(&self.retry, attempt)).await;
+                    continue;
+                }
+                Err(t) => return Err(t.into()),
+            };
             let mut req = build(&self.http).timeout(self.timeout);
             if let Some(t) = &token {
                 req = req.bearer_auth(t);
@@ -321,6 +332,14 @@ impl Api {
             tokio::time::sleep(wait).await;
         }
     }
+}
+
+/// Whether a token failure is an outage of the token endpoint (unreachable, 5xx, 429:
+/// the messages `post_form` gives them) rather than a refusal (an OAuth error code) or a
+/// local problem: worth waiting out.
+pub fn token_outage(t: &TokenError) -> bool {
+    t.code.is_none()
+        && (t.detail.starts_with("HTTP ") || t.detail.starts_with("cannot reach the token endpoint"))
 }
 
 /// Full-jitter exponential backoff: uniform in [0, min(max, base·2^(attempt-1))].

@@ -1808,3 +1808,26 @@ async fn teams_team_creation_answered_502_after_it_was_applied_leaves_no_duplica
     assert!(env.verify(&f.teams).await.clean);
     env.emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_token_endpoint_outage_is_waited_out_not_fatal() {
+    let f = fixture();
+    // The token endpoint (and the API) answer 503 most of the time: a token fetch that
+    // fails its own quick retries is retried with the normal backoff, and the run goes on.
+    let env = Env::start(|c| {
+        c.faults.seed = 9;
+        c.faults.rate_503 = 0.8;
+        c.faults.include_token_endpoints = true;
+    })
+    .await;
+    let mut client = env.client();
+    client.retry.max_attempts = 40;
+    let opts = LoadOptions { client, dry_run: false };
+    let first =
+        load(&f.chat, &f.canonical, &env.state(), &opts).await.expect("a token outage must not stop the run");
+    let second = load(&f.chat, &f.canonical, &env.state(), &opts).await.unwrap();
+    assert!(first.is_complete() || second.is_complete(), "{:#?}", second.failures);
+    assert!(first.retries > 0);
+    assert_chat_exact(&env, &f.chat).await;
+    env.emu.shutdown().await;
+}
