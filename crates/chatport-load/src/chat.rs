@@ -145,6 +145,8 @@ pub async fn execute(run: &Run, op: &Operation, _prior: Option<&OpRecord>) -> Re
             );
             body.extend_from_slice(&bytes);
             body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+            // Shared, so a retry does not copy the (up to 200 MB) body again.
+            let body = bytes::Bytes::from(body);
             let url = format!("{base}/upload/v1/{space}/attachments:upload?uploadType=multipart");
             let ctype = format!("multipart/related; boundary={boundary}");
             let reply = api

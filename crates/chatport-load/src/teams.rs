@@ -416,7 +416,8 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
                 .canonical
                 .as_ref()
                 .ok_or_else(|| OpError::Rejected("no canonical directory to read blobs from".into()))?;
-            let bytes = crate::plan_dir::read_blob(canonical, blob, &op.id.0).await?;
+            // Shared: retries and chunks slice it without copying.
+            let bytes = bytes::Bytes::from(crate::plan_dir::read_blob(canonical, blob, &op.id.0).await?);
             let folder_url = format!("{graph}/teams/{team}/channels/{channel}/filesFolder");
             // A new team's SharePoint site, and so a channel's folder, can take minutes
             // to exist (404 meanwhile): asked again up to `max_polls` times,
@@ -926,7 +927,12 @@ async fn poll_operation(run: &Run, ctx: Ctx<'_>, graph: &str, location: &str) ->
     Err(OpError::Unsettled(format!("team creation still running after {} polls", run.opts.max_polls)))
 }
 
-async fn upload_session(run: &Run, ctx: Ctx<'_>, item_base: &str, bytes: &[u8]) -> Result<Value, OpError> {
+async fn upload_session(
+    run: &Run,
+    ctx: Ctx<'_>,
+    item_base: &str,
+    bytes: &bytes::Bytes,
+) -> Result<Value, OpError> {
     let url = format!("{item_base}/createUploadSession");
     let body = json!({"item": {"@microsoft.graph.conflictBehavior": "replace"}});
     let reply = run
@@ -946,7 +952,7 @@ async fn upload_session(run: &Run, ctx: Ctx<'_>, item_base: &str, bytes: &[u8]) 
     let mut start = 0usize;
     loop {
         let end = (start + CHUNK).min(total);
-        let chunk = bytes[start..end].to_vec();
+        let chunk = bytes.slice(start..end);
         let range = format!("bytes {start}-{}/{total}", end.saturating_sub(1));
         let sent = run
             .api
