@@ -324,8 +324,13 @@ impl Api {
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
             self.progress.retry(ctx.container, ctx.op, &detail);
             let wait = match retry_after {
-                // The server's word wins over our backoff cap (bounded against nonsense).
-                Some(w) => w.min(MAX_RETRY_AFTER),
+                // The server's word wins over our backoff cap (bounded against nonsense),
+                // and holds every request drawing on the same quota, not only this one.
+                Some(w) => {
+                    let w = w.min(MAX_RETRY_AFTER);
+                    self.limiter.pause(ctx.container, buckets, w);
+                    w
+                }
                 None => backoff(&self.retry, attempt),
             };
             tracing::debug!(container = ctx.container, operation = ctx.op, attempt, wait_ms = wait.as_millis() as u64, reason = %detail, "retrying");

@@ -121,6 +121,15 @@ impl TokenBucket {
             Err(Duration::from_secs_f64((1.0 - s.0) / self.rate))
         }
     }
+
+    /// Empties the bucket so that its next token comes `wait` from now.
+    fn pause(&self, wait: Duration) {
+        let mut s = match self.state.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        s.0 = s.0.min(1.0 - wait.as_secs_f64() * self.rate);
+    }
 }
 
 /// Every bucket of a run.
@@ -178,9 +187,36 @@ impl Limiter {
     }
 }
 
+impl Limiter {
+    /// After a 429 with `Retry-After`: holds every bucket in `families` (for `container`)
+    /// for `wait`, so the other requests counted against the same quota back off too
+    /// (Graph's throttling guidance), not only the throttled one.
+    pub fn pause(&self, container: &str, families: &[Bucket], wait: Duration) {
+        if !self.quotas.enabled {
+            return;
+        }
+        for b in families {
+            if let Some(bucket) = self.bucket(*b, container) {
+                bucket.pause(wait);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_paused_bucket_holds_every_caller() {
+        let l = Limiter::new(QuotaOptions { graph_other: 1000.0, ..QuotaOptions::default() });
+        l.acquire("c", &[Bucket::GraphOther]).await;
+        l.pause("c", &[Bucket::GraphOther], Duration::from_millis(300));
+        let start = Instant::now();
+        // Another container, same tenant-wide bucket.
+        l.acquire("d", &[Bucket::GraphOther]).await;
+        assert!(start.elapsed() >= Duration::from_millis(250), "{:?}", start.elapsed());
+    }
 
     #[tokio::test]
     async fn bucket_paces_requests() {
