@@ -1106,7 +1106,11 @@ async fn verify_channel(run: &Run, c: &PlannedContainer) -> Result<ContainerVeri
                 .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
         })
         .unwrap_or_default();
-    let is_pre = |m: &Value| m["id"].as_str().is_some_and(|id| preexisting.contains(id));
+    // System events (members added, channel renamed…) are Teams' own, never the plan's.
+    let is_pre = |m: &Value| {
+        m["id"].as_str().is_some_and(|id| preexisting.contains(id))
+            || m["messageType"].as_str().is_some_and(|t| t != "message")
+    };
     for r in &roots {
         let Some(t) = ms(&r["createdDateTime"]) else { continue };
         let rid = r["id"].as_str().unwrap_or_default();

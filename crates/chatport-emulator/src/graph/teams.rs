@@ -776,7 +776,51 @@ fn parse_member(
     Ok((user, roles))
 }
 
-/// `POST /v1.0/teams/{id}/members` — 201; refused while the team is in migration mode.
+/// Teams posts a system event ("… added …") to General when a member joins: a
+/// `systemEventMessage` without an author, which readers of the channel see among the
+/// messages.
+fn member_added_event(st: &mut EmuState, team: &Team, user: &str, now: Timestamp, base: &str) {
+    let channel = team.general_channel.clone();
+    let mut id_num = now.as_millis().max(1);
+    while st.graph_messages.contains_key(&format!("{channel}/{id_num}")) {
+        id_num += 1;
+    }
+    let id = id_num.to_string();
+    let resource = json!({
+        "id": id,
+        "replyToId": null,
+        "etag": id,
+        "messageType": "systemEventMessage",
+        "createdDateTime": now.to_rfc3339_millis(),
+        "lastModifiedDateTime": now.to_rfc3339_millis(),
+        "deletedDateTime": null,
+        "subject": null,
+        "summary": null,
+        "importance": "normal",
+        "webUrl": format!("{base}/l/message/{channel}/{id}"),
+        "channelIdentity": {"teamId": team.id, "channelId": channel},
+        "from": null,
+        "body": {"contentType": "html", "content": "<systemEventMessage/>"},
+        "attachments": [],
+        "mentions": [],
+        "reactions": [],
+        "eventDetail": {
+            "@odata.type": "#microsoft.graph.membersAddedEventMessageDetail",
+            "members": [{"id": user, "userIdentityType": "aadUser"}],
+        },
+    });
+    st.put(Record::GraphMessage(crate::state::GraphMessage {
+        id,
+        team_id: team.id.clone(),
+        channel_id: channel,
+        reply_to: None,
+        created: now,
+        resource,
+    }));
+}
+
+/// `POST /v1.0/teams/{id}/members` — 201 (and a system event in General); refused while
+/// the team is in migration mode.
 pub async fn add_team_member(
     State(app): State<Arc<App>>,
     Path(team_id): Path<String>,
@@ -787,6 +831,8 @@ pub async fn add_team_member(
     take_quota(&app, &caller, RequestKind::Other, Some(&team_id), None)?;
     caller.require(MEMBER_ROLES)?;
     let body = json_object(&body)?;
+    let now = app.now().truncate_to_millis();
+    let base = origin(&headers);
     app.commit(|st| {
         let team = live_team(st, &team_id)?;
         if team.migration_mode.as_deref() == Some("inProgress") {
@@ -801,6 +847,9 @@ pub async fn add_team_member(
             .values()
             .find(|m| m.team_id == team_id && m.channel_id.is_none() && m.user_id == user)
             .cloned();
+        if existing.is_none() {
+            member_added_event(st, &team, &user, now, &base);
+        }
         let member = existing.unwrap_or(TeamMember {
             id: crate::ids::random_guid(),
             team_id: team_id.clone(),
