@@ -387,12 +387,20 @@ async fn chat_list_as(
 /// The phase of a space: its own `importMode` (spaces.get with app authentication, the
 /// only authentication that method takes in import mode), or, when the space cannot be
 /// read, whether `complete` recorded its completeImport in the state store.
-async fn space_phase(run: &Run, ctx: Ctx<'_>, space: &str, c: &PlannedContainer) -> Result<Phase, OpError> {
+async fn space_phase(
+    run: &Run,
+    ctx: Ctx<'_>,
+    space: &str,
+    c: &PlannedContainer,
+    diffs: &mut Vec<Difference>,
+) -> Result<Phase, OpError> {
     let base = run.opts.endpoints.chat.trim_end_matches('/');
     let url = format!("{base}/v1/{space}");
     let reply = run.api.send(Dest::Chat, ctx, As::GoogleApp, &[Bucket::ChatReads], |h| h.get(&url)).await?;
     if reply.ok() {
-        if let Some(import) = reply.json()["importMode"].as_bool() {
+        let found = reply.json();
+        container_properties(c, &found, "createTime", diffs);
+        if let Some(import) = found["importMode"].as_bool() {
             return Ok(if import { Phase::Import } else { Phase::Completed });
         }
     }
@@ -401,6 +409,45 @@ async fn space_phase(run: &Run, ctx: Ctx<'_>, space: &str, c: &PlannedContainer)
             && run.state.get(&o.id.0).ok().flatten().is_some_and(|r| r.status == OpStatus::Done)
     });
     Ok(if done { Phase::Completed } else { Phase::Import })
+}
+
+/// Compares a container's display name and creation time (`time_field`: Chat
+/// `createTime`, Graph `createdDateTime`) with what its create operation planned.
+fn container_properties(c: &PlannedContainer, found: &Value, time_field: &str, diffs: &mut Vec<Difference>) {
+    let planned = c.ops.iter().find_map(|o| match &o.action {
+        Action::ChatCreateSpace { space, .. } => Some(space),
+        Action::TeamsCreateChannel { channel } => Some(channel),
+        _ => None,
+    });
+    let Some(planned) = planned else { return };
+    let dest = found["name"].as_str().or(found["id"].as_str());
+    if let (Some(want), Some(have)) = (planned["displayName"].as_str(), found["displayName"].as_str()) {
+        if want != have {
+            diffs.push(diff(
+                DiffKind::Different,
+                "container",
+                None,
+                dest,
+                format!("displayName {have:?}, planned {want:?}"),
+            ));
+        }
+    }
+    let want = micros(&planned[time_field]);
+    let have = micros(&found[time_field]);
+    // Graph keeps milliseconds.
+    let same = match (want, have) {
+        (Some(w), Some(h)) if time_field == "createdDateTime" => w.div_euclid(1000) == h.div_euclid(1000),
+        (w, h) => w.is_none() || w == h,
+    };
+    if !same {
+        diffs.push(diff(
+            DiffKind::Different,
+            "container",
+            None,
+            dest,
+            format!("{time_field} {}, planned {}", found[time_field], planned[time_field]),
+        ));
+    }
 }
 
 fn emoji_key(emoji: &Value) -> String {
@@ -471,7 +518,8 @@ async fn verify_space(run: &Run, c: &PlannedContainer) -> Result<ContainerVerify
         .ok_or_else(|| OpError::Rejected("no user created the space; cannot read it back".into()))?;
     let ctx = Ctx { container: id, op: "verify" };
     let base = run.opts.endpoints.chat.trim_end_matches('/');
-    let phase = space_phase(run, ctx, &space, c).await?;
+    let mut space_diffs = Vec::new();
+    let phase = space_phase(run, ctx, &space, c, &mut space_diffs).await?;
     let listed = chat_list_as(
         run,
         ctx,
@@ -483,7 +531,7 @@ async fn verify_space(run: &Run, c: &PlannedContainer) -> Result<ContainerVerify
     let mut ids = UserIds::default();
     ids.learn_from_state(run, c)?;
     let mut by_client: HashMap<String, &Value> = HashMap::new();
-    let mut diffs = Vec::new();
+    let mut diffs = space_diffs;
     let mut unchecked = Vec::new();
     for m in &listed {
         match m["clientAssignedMessageId"].as_str() {
@@ -1036,6 +1084,9 @@ async fn channel_phase(
     }
     if !reply.ok() {
         diffs.push(diff(DiffKind::Missing, "container", None, Some(channel), reply.error_text()));
+    } else if run.state.target(&c.container.id)?.is_none() {
+        // A channel created by the load (an existing one keeps its own name).
+        container_properties(c, &reply.json(), "createdDateTime", diffs);
     }
     let recorded = recorded_done(run, c, |a| matches!(a, Action::TeamsCompleteChannel));
     Ok(match reply.json()["migrationMode"].as_str() {

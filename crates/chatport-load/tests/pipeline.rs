@@ -1831,3 +1831,27 @@ async fn chat_token_endpoint_outage_is_waited_out_not_fatal() {
     assert_chat_exact(&env, &f.chat).await;
     env.emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_verify_checks_the_space_itself() {
+    let f = fixture();
+    let env = Env::start(|_| {}).await;
+    let s = env.load(&f.chat).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    let space = stored(&env, "space-c01general/create")["name"].as_str().unwrap().to_string();
+    let importer = "admin@example.com";
+    let (status, v) = chat_call(
+        &env,
+        importer,
+        reqwest::Method::PATCH,
+        &format!("{space}?updateMask=displayName"),
+        Some(serde_json::json!({"displayName": "renamed by someone"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let report = env.verify(&f.chat).await;
+    let d = differences(&report, "container");
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert!(d[0].detail.contains("renamed by someone"), "{:?}", d[0]);
+    env.emu.shutdown().await;
+}
