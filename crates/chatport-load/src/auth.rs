@@ -70,6 +70,9 @@ struct ServiceAccountFile {
 /// Cache key of a Google token: the impersonated user (None = app) and the scope.
 type TokenKey = (Option<String>, String);
 
+/// A cached token and its expiry, behind its own lock.
+type TokenSlot = Arc<Mutex<Option<(String, Instant)>>>;
+
 /// A Google service account able to mint tokens.
 pub struct GoogleAuth {
     client_email: String,
@@ -79,7 +82,7 @@ pub struct GoogleAuth {
     http: reqwest::Client,
     /// One slot per (user, scope): a fetch holds only its own slot, so requests whose
     /// token is cached never wait for another user's fetch.
-    cache: Mutex<HashMap<TokenKey, Arc<Mutex<Option<(String, Instant)>>>>>,
+    cache: Mutex<HashMap<TokenKey, TokenSlot>>,
 }
 
 impl std::fmt::Debug for GoogleAuth {
