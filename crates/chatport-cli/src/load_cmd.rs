@@ -26,11 +26,13 @@ pub struct ClientArgs {
     /// Google service-account key file (JSON) with domain-wide delegation (Chat plans).
     #[arg(long, env = "CHATPORT_GOOGLE_KEY")]
     pub google_key: Option<PathBuf>,
-    /// Microsoft app file (JSON: tenant_id, client_id, client_secret) (Teams plans).
+    /// Microsoft app file (JSON: tenant_id, client_id, and client_secret or certificate +
+    /// private_key PEM paths) (Teams plans).
     #[arg(long, env = "CHATPORT_MICROSOFT_APP")]
     pub microsoft_app: Option<PathBuf>,
-    /// Containers loaded at the same time (operations within one are always in order).
-    #[arg(long, default_value_t = 8)]
+    /// Containers loaded at the same time (operations within one are always in order); the
+    /// project/tenant quotas need about 50 Chat spaces or 13 Teams channels at once.
+    #[arg(long, default_value_t = chatport_load::options::DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
     /// Turn the client-side quota buckets off (server 429s are still honoured).
     #[arg(long)]

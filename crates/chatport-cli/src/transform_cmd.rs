@@ -20,6 +20,12 @@ pub struct UsersArgs {
     /// (repeatable).
     #[arg(long, value_name = "OLD=NEW")]
     pub domain_rewrite: Vec<DomainRewrite>,
+    /// The destination the mapping is for. With `teams`, the command says which rows still
+    /// need an AAD object id: Teams names a message's author by object id (a GUID), so a
+    /// row whose `target` is an e-mail posts through `--fallback-user` with an attribution
+    /// line (its member adds accept the e-mail as a UPN).
+    #[arg(long, value_enum)]
+    pub to: Option<To>,
 }
 
 /// The destination of a plan.
@@ -43,7 +49,8 @@ pub struct TransformArgs {
     #[arg(long, short)]
     pub out: PathBuf,
     /// The user mapping CSV (from `chatport users`); without it every user with an e-mail
-    /// posts as that e-mail and everyone else as the app.
+    /// posts as that e-mail and everyone else as the app. Teams needs object ids as targets
+    /// (see `chatport users --to teams`): e-mail targets post through `--fallback-user`.
     #[arg(long)]
     pub users: Option<PathBuf>,
     /// Only these conversations (ids or names, comma-separated), for pilot runs.
@@ -59,6 +66,19 @@ pub struct TransformArgs {
     /// completes the import (impersonated with the chat.import scope).
     #[arg(long)]
     pub importer: Option<String>,
+    /// Chat: an e-mail domain of the Workspace (repeatable; the importer's domain always
+    /// counts). Users whose target is outside these domains are external: their messages
+    /// are posted by the app with an attribution line, the space allows external users and
+    /// they are added after completion.
+    #[arg(long = "domain", value_name = "DOMAIN")]
+    pub domains: Vec<String>,
+    /// Text put before every space (Chat) and team (Teams) name, which must be unique in
+    /// the whole organisation (e.g. `"Slack: "`).
+    #[arg(long, default_value = "")]
+    pub name_prefix: String,
+    /// Text put after every space and team name (e.g. `" (Slack)"`).
+    #[arg(long, default_value = "")]
+    pub name_suffix: String,
     /// Chat: 1:1 DMs cannot be imported as DMs: `space` carries each as a private space of
     /// the two participants, `skip` leaves them out (both reported).
     #[arg(long, default_value = "space")]
@@ -109,6 +129,19 @@ pub fn users(a: UsersArgs) -> anyhow::Result<Outcome> {
         authors,
         rows.len() - authors
     );
+    if matches!(a.to, Some(To::Teams)) {
+        let missing = rows
+            .iter()
+            .filter(|r| r.action == users::UserAction::Author)
+            .filter(|r| !chatport_transform::plan::rules::is_guid(&r.target))
+            .count();
+        println!(
+            "Teams: {missing} of {authors} authors have an e-mail, not an AAD object id, as target. Replace each \
+             target with the user's Entra ID object id (a GUID, e.g. from `az ad user show --id <e-mail> \
+             --query id`); until then their messages are posted by --fallback-user with an attribution line \
+             (reported as author_not_aad_object_id)."
+        );
+    }
     Ok(Outcome::Clean)
 }
 
@@ -130,6 +163,9 @@ pub fn transform(a: TransformArgs) -> anyhow::Result<Outcome> {
     opts.since = time("since", &a.since)?;
     opts.until = time("until", &a.until)?;
     opts.importer = a.importer;
+    opts.domains = a.domains;
+    opts.name_prefix = a.name_prefix;
+    opts.name_suffix = a.name_suffix;
     opts.dm_policy = a.dm_policy;
     opts.team_name = a.team_name;
     opts.private_policy = a.private_policy;

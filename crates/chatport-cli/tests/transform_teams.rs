@@ -21,7 +21,7 @@ fn plan(canonical: &Path, out: &Path, to: &str) {
     let mut cmd = chatport();
     cmd.args(["transform", "--to", to, "--now", NOW]).arg(canonical).arg("--out").arg(out);
     if to == "chat" {
-        cmd.args(["--importer", "admin@corp.example"]);
+        cmd.args(["--importer", "admin@corp.example", "--domain", "example.com"]);
     } else {
         cmd.args(["--fallback-user", FALLBACK, "--team-name", "Sample workspace"]);
     }

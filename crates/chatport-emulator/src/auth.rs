@@ -3,7 +3,8 @@
 //! `POST /token` is Google's JWT-bearer grant (RFC 7523): the RS256 assertion is verified
 //! against a trusted service account's public key and `iss`, `aud`, `iat`/`exp`, `scope`
 //! and `sub` are checked. `POST /{tenant}/oauth2/v2.0/token` is Microsoft's
-//! client-credentials grant. Both issue opaque bearer tokens (only their SHA-256 is
+//! client-credentials grant, with a client secret or a certificate-signed client assertion
+//! (checked like Entra ID: thumbprint, signature, issuer, audience, time range). Both issue opaque bearer tokens (only their SHA-256 is
 //! stored); every API call resolves its token here into the caller it acts as.
 
 use std::collections::HashMap;
@@ -238,6 +239,7 @@ fn aad_error(status: StatusCode, error: &str, code: u32, description: &str, reas
 async fn microsoft_token(
     State(app): State<Arc<App>>,
     Path(tenant): Path<String>,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     let form = parse_form(&body);
@@ -276,14 +278,50 @@ async fn microsoft_token(
             "token.ms.client",
         );
     };
-    if form.get("client_secret") != Some(&trust.client_secret) {
-        return aad_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7000215,
-            "Invalid client secret provided.",
-            "token.ms.secret",
-        );
+    match (form.get("client_secret"), form.get("client_assertion")) {
+        (Some(_), Some(_)) => {
+            return aad_error(
+                bad,
+                "invalid_request",
+                7000218,
+                "The request body must contain only one of the following parameters: 'client_assertion' or 'client_secret'.",
+                "token.ms.both_credentials",
+            );
+        }
+        (None, None) => {
+            return aad_error(
+                bad,
+                "invalid_client",
+                7000218,
+                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+                "token.ms.no_credential",
+            );
+        }
+        (Some(secret), None) => {
+            if trust.client_secret.is_empty() || *secret != trust.client_secret {
+                return aad_error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    7000215,
+                    "Invalid client secret provided.",
+                    "token.ms.secret",
+                );
+            }
+        }
+        (None, Some(assertion)) => {
+            let audiences = [
+                format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"),
+                format!("{}/{tenant}/oauth2/v2.0/token", crate::graph::origin(&headers)),
+            ];
+            let now = wall_now().0 / crate::time::NANOS_PER_SEC
+                + app.clock.offset_nanos() / crate::time::NANOS_PER_SEC;
+            let kind = form.get("client_assertion_type").map(String::as_str);
+            if let Err((code, description, reason)) =
+                check_client_assertion(&trust, kind, assertion, &audiences, now)
+            {
+                return aad_error(StatusCode::UNAUTHORIZED, "invalid_client", code, &description, reason);
+            }
+        }
     }
     if form.get("scope").map(String::as_str) != Some("https://graph.microsoft.com/.default") {
         return aad_error(bad, "invalid_scope", 1002012, "The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.", "token.ms.scope");
@@ -297,6 +335,121 @@ async fn microsoft_token(
         Ok(token) => Json(json!({"token_type": "Bearer", "expires_in": TOKEN_LIFETIME_SECS, "ext_expires_in": TOKEN_LIFETIME_SECS, "access_token": token})).into_response(),
         Err(StoreFailure(e)) => aad_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", 50000, &e, "token.internal"),
     }
+}
+
+/// An assertion refused: AADSTS code, description, rejection reason for the counters.
+type AssertionRefusal = (u32, String, &'static str);
+
+/// Checks a certificate-signed client assertion as Entra ID does: the assertion type, a
+/// JWT whose `x5t#S256` or `x5t` names a certificate registered for the app, a valid
+/// signature by that certificate's key, the certificate's validity, `iss` = `sub` =
+/// client id, `aud` = the token endpoint, and `nbf`/`exp` around `now` (5 minutes of
+/// skew). Replayed `jti`s are not tracked.
+fn check_client_assertion(
+    trust: &crate::config::MicrosoftAppTrust,
+    kind: Option<&str>,
+    assertion: &str,
+    audiences: &[String],
+    now: i64,
+) -> Result<(), AssertionRefusal> {
+    if kind != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") {
+        return Err((
+            50027,
+            "Invalid client_assertion_type: expected 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'.".into(),
+            "token.ms.assertion_type",
+        ));
+    }
+    let decoded = crate::credentials::decode_unverified(assertion).map_err(|e| {
+        (50027, format!("JWT token is invalid or malformed ({e})."), "token.ms.assertion_malformed")
+    })?;
+    let header_thumb = |name: &str| decoded.header.get(name).and_then(Value::as_str).map(str::to_string);
+    let (sent_s256, sent_sha1) = (header_thumb("x5t#S256"), header_thumb("x5t"));
+    let shown = sent_s256.clone().or_else(|| sent_sha1.clone()).unwrap_or_default();
+    let shown = base64::Engine::decode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        shown.trim_end_matches('='),
+    )
+    .map(hex::encode_upper)
+    .unwrap_or(shown);
+    let not_registered = || {
+        (
+            700027,
+            format!(
+                "The certificate with identifier used to sign the client assertion is not registered on application. \
+                 [Reason - The key was not found., Thumbprint of key used by client: '{shown}']"
+            ),
+            "token.ms.assertion_unknown_key",
+        )
+    };
+    let cert = match trust.certificate_pem.as_deref().map(crate::credentials::certificate_info) {
+        Some(Ok(c)) => c,
+        Some(Err(e)) => {
+            return Err((
+                50000,
+                format!("The registered certificate is unusable: {e}"),
+                "token.ms.cert_config",
+            ))
+        }
+        None => return Err(not_registered()),
+    };
+    let matches = match (&sent_s256, &sent_sha1) {
+        (Some(s), _) => *s.trim_end_matches('=') == cert.x5t_s256,
+        (None, Some(s)) => *s.trim_end_matches('=') == cert.x5t,
+        (None, None) => false,
+    };
+    if !matches {
+        return Err(not_registered());
+    }
+    if now < cert.not_before || now > cert.not_after {
+        return Err((
+            700027,
+            format!("Client assertion contains an invalid signature. [Reason - The key used is expired., Thumbprint of key used by client: '{shown}']"),
+            "token.ms.cert_expired",
+        ));
+    }
+    let verified = crate::credentials::verify_rsa_jwt(assertion, &cert.public_key).map_err(|e| {
+        (
+            700027,
+            format!("Client assertion failed signature validation. [Reason - {e}]"),
+            "token.ms.assertion_signature",
+        )
+    })?;
+    let claim = |name: &str| verified.claims.get(name);
+    let text = |name: &str| claim(name).and_then(Value::as_str).unwrap_or_default();
+    if text("iss") != trust.client_id || text("sub") != trust.client_id {
+        return Err((
+            700021,
+            "Client assertion application identifier doesn't match 'client_id' parameter.".into(),
+            "token.ms.assertion_issuer",
+        ));
+    }
+    if !audiences.iter().any(|a| a == text("aud")) {
+        return Err((
+            700023,
+            format!("Client assertion audience claim does not match Realm issuer. Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials . (aud was '{}')", text("aud")),
+            "token.ms.assertion_audience",
+        ));
+    }
+    let exp = claim("exp").and_then(Value::as_i64);
+    let nbf = claim("nbf").and_then(Value::as_i64);
+    let in_range = exp.is_some_and(|e| now <= e + SKEW_SECS) && nbf.is_none_or(|n| n - SKEW_SECS <= now);
+    if !in_range {
+        let fmt = |t: Option<i64>| {
+            t.map(|t| crate::time::Timestamp(t.saturating_mul(crate::time::NANOS_PER_SEC)).to_rfc3339())
+                .unwrap_or_else(|| "(missing)".into())
+        };
+        return Err((
+            700024,
+            format!(
+                "Client assertion is not within its valid time range. Current time: {}, assertion valid from {}, expiry time of assertion {}.",
+                fmt(Some(now)),
+                fmt(nbf),
+                fmt(exp)
+            ),
+            "token.ms.assertion_time",
+        ));
+    }
+    Ok(())
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

@@ -35,7 +35,8 @@ pub struct EmulatorConfig {
     pub auto_users_domain: Option<String>,
     /// Google service accounts whose JWT assertions the token endpoint accepts.
     pub google_service_accounts: Vec<ServiceAccountTrust>,
-    /// Microsoft Entra applications whose client secrets the token endpoint accepts.
+    /// Microsoft Entra applications whose client secrets or certificate-signed client
+    /// assertions the token endpoint accepts.
     pub microsoft_apps: Vec<MicrosoftAppTrust>,
     /// Extra `aud` values accepted in Google assertions, besides
     /// `https://oauth2.googleapis.com/token` and this emulator's own `/token` URL.
@@ -162,8 +163,12 @@ pub struct MicrosoftAppTrust {
     pub tenant_id: String,
     /// Application (client) id.
     pub client_id: String,
-    /// Client secret.
+    /// Client secret (empty: the app has no secret and must use its certificate).
+    #[serde(default)]
     pub client_secret: String,
+    /// Registered certificate (PEM) whose key signs client assertions; None: secret only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_pem: Option<String>,
     /// Application permissions put in the token's `roles`.
     #[serde(default = "default_graph_roles")]
     pub roles: Vec<String>,

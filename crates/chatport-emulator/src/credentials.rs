@@ -24,10 +24,18 @@ use crate::EmulatorError;
 pub const GOOGLE_KEY_FILE: &str = "google-service-account.json";
 /// File name of the Microsoft app credentials written by [`write_test_credentials`].
 pub const MICROSOFT_APP_FILE: &str = "microsoft-app.json";
+/// File name of the Microsoft app credentials using the test certificate instead of the
+/// secret, written by [`write_test_credentials`].
+pub const MICROSOFT_APP_CERT_FILE: &str = "microsoft-app-certificate.json";
+/// File name of the test certificate (PEM) registered for the Microsoft app.
+pub const MICROSOFT_CERT_FILE: &str = "microsoft-app-cert.pem";
+/// File name of the test certificate's private key (PKCS#8 PEM).
+pub const MICROSOFT_CERT_KEY_FILE: &str = "microsoft-app-cert-key.pem";
 /// File name of the endpoint summary written by [`write_test_credentials`].
 pub const ENDPOINTS_FILE: &str = "emulator-endpoints.json";
 
-/// A generated credential set: a service-account key pair and a client secret.
+/// A generated credential set: a service-account key pair, a client secret and a
+/// self-signed certificate registered for the same Microsoft app.
 #[derive(Clone)]
 pub struct TestCredentials {
     /// Service-account email (`iss` of assertions).
@@ -48,6 +56,9 @@ pub struct TestCredentials {
     pub ms_client_id: String,
     /// Microsoft client secret.
     pub ms_client_secret: String,
+    /// Self-signed certificate (PEM) registered for the Microsoft app. It is issued for the
+    /// service account's throw-away key, so a credential set costs one RSA key generation.
+    pub ms_certificate_pem: String,
 }
 
 impl std::fmt::Debug for TestCredentials {
@@ -68,6 +79,8 @@ pub struct CredentialFiles {
     pub google_key: PathBuf,
     /// Microsoft app JSON (`tenant_id`, `client_id`, `client_secret`, `token_endpoint`).
     pub microsoft_app: PathBuf,
+    /// Microsoft app JSON using the certificate (`certificate`, `private_key` paths).
+    pub microsoft_app_certificate: PathBuf,
     /// Base URLs of both APIs on this emulator (present when a base URL was given).
     pub endpoints: Option<PathBuf>,
 }
@@ -105,6 +118,9 @@ impl TestCredentials {
             .to_public_key()
             .to_public_key_pem(LineEnding::LF)
             .map_err(|e| EmulatorError::Credentials(e.to_string()))?;
+        let tenant_id = crate::ids::random_guid();
+        let ms_client_id = crate::ids::random_guid();
+        let ms_certificate_pem = self_signed_certificate(&private_key_pem, &ms_client_id)?;
         Ok(TestCredentials {
             client_email: "chatport-importer@chatport-emulator.iam.gserviceaccount.com".into(),
             project_id: "chatport-emulator".into(),
@@ -112,9 +128,10 @@ impl TestCredentials {
             private_key_id: hex::encode(&crate::ids::digest(&public_key_pem)[..20]),
             private_key_pem,
             public_key_pem,
-            tenant_id: crate::ids::random_guid(),
-            ms_client_id: crate::ids::random_guid(),
+            tenant_id,
+            ms_client_id,
             ms_client_secret: crate::ids::token("emu~"),
+            ms_certificate_pem,
         })
     }
 
@@ -136,6 +153,7 @@ impl TestCredentials {
             tenant_id: self.tenant_id.clone(),
             client_id: self.ms_client_id.clone(),
             client_secret: self.ms_client_secret.clone(),
+            certificate_pem: Some(self.ms_certificate_pem.clone()),
             roles: default_graph_roles(),
         }
     }
@@ -175,7 +193,19 @@ impl TestCredentials {
         })
     }
 
-    /// Writes the key file, the Microsoft app file and (with a base URL) the endpoints
+    /// The Microsoft app file using the certificate: PEM paths relative to the file.
+    pub fn microsoft_app_certificate_json(&self, base_url: Option<&str>) -> Value {
+        let mut v = self.microsoft_app_json(base_url);
+        if let Some(m) = v.as_object_mut() {
+            m.remove("client_secret");
+            m.insert("certificate".into(), json!(MICROSOFT_CERT_FILE));
+            m.insert("private_key".into(), json!(MICROSOFT_CERT_KEY_FILE));
+        }
+        v
+    }
+
+    /// Writes the key file, the Microsoft app files (secret and certificate variants, with
+    /// the certificate and its key as PEM files) and (with a base URL) the endpoints
     /// file into `dir`, creating it. Key files are written with owner-only permissions.
     pub fn write(&self, dir: &Path, base_url: Option<&str>) -> Result<CredentialFiles, EmulatorError> {
         std::fs::create_dir_all(dir)
@@ -184,6 +214,10 @@ impl TestCredentials {
         write_private(&google_key, &self.google_key_json(base_url))?;
         let microsoft_app = dir.join(MICROSOFT_APP_FILE);
         write_private(&microsoft_app, &self.microsoft_app_json(base_url))?;
+        write_private_text(&dir.join(MICROSOFT_CERT_FILE), &self.ms_certificate_pem)?;
+        write_private_text(&dir.join(MICROSOFT_CERT_KEY_FILE), &self.private_key_pem)?;
+        let microsoft_app_certificate = dir.join(MICROSOFT_APP_CERT_FILE);
+        write_private(&microsoft_app_certificate, &self.microsoft_app_certificate_json(base_url))?;
         let endpoints = match base_url {
             Some(base) => {
                 let base = base.trim_end_matches('/');
@@ -203,7 +237,7 @@ impl TestCredentials {
             }
             None => None,
         };
-        Ok(CredentialFiles { google_key, microsoft_app, endpoints })
+        Ok(CredentialFiles { google_key, microsoft_app, microsoft_app_certificate, endpoints })
     }
 
     /// Signs a JWT-bearer assertion for this service account, as a client library would:
@@ -229,8 +263,12 @@ impl TestCredentials {
 }
 
 fn write_private(path: &Path, value: &Value) -> Result<(), EmulatorError> {
-    let io = |source| EmulatorError::Io { path: path.to_path_buf(), source };
     let text = serde_json::to_string_pretty(value).map_err(|e| EmulatorError::Credentials(e.to_string()))?;
+    write_private_text(path, &text)
+}
+
+fn write_private_text(path: &Path, text: &str) -> Result<(), EmulatorError> {
+    let io = |source| EmulatorError::Io { path: path.to_path_buf(), source };
     std::fs::write(path, text).map_err(io)?;
     #[cfg(unix)]
     {
@@ -283,6 +321,15 @@ impl TestCredentials {
             .to_public_key_pem(LineEnding::LF)
             .map_err(|e| EmulatorError::Credentials(e.to_string()))?;
         let m = read(MICROSOFT_APP_FILE)?;
+        let ms_client_id = field(&m, "client_id", MICROSOFT_APP_FILE)?;
+        // Older credential directories have no certificate: issue one for the same key.
+        let cert_path = dir.join(MICROSOFT_CERT_FILE);
+        let ms_certificate_pem = if cert_path.exists() {
+            std::fs::read_to_string(&cert_path)
+                .map_err(|source| EmulatorError::Io { path: cert_path.clone(), source })?
+        } else {
+            self_signed_certificate(&private_key_pem, &ms_client_id)?
+        };
         Ok(TestCredentials {
             client_email: field(&g, "client_email", GOOGLE_KEY_FILE)?,
             project_id: field(&g, "project_id", GOOGLE_KEY_FILE)?,
@@ -291,8 +338,9 @@ impl TestCredentials {
             private_key_pem,
             public_key_pem,
             tenant_id: field(&m, "tenant_id", MICROSOFT_APP_FILE)?,
-            ms_client_id: field(&m, "client_id", MICROSOFT_APP_FILE)?,
+            ms_client_id,
             ms_client_secret: field(&m, "client_secret", MICROSOFT_APP_FILE)?,
+            ms_certificate_pem,
         })
     }
 }
@@ -355,4 +403,114 @@ pub fn verify_rs256(jwt: &str, public_key_pem: &str) -> Result<VerifiedJwt, Stri
         .verify(signing_input.as_bytes(), &signature)
         .map_err(|_| "Invalid JWT Signature.".to_string())?;
     Ok(decoded)
+}
+
+/// Issues a self-signed X.509 certificate (PEM) for a PKCS#8 RSA key, as an administrator
+/// would before uploading it to the app registration.
+pub fn self_signed_certificate(private_key_pem: &str, client_id: &str) -> Result<String, EmulatorError> {
+    let fail =
+        |e: rcgen::Error| EmulatorError::Credentials(format!("cannot issue the test certificate: {e}"));
+    let key = rcgen::KeyPair::from_pkcs8_pem_and_sign_algo(private_key_pem, &rcgen::PKCS_RSA_SHA256)
+        .map_err(fail)?;
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(fail)?;
+    params.distinguished_name.push(rcgen::DnType::CommonName, format!("chatport emulator app {client_id}"));
+    Ok(params.self_signed(&key).map_err(fail)?.pem())
+}
+
+/// What the token endpoint needs of a registered certificate.
+#[derive(Debug, Clone)]
+pub struct CertificateInfo {
+    /// Base64url SHA-1 thumbprint of the DER (`x5t`).
+    pub x5t: String,
+    /// Base64url SHA-256 thumbprint of the DER (`x5t#S256`).
+    pub x5t_s256: String,
+    /// The certified public key.
+    pub public_key: RsaPublicKey,
+    /// Validity start, seconds since the epoch.
+    pub not_before: i64,
+    /// Validity end, seconds since the epoch.
+    pub not_after: i64,
+}
+
+/// Reads a PEM certificate: thumbprints, RSA public key and validity.
+pub fn certificate_info(pem: &str) -> Result<CertificateInfo, String> {
+    use sha1::Digest as _;
+    use x509_cert::der::{DecodePem, Encode};
+    let cert = x509_cert::Certificate::from_pem(pem.as_bytes())
+        .map_err(|e| format!("not a PEM X.509 certificate: {e}"))?;
+    let der = cert.to_der().map_err(|e| format!("certificate cannot be encoded: {e}"))?;
+    let spki = cert.tbs_certificate.subject_public_key_info.to_der().map_err(|e| e.to_string())?;
+    let public_key =
+        RsaPublicKey::from_public_key_der(&spki).map_err(|e| format!("certificate key is not RSA: {e}"))?;
+    let validity = &cert.tbs_certificate.validity;
+    Ok(CertificateInfo {
+        x5t: URL_SAFE_NO_PAD.encode(sha1::Sha1::digest(&der)),
+        x5t_s256: URL_SAFE_NO_PAD.encode(Sha256::digest(&der)),
+        public_key,
+        not_before: validity.not_before.to_unix_duration().as_secs() as i64,
+        not_after: validity.not_after.to_unix_duration().as_secs() as i64,
+    })
+}
+
+/// Verifies a compact JWT signed with RS256 or PS256 against `key`.
+pub fn verify_rsa_jwt(jwt: &str, key: &RsaPublicKey) -> Result<VerifiedJwt, String> {
+    let decoded = decode_unverified(jwt)?;
+    let (signing_input, sig) = jwt.rsplit_once('.').ok_or("malformed JWT")?;
+    let sig_bytes = URL_SAFE_NO_PAD
+        .decode(sig.trim_end_matches('='))
+        .map_err(|_| "JWT signature is not base64url".to_string())?;
+    let ok = match decoded.header.get("alg").and_then(Value::as_str) {
+        Some("RS256") => Signature::try_from(sig_bytes.as_slice()).ok().is_some_and(|s| {
+            VerifyingKey::<Sha256>::new(key.clone()).verify(signing_input.as_bytes(), &s).is_ok()
+        }),
+        Some("PS256") => rsa::pss::Signature::try_from(sig_bytes.as_slice()).ok().is_some_and(|s| {
+            rsa::pss::VerifyingKey::<Sha256>::new(key.clone()).verify(signing_input.as_bytes(), &s).is_ok()
+        }),
+        _ => return Err("the JWT header must say alg RS256 or PS256".into()),
+    };
+    if ok {
+        Ok(decoded)
+    } else {
+        Err("signature does not verify".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_certificate_variant_is_written_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let creds = TestCredentials::generate().unwrap();
+        let files = creds.write(dir.path(), Some("http://127.0.0.1:9")).unwrap();
+        let app: Value =
+            serde_json::from_str(&std::fs::read_to_string(&files.microsoft_app_certificate).unwrap())
+                .unwrap();
+        assert!(app.get("client_secret").is_none(), "{app}");
+        assert_eq!(app["certificate"], MICROSOFT_CERT_FILE);
+        assert_eq!(app["private_key"], MICROSOFT_CERT_KEY_FILE);
+        assert_eq!(
+            app["token_endpoint"],
+            format!("http://127.0.0.1:9/{}/oauth2/v2.0/token", creds.tenant_id)
+        );
+        let back = TestCredentials::read(dir.path()).unwrap();
+        assert_eq!(back.ms_certificate_pem, creds.ms_certificate_pem);
+        assert_eq!(back.microsoft_trust(), creds.microsoft_trust());
+        // The certificate certifies the key the app signs with, and its thumbprints differ
+        // from another certificate's.
+        let info = certificate_info(&creds.ms_certificate_pem).unwrap();
+        let key = RsaPrivateKey::from_pkcs8_pem(&creds.private_key_pem).unwrap();
+        assert_eq!(info.public_key, key.to_public_key());
+        assert!(info.not_before <= wall_secs() && wall_secs() <= info.not_after);
+        let other = self_signed_certificate(&creds.private_key_pem, "another-app").unwrap();
+        assert_ne!(certificate_info(&other).unwrap().x5t_s256, info.x5t_s256);
+        assert_eq!(URL_SAFE_NO_PAD.decode(&info.x5t).unwrap().len(), 20, "SHA-1");
+        assert_eq!(URL_SAFE_NO_PAD.decode(&info.x5t_s256).unwrap().len(), 32, "SHA-256");
+        assert!(certificate_info("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").is_err());
+    }
+
+    fn wall_secs() -> i64 {
+        crate::time::wall_now().0 / crate::time::NANOS_PER_SEC
+    }
 }

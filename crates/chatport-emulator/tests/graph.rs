@@ -159,6 +159,12 @@ async fn message_import_rules() {
     no_from.as_object_mut().unwrap().remove("from");
     let (s, v) = e.post(&path, &t, no_from).await;
     assert_graph_error(s, &v, 400, "BadRequest");
+    // from.user.id is an AAD object id, not an e-mail or UPN.
+    let mut by_email = message("2020-01-03T10:00:01.500Z", "x");
+    by_email["from"]["user"]["id"] = json!("ada@example.com");
+    let (s, v) = e.post(&path, &t, by_email).await;
+    assert_graph_error(s, &v, 400, "BadRequest");
+    assert!(v.to_string().contains("object id"), "{v}");
     let mut mention = message("2020-01-03T10:00:02.000Z", "x");
     mention["mentions"] = json!([{"id": 0, "mentionText": "Ada"}]);
     let (s, v) = e.post(&path, &t, mention).await;

@@ -167,7 +167,7 @@ async fn graph_channel_import_quota_sends_retry_after() {
     let (_, chans) = e.get(&format!("/v1.0/teams/{team}/channels"), &t).await;
     let ch = chans["value"][0]["id"].as_str().unwrap().replace(':', "%3A").replace('@', "%40");
     let path = format!("/v1.0/teams/{team}/channels/{ch}/messages");
-    let body = |ms: u32| json!({"createdDateTime": format!("2020-01-02T00:00:00.{ms:03}Z"), "from": {"user": {"id": "u1", "displayName": "A", "userIdentityType": "aadUser"}}, "body": {"contentType": "text", "content": "x"}});
+    let body = |ms: u32| json!({"createdDateTime": format!("2020-01-02T00:00:00.{ms:03}Z"), "from": {"user": {"id": "6f4b2a1e-0000-4000-8000-000000000001", "displayName": "A", "userIdentityType": "aadUser"}}, "body": {"contentType": "text", "content": "x"}});
     for i in 0..5 {
         assert_eq!(e.post(&path, &t, body(i)).await.0, StatusCode::CREATED);
     }

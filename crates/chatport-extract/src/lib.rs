@@ -13,8 +13,11 @@
 //! println!("{} messages, {} warnings", manifest.counts.messages, warnings.len());
 //! ```
 
+pub mod jsonout;
 pub mod slack;
 pub mod source;
+pub mod transcode;
+pub mod zipdir;
 
 use std::path::PathBuf;
 

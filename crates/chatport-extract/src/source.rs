@@ -90,7 +90,13 @@ impl Seek for SharedFile {
 }
 
 enum Backing {
-    Zip(zip::ZipArchive<SharedFile>),
+    /// A zip read through its compact directory ([`crate::zipdir`]); `Entry::index`
+    /// indexes `dir`.
+    Zip {
+        file: Arc<File>,
+        len: u64,
+        dir: Vec<crate::zipdir::ZipEntry>,
+    },
     Dir(PathBuf),
 }
 
@@ -136,29 +142,33 @@ impl ExportSource {
             return Self::open_dir(path);
         }
         let file = File::open(path).map_err(|source| SourceError::Io { path: path.to_owned(), source })?;
-        let shared = SharedFile { file: Arc::new(file), pos: 0, len: meta.len() };
-        let archive = match zip::ZipArchive::new(shared.clone()) {
-            Ok(a) => a,
-            Err(e) => return Self::salvage(path, shared, scratch, entry_limit, e.to_string()),
+        let file = Arc::new(file);
+        let listing = match crate::zipdir::read_directory(&file, meta.len()) {
+            Ok(l) => l,
+            Err(why) => {
+                let shared = SharedFile { file, pos: 0, len: meta.len() };
+                return Self::salvage(path, shared, scratch, entry_limit, why);
+            }
         };
         let mut entries = Vec::new();
         let mut unsafe_names = Vec::new();
-        for index in 0..archive.len() {
-            let Some(raw) = archive.name_for_index(index) else { continue };
+        let mut dir = Vec::with_capacity(listing.len());
+        for (index, (raw, meta)) in listing.into_iter().enumerate() {
+            dir.push(meta);
             if raw.ends_with('/') {
                 continue;
             }
-            if is_safe_name(raw) {
-                entries.push(Entry { name: raw.to_owned(), index });
+            if is_safe_name(&raw) {
+                entries.push(Entry { name: raw, index });
             } else {
-                unsafe_names.push(raw.to_owned());
+                unsafe_names.push(raw);
             }
         }
         entries.sort();
         entries.dedup_by(|a, b| a.name == b.name);
         Ok(ExportSource {
             path: path.to_owned(),
-            backing: Backing::Zip(archive),
+            backing: Backing::Zip { file, len: meta.len(), dir },
             entries,
             unsafe_names,
             notes: Vec::new(),
@@ -274,7 +284,7 @@ impl ExportSource {
 
     /// Whether the export is a zip archive.
     pub fn is_zip(&self) -> bool {
-        matches!(self.backing, Backing::Zip(_))
+        matches!(self.backing, Backing::Zip { .. })
     }
 
     /// Every readable entry, sorted by name.
@@ -299,14 +309,31 @@ impl ExportSource {
         Ok(buf)
     }
 
+    /// Reads a whole entry into `buf` (cleared first, its allocation reused and sized
+    /// from the entry's declared size), failing when it inflates beyond `limit` bytes.
+    pub fn read_into(&self, entry: &Entry, limit: u64, buf: &mut Vec<u8>) -> Result<(), EntryError> {
+        buf.clear();
+        match &self.backing {
+            Backing::Zip { file, len, dir } => {
+                let meta = &dir[entry.index];
+                let reader = crate::zipdir::open_entry(file, *len, meta).map_err(EntryError::Read)?;
+                // The declared size is only a hint (the bound below is what counts), and a
+                // header may lie: reserve at most 64 MiB up front, grow past that by reading.
+                buf.reserve(meta.size.min(limit).min(64 << 20) as usize);
+                bounded_copy(reader, limit, buf).map(|_| ())
+            }
+            Backing::Dir(_) => self.copy(entry, limit, buf).map(|_| ()),
+        }
+    }
+
     /// Streams an entry into `out`, failing when it inflates beyond `limit` bytes.
     /// Returns the number of bytes copied.
     pub fn copy(&self, entry: &Entry, limit: u64, out: &mut dyn Write) -> Result<u64, EntryError> {
         match &self.backing {
-            Backing::Zip(archive) => {
-                let mut archive = archive.clone();
-                let file = archive.by_index(entry.index).map_err(|e| EntryError::Read(e.to_string()))?;
-                bounded_copy(file, limit, out)
+            Backing::Zip { file, len, dir } => {
+                let reader =
+                    crate::zipdir::open_entry(file, *len, &dir[entry.index]).map_err(EntryError::Read)?;
+                bounded_copy(reader, limit, out)
             }
             Backing::Dir(root) => {
                 let file = File::open(root.join(&entry.name)).map_err(|e| EntryError::Read(e.to_string()))?;
@@ -326,7 +353,7 @@ impl ExportSource {
                 io::copy(&mut f, &mut h).map_err(io_err)?;
                 Ok(hex::encode(h.finalize()))
             }
-            Backing::Zip(_) => Err(SourceError::Io {
+            Backing::Zip { .. } => Err(SourceError::Io {
                 path: self.path.clone(),
                 source: io::Error::new(io::ErrorKind::NotFound, "the zip file went away"),
             }),

@@ -1,13 +1,14 @@
 //! Access tokens: Google service-account JWT-bearer assertions (RS256, signed here, `sub`
 //! = the impersonated user) cached per user and scope until shortly before expiry, and
-//! Microsoft client-credentials tokens (one per app).
+//! Microsoft client-credentials tokens (one per app) obtained with a client secret or with
+//! a certificate-signed client assertion (RS256, `x5t`/`x5t#S256` thumbprints).
 //!
 //! Key material and secrets stay in this module's private fields: they are never logged,
 //! printed (the `Debug` impls leave them out) or handed to the state store. Token endpoint
 //! failures become [`TokenError`]s carrying the server's `error` and description only.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -218,20 +219,120 @@ fn parse_private_key(pem: &str) -> Option<RsaPrivateKey> {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct MicrosoftAppFile {
     tenant_id: String,
     client_id: String,
-    client_secret: String,
+    #[serde(default)]
+    client_secret: Option<String>,
+    #[serde(default)]
+    certificate: Option<PathBuf>,
+    #[serde(default)]
+    private_key: Option<PathBuf>,
+    #[serde(default)]
+    certificate_pem: Option<String>,
+    #[serde(default)]
+    private_key_pem: Option<String>,
     #[serde(default)]
     token_endpoint: Option<String>,
     #[serde(default)]
     scope: Option<String>,
 }
 
-/// A Microsoft Entra application using client credentials.
+/// The `client_assertion_type` of a certificate-signed client assertion.
+pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// How long a client assertion is valid (Microsoft suggests 5–10 minutes after `nbf`).
+const ASSERTION_LIFETIME_SECS: i64 = 600;
+
+/// A certificate credential: the key that signs client assertions and the thumbprints of
+/// the certificate Entra ID knows the app by.
+struct CertificateCredential {
+    signer: SigningKey<rsa::sha2::Sha256>,
+    /// Base64url SHA-1 thumbprint of the certificate's DER (`x5t`).
+    x5t: String,
+    /// Base64url SHA-256 thumbprint of the certificate's DER (`x5t#S256`).
+    x5t_s256: String,
+}
+
+/// How the app proves who it is.
+enum AppSecret {
+    /// A client secret.
+    Secret(String),
+    /// A certificate: each token request carries a fresh signed client assertion.
+    Certificate(Box<CertificateCredential>),
+}
+
+/// Thumbprints of a certificate (DER bytes): `(x5t, x5t#S256)`, base64url without padding.
+pub fn certificate_thumbprints(der: &[u8]) -> (String, String) {
+    use sha1::Digest as _;
+    let sha1 = sha1::Sha1::digest(der);
+    let sha256 = <rsa::sha2::Sha256 as rsa::sha2::Digest>::digest(der);
+    (URL_SAFE_NO_PAD.encode(sha1), URL_SAFE_NO_PAD.encode(sha256))
+}
+
+impl CertificateCredential {
+    /// Builds the credential from PEM texts, checking that the key belongs to the
+    /// certificate. Errors never quote the PEM contents.
+    fn from_pem(certificate_pem: &str, private_key_pem: &str) -> Result<CertificateCredential, String> {
+        use rsa::pkcs8::DecodePublicKey;
+        use x509_cert::der::{DecodePem, Encode};
+        let cert = x509_cert::Certificate::from_pem(certificate_pem.as_bytes()).map_err(|_| {
+            "the certificate is not a PEM X.509 certificate (-----BEGIN CERTIFICATE-----)".to_string()
+        })?;
+        let der = cert.to_der().map_err(|_| "the certificate cannot be re-encoded as DER".to_string())?;
+        let spki = cert
+            .tbs_certificate
+            .subject_public_key_info
+            .to_der()
+            .map_err(|_| "the certificate's public key cannot be read".to_string())?;
+        let public = rsa::RsaPublicKey::from_public_key_der(&spki)
+            .map_err(|_| "the certificate's public key is not an RSA key (RS256 needs RSA)".to_string())?;
+        let key = parse_private_key(private_key_pem)
+            .ok_or_else(|| "the private key is not an RSA key in PKCS#8 or PKCS#1 PEM".to_string())?;
+        if key.to_public_key() != public {
+            return Err("the private key does not belong to the certificate".into());
+        }
+        let (x5t, x5t_s256) = certificate_thumbprints(&der);
+        Ok(CertificateCredential { signer: SigningKey::<rsa::sha2::Sha256>::new(key), x5t, x5t_s256 })
+    }
+
+    /// A client assertion for `client_id` at `token_endpoint`, issued at `now` (seconds
+    /// since the epoch): RS256, `x5t` and `x5t#S256` in the header, `aud`/`iss`/`sub`/
+    /// `jti`/`nbf`/`iat`/`exp` claims as the Microsoft identity platform documents them.
+    fn assertion(&self, client_id: &str, token_endpoint: &str, now: i64) -> String {
+        let header = json!({"alg": "RS256", "typ": "JWT", "x5t": self.x5t, "x5t#S256": self.x5t_s256});
+        let claims = json!({
+            "aud": token_endpoint,
+            "iss": client_id,
+            "sub": client_id,
+            "jti": random_guid(),
+            "nbf": now,
+            "iat": now,
+            "exp": now + ASSERTION_LIFETIME_SECS,
+        });
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string().as_bytes()),
+            URL_SAFE_NO_PAD.encode(claims.to_string().as_bytes())
+        );
+        let signature = self.signer.sign(signing_input.as_bytes()).to_bytes();
+        format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+}
+
+/// A random version-4 GUID (for `jti`).
+fn random_guid() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+/// A Microsoft Entra application using client credentials (a secret or a certificate).
 pub struct MicrosoftAuth {
     client_id: String,
-    client_secret: String,
+    secret: AppSecret,
     token_endpoint: String,
     scope: String,
     http: reqwest::Client,
@@ -242,36 +343,82 @@ impl std::fmt::Debug for MicrosoftAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MicrosoftAuth")
             .field("client_id", &self.client_id)
+            .field("credential", &self.credential_kind())
             .field("token_endpoint", &self.token_endpoint)
             .finish_non_exhaustive()
     }
 }
 
 impl MicrosoftAuth {
-    /// Reads the app file (`tenant_id`, `client_id`, `client_secret`, optional
-    /// `token_endpoint` and `scope`).
+    /// Reads the app file: `tenant_id`, `client_id`, then either `client_secret` or a
+    /// certificate (`certificate` and `private_key` PEM file paths, relative to the app
+    /// file's directory, or `certificate_pem` and `private_key_pem` inline), and optional
+    /// `token_endpoint` and `scope`.
     pub fn from_file(path: &Path, http: reqwest::Client) -> Result<MicrosoftAuth, LoadError> {
         let bad = |detail: String| LoadError::Credentials { path: path.to_path_buf(), detail };
         let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        // serde's message could quote a secret; say only where the problem is.
         let file: MicrosoftAppFile = serde_json::from_str(&text).map_err(|e| {
             bad(format!(
-                "expected JSON with tenant_id, client_id, client_secret (line {}, column {}: {:?})",
+                "expected JSON with tenant_id, client_id and client_secret or certificate + private_key \
+                 (line {}, column {}: {:?})",
                 e.line(),
                 e.column(),
                 e.classify()
             ))
         })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let pem = |inline: Option<String>,
+                   file: Option<PathBuf>,
+                   what: &str|
+         -> Result<Option<String>, LoadError> {
+            match (inline, file) {
+                (Some(_), Some(_)) => {
+                    Err(bad(format!("give {what} either inline (_pem) or as a file, not both")))
+                }
+                (Some(text), None) => Ok(Some(text)),
+                (None, Some(f)) => {
+                    let full = base.join(&f);
+                    std::fs::read_to_string(&full)
+                        .map(Some)
+                        .map_err(|e| bad(format!("cannot read the {what} file {}: {e}", full.display())))
+                }
+                (None, None) => Ok(None),
+            }
+        };
+        let cert = pem(file.certificate_pem, file.certificate, "certificate")?;
+        let key = pem(file.private_key_pem, file.private_key, "private key")?;
+        let secret = match (file.client_secret, cert, key) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                return Err(bad("give either client_secret or a certificate, not both".into()))
+            }
+            (Some(s), None, None) if !s.is_empty() => AppSecret::Secret(s),
+            (None, Some(c), Some(k)) => {
+                AppSecret::Certificate(Box::new(CertificateCredential::from_pem(&c, &k).map_err(bad)?))
+            }
+            (None, Some(_), None) => return Err(bad("a certificate needs its private_key".into())),
+            (None, None, Some(_)) => return Err(bad("a private_key needs its certificate".into())),
+            _ => return Err(bad("needs client_secret, or certificate and private_key".into())),
+        };
         let token_endpoint = file.token_endpoint.unwrap_or_else(|| {
             format!("https://login.microsoftonline.com/{}/oauth2/v2.0/token", file.tenant_id)
         });
         Ok(MicrosoftAuth {
             client_id: file.client_id,
-            client_secret: file.client_secret,
+            secret,
             token_endpoint,
             scope: file.scope.unwrap_or_else(|| "https://graph.microsoft.com/.default".into()),
             http,
             cache: Mutex::new(None),
         })
+    }
+
+    /// `"secret"` or `"certificate"` (for logs; never the credential itself).
+    pub fn credential_kind(&self) -> &'static str {
+        match self.secret {
+            AppSecret::Secret(_) => "secret",
+            AppSecret::Certificate(_) => "certificate",
+        }
     }
 
     /// Forgets the cached token (after a 401).
@@ -288,18 +435,30 @@ impl MicrosoftAuth {
             }
         }
         let fail = |code: Option<String>, detail: String| TokenError {
-            principal: format!("app {}", self.client_id),
+            principal: format!("app {} ({} credential)", self.client_id, self.credential_kind()),
             endpoint: self.token_endpoint.clone(),
             code,
             detail,
             user_specific: false,
         };
-        let form = [
+        let assertion;
+        let mut form = vec![
             ("client_id", self.client_id.as_str()),
-            ("client_secret", self.client_secret.as_str()),
             ("scope", self.scope.as_str()),
             ("grant_type", "client_credentials"),
         ];
+        match &self.secret {
+            AppSecret::Secret(s) => form.push(("client_secret", s.as_str())),
+            AppSecret::Certificate(c) => {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_err(|e| fail(None, format!("system clock before 1970: {e}")))?
+                    .as_secs() as i64;
+                assertion = c.assertion(&self.client_id, &self.token_endpoint, now);
+                form.push(("client_assertion_type", CLIENT_ASSERTION_TYPE));
+                form.push(("client_assertion", assertion.as_str()));
+            }
+        }
         let (status, body) =
             post_form(&self.http, &self.token_endpoint, &form).await.map_err(|d| fail(None, d))?;
         if status == 200 {
@@ -315,7 +474,9 @@ impl MicrosoftAuth {
             return Ok(token);
         }
         let code = body["error"].as_str().map(str::to_string);
-        let desc = body["error_description"].as_str().unwrap_or_default();
+        // Entra appends trace/correlation ids and a timestamp on further lines; the first
+        // line carries the AADSTS code and the reason.
+        let desc = body["error_description"].as_str().unwrap_or_default().lines().next().unwrap_or_default();
         Err(fail(code.clone(), format!("HTTP {status}: {} {desc}", code.as_deref().unwrap_or("error"))))
     }
 }

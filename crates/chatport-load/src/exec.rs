@@ -200,7 +200,7 @@ impl Run {
     /// delegation stops the run with one clear error.
     pub async fn preflight(&self) -> Result<(), LoadError> {
         if let Some(g) = &self.api.creds.google {
-            g.token(None, crate::auth::SCOPE_BOT).await.map_err(|e| e.into_load_error())?;
+            self.outlast_outage(|| g.token(None, crate::auth::SCOPE_BOT)).await?;
             let importer = self.plan.containers.iter().flat_map(|c| c.ops.iter()).find_map(|o| {
                 match (&o.action, &o.actor) {
                     (Action::ChatCreateSpace { .. }, chatport_model::plan::Actor::User { id }) => {
@@ -210,16 +210,37 @@ impl Run {
                 }
             });
             if let Some(user) = importer {
-                g.token(Some(&user), crate::auth::SCOPE_IMPORT).await.map_err(|e| e.into_load_error())?;
+                self.outlast_outage(|| g.token(Some(&user), crate::auth::SCOPE_IMPORT)).await?;
             }
         }
         if let Some(m) = &self.api.creds.microsoft {
-            let token = m.token().await.map_err(|e| e.into_load_error())?;
+            let token = self.outlast_outage(|| m.token()).await?;
             for (role, why) in crate::teams::missing_graph_permissions(&token) {
                 self.warn(format!("the app's token lacks the {role} application permission, used to {why}"));
             }
         }
         Ok(())
+    }
+
+    /// Fetches a token, waiting out an outage of the token endpoint (unreachable, 5xx,
+    /// 429) with the retry policy's backoff; a refusal stops at once.
+    async fn outlast_outage<F, Fut>(&self, fetch: F) -> Result<String, LoadError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<String, crate::auth::TokenError>>,
+    {
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            match fetch().await {
+                Ok(t) => return Ok(t),
+                Err(e) if crate::http::token_outage(&e) && attempt < self.opts.retry.max_attempts => {
+                    let exp = self.opts.retry.base_delay.saturating_mul(1 << attempt.min(16));
+                    pause(exp.min(self.opts.retry.max_delay)).await;
+                }
+                Err(e) => return Err(e.into_load_error()),
+            }
+        }
     }
 
     /// Runs one operation with state bookkeeping: skip when done, record intent, execute,
@@ -306,7 +327,9 @@ async fn run_container_ops(
     let mut tally = ContainerTally::default();
     let mut failed: HashMap<&str, String> = HashMap::new();
     let mut container_failed: Option<String> = None;
-    for op in ops {
+    for (index, op) in ops.iter().enumerate() {
+        // The limiter serves the container with the most work left first.
+        run.api.limiter.set_remaining(container, (ops.len() - index) as u64);
         let blocked = container_failed.clone().or_else(|| {
             dependencies(op)
                 .into_iter()
@@ -359,6 +382,7 @@ async fn run_container_ops(
             }
         }
     }
+    run.api.limiter.set_remaining(container, 0);
     progress.container_finished(container, tally.failures.len() as u64);
     Ok(tally)
 }

@@ -120,6 +120,12 @@ impl Default for RetryOptions {
     }
 }
 
+/// Containers loaded at the same time by default. The quotas need many: a Chat project
+/// allows 50 message writes/s but one space 1/s (50 spaces), a Teams tenant 50 message
+/// posts/s but one channel 4/s (13 channels); a container costs one task and a few
+/// requests in flight.
+pub const DEFAULT_CONCURRENCY: usize = 64;
+
 /// What every command needs to talk to a destination.
 #[derive(Clone)]
 pub struct ClientOptions {
@@ -127,8 +133,10 @@ pub struct ClientOptions {
     pub endpoints: Endpoints,
     /// Google service-account key JSON file (Chat plans).
     pub google_key: Option<PathBuf>,
-    /// Microsoft app JSON file: `tenant_id`, `client_id`, `client_secret`, optional
-    /// `token_endpoint` (Teams plans).
+    /// Microsoft app JSON file (Teams plans): `tenant_id`, `client_id`, then either
+    /// `client_secret` or a certificate (`certificate` + `private_key` PEM file paths,
+    /// relative to the JSON file, or `certificate_pem` + `private_key_pem` inline);
+    /// optional `token_endpoint` and `scope`.
     pub microsoft_app: Option<PathBuf>,
     /// Containers loaded at the same time.
     pub concurrency: usize,
@@ -167,7 +175,7 @@ impl Default for ClientOptions {
             endpoints: Endpoints::default(),
             google_key: None,
             microsoft_app: None,
-            concurrency: 8,
+            concurrency: DEFAULT_CONCURRENCY,
             quotas: QuotaOptions::default(),
             retry: RetryOptions::default(),
             request_timeout: Duration::from_secs(120),

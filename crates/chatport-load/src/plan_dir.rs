@@ -34,6 +34,12 @@ pub struct PlannedContainer {
 }
 
 impl PlannedContainer {
+    /// A container with its operations (sorted by `seq` by the caller).
+    pub fn new(container: Container, ops: Vec<Operation>) -> PlannedContainer {
+        let thread_roots = thread_roots(&ops);
+        PlannedContainer { container, ops, thread_roots }
+    }
+
     /// The Chat message operation that opens the thread `key` in this container.
     pub fn thread_root(&self, key: &str) -> Option<&str> {
         self.thread_roots.get(key).map(String::as_str)
@@ -89,8 +95,7 @@ impl Plan {
                 ops.push(op);
             }
             ops.sort_by_key(|o| o.seq);
-            let thread_roots = thread_roots(&ops);
-            containers.push(PlannedContainer { container, ops, thread_roots });
+            containers.push(PlannedContainer::new(container, ops));
         }
         Ok(Plan { dir: dir.to_path_buf(), manifest, containers })
     }

@@ -437,10 +437,42 @@ async fn dry_run_estimates_time_under_the_quotas() {
         let p = chatport_load::plan_dir::Plan::read(&f.chat).unwrap();
         p.containers.iter().flat_map(|c| c.ops.iter()).filter(|o| !o.action.is_completion()).count()
     });
-    // The biggest space needs about one second per write.
-    assert!(r.estimated_seconds > 10.0, "{r}");
+    // The sample fits in the per-minute bursts the Chat quotas allow.
+    assert!(r.estimated_seconds < 5.0, "{r}");
     assert!(r.to_string().contains("chat per-space writes"));
-    let _ = Action::ChatCompleteImport;
+    assert!(r.to_string().contains("quota bound: "), "{r}");
+    // Per-space writes (uploads, messages, reactions) of the busiest space: at 6 writes per
+    // minute per space it needs all but its burst of 6 more, 10 s apart.
+    let busiest = {
+        let p = chatport_load::plan_dir::Plan::read(&f.chat).unwrap();
+        p.containers
+            .iter()
+            .map(|c| {
+                c.ops
+                    .iter()
+                    .filter(|o| {
+                        matches!(
+                            o.action,
+                            Action::ChatUploadAttachment { .. }
+                                | Action::ChatCreateMessage { .. }
+                                | Action::ChatCreateReaction { .. }
+                        )
+                    })
+                    .count()
+            })
+            .max()
+            .unwrap()
+    };
+    assert!(busiest > 6, "the sample's busiest space has only {busiest} writes");
+    let mut slow = ClientOptions::default();
+    slow.quotas.chat_space_writes = 6.0;
+    let opts = LoadOptions { client: slow, dry_run: true };
+    let r = load(&f.chat, &f.canonical, Path::new("/nonexistent/state.db"), &opts)
+        .await
+        .unwrap()
+        .dry_run
+        .unwrap();
+    assert!(r.estimated_seconds >= (busiest - 6) as f64 * 10.0 - 1e-6, "{busiest} writes: {r}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1521,7 +1553,22 @@ async fn chat_membership_conflict_is_done_only_for_the_same_interval() {
     let env = Env::start(|_| {}).await;
     let s = env.load(&f.chat).await.unwrap();
     assert!(s.is_complete(), "{:#?}", s.failures);
-    let op = "space-c01general/member/U02BOB/1";
+    // The plan's first historical membership.
+    let p = chatport_load::plan_dir::Plan::read(&f.chat).unwrap();
+    let (op, container, delete) = p
+        .containers
+        .iter()
+        .flat_map(|c| c.ops.iter())
+        .find_map(|o| match &o.action {
+            Action::ChatCreateMembership { membership } => Some((
+                o.id.0.clone(),
+                o.container.clone(),
+                membership["deleteTime"].as_str().unwrap().to_string(),
+            )),
+            _ => None,
+        })
+        .expect("the sample plan has a historical membership");
+    let op = op.as_str();
     let forget = |op: &str| {
         let db = rusqlite::Connection::open(env.state()).unwrap();
         assert_eq!(db.execute("DELETE FROM ops WHERE op_id = ?1", [op]).unwrap(), 1);
@@ -1537,18 +1584,22 @@ async fn chat_membership_conflict_is_done_only_for_the_same_interval() {
     // taken for done.
     let other = env.dir.path().join("plan-other-interval");
     copy_dir(&f.chat, &other);
-    let ops_file = other.join("ops/space-c01general.jsonl");
+    let ops_file = other.join(format!("ops/{container}.jsonl"));
     let text = std::fs::read_to_string(&ops_file).unwrap();
-    assert!(text.contains("2024-01-03T00:01:40.000300Z"));
-    std::fs::write(&ops_file, text.replace("2024-01-03T00:01:40.000300Z", "2024-01-03T00:01:45.000300Z"))
-        .unwrap();
+    // Five seconds later.
+    let later = chatport_model::ts::format_rfc3339(
+        chatport_model::ts::parse_rfc3339(&delete).unwrap() + 5_000_000,
+        6,
+    );
+    assert!(text.contains(&delete));
+    std::fs::write(&ops_file, text.replace(&delete, &later)).unwrap();
     forget(op);
     let opts = LoadOptions { client: env.client(), dry_run: false };
     let s = load(&other, &f.canonical, &env.state(), &opts).await.unwrap();
     assert_eq!(s.failures.len(), 1, "{:#?}", s.failures);
     assert_eq!(s.failures[0].operation, op);
     assert_eq!(s.failures[0].kind, "rejected");
-    assert!(s.failures[0].message.contains("2024-01-03T00:01:45.000300Z"), "{}", s.failures[0].message);
+    assert!(s.failures[0].message.contains(&later), "{} / {later}", s.failures[0].message);
     env.emu.shutdown().await;
 }
 

@@ -46,9 +46,9 @@ fn row(id: &str, name: &str, target: &str, action: UserAction) -> MappingRow {
 
 fn mapping() -> Vec<MappingRow> {
     vec![
-        row("U1", "Ana", "aad-ana", UserAction::Author),
-        row("U2", "Bob", "aad-bob", UserAction::Author),
-        row("U3", "Carol", "aad-carol", UserAction::Author),
+        row("U1", "Ana", "0000000a-0000-4000-8000-00000000a001", UserAction::Author),
+        row("U2", "Bob", "0000000a-0000-4000-8000-00000000a002", UserAction::Author),
+        row("U3", "Carol", "0000000a-0000-4000-8000-00000000a003", UserAction::Author),
         row("U4", "Dan", "", UserAction::App),
     ]
 }
@@ -284,7 +284,7 @@ mod erased {
 fn options() -> PlanOptions {
     let mut o = PlanOptions::new(Destination::Teams, NOW);
     o.team_name = "Acme Slack".into();
-    o.fallback_user = Some("aad-importer".into());
+    o.fallback_user = Some("0000000a-0000-4000-8000-00000000a0ff".into());
     o.max_inline_image_bytes = 1024;
     o
 }
@@ -431,9 +431,9 @@ fn workspace_team_comes_first_and_general_uses_the_general_channel() {
     assert_eq!(
         members,
         [
-            "https://graph.microsoft.com/v1.0/users('aad-ana')",
-            "https://graph.microsoft.com/v1.0/users('aad-bob')",
-            "https://graph.microsoft.com/v1.0/users('aad-carol')"
+            "https://graph.microsoft.com/v1.0/users('0000000a-0000-4000-8000-00000000a001')",
+            "https://graph.microsoft.com/v1.0/users('0000000a-0000-4000-8000-00000000a002')",
+            "https://graph.microsoft.com/v1.0/users('0000000a-0000-4000-8000-00000000a003')"
         ],
         "mapped current members only (Dan has no account)"
     );
@@ -473,9 +473,16 @@ fn private_channels_group_dms_and_dms_get_their_own_teams() {
     let plans = run();
     let all = containers(&plans);
     for (conv, members) in [
-        ("G1", vec!["aad-ana", "aad-bob"]),
-        ("M1", vec!["aad-ana", "aad-bob", "aad-carol"]),
-        ("D1", vec!["aad-ana", "aad-carol"]),
+        ("G1", vec!["0000000a-0000-4000-8000-00000000a001", "0000000a-0000-4000-8000-00000000a002"]),
+        (
+            "M1",
+            vec![
+                "0000000a-0000-4000-8000-00000000a001",
+                "0000000a-0000-4000-8000-00000000a002",
+                "0000000a-0000-4000-8000-00000000a003",
+            ],
+        ),
+        ("D1", vec!["0000000a-0000-4000-8000-00000000a001", "0000000a-0000-4000-8000-00000000a003"]),
     ] {
         let (channel, ops) = channel_of(&plans, conv);
         let parent = channel.parent.clone().unwrap_or_default();
@@ -627,13 +634,13 @@ fn authors_and_the_fallback_user() {
     let plans = run();
     let (_, ops) = channel_of(&plans, "C1");
     let ana = message_op(ops, ROOT);
-    assert_eq!(ana.actor, Actor::User { id: "aad-ana".into() });
-    assert_eq!(post(ana).1["from"]["user"]["id"], "aad-ana");
+    assert_eq!(ana.actor, Actor::User { id: "0000000a-0000-4000-8000-00000000a001".into() });
+    assert_eq!(post(ana).1["from"]["user"]["id"], "0000000a-0000-4000-8000-00000000a001");
     assert_eq!(post(ana).1["from"]["user"]["displayName"], "Ana");
     assert_eq!(post(ana).1["from"]["user"]["userIdentityType"], "aadUser");
     let dan = message_op(ops, "1700000005.000000");
     assert_eq!(dan.actor, Actor::App);
-    assert_eq!(post(dan).1["from"]["user"]["id"], "aad-importer");
+    assert_eq!(post(dan).1["from"]["user"]["id"], "0000000a-0000-4000-8000-00000000a0ff");
     assert!(content(dan).starts_with("<p><b>Dan:</b></p>"), "attribution line: {}", content(dan));
 
     let mut opts = options();
@@ -861,6 +868,8 @@ fn a_pilot_names_channels_as_the_full_run_does() {
         .filter(|(c, _)| c.kind == ContainerKind::TeamsChannel)
         .map(|(c, _)| c.display_name.as_str())
         .collect();
-    assert_eq!(names, ["ENG-backend-ops- (2)"]);
-    assert_eq!(containers(&plans).len(), 2, "the workspace team and the one channel");
+    // The team's General channel is always used and completed, even when #general is not
+    // in the pilot (the team could not complete otherwise).
+    assert_eq!(names, ["General", "ENG-backend-ops- (2)"]);
+    assert_eq!(containers(&plans).len(), 3, "the workspace team, its General channel and the one channel");
 }

@@ -113,6 +113,12 @@ fn validate(app: &App, body: Map<String, Value>) -> Result<Import, GraphError> {
             ));
         }
     }
+    if !is_object_id(from_id) {
+        return Err(GraphError::bad_request(
+            "graph.message.from_not_object_id",
+            format!("from.user.id {from_id} is not an AAD object id (a GUID)."),
+        ));
+    }
     if rules.graph_strict_from_user {
         let st = app.lock();
         if app.find_user(&st, from_id).is_none() {
@@ -628,6 +634,16 @@ pub async fn get_reply_hosted_value(
     headers: HeaderMap,
 ) -> Result<Response, GraphError> {
     hosted_value(&app, &headers, &team, &channel, &reply, &hosted).await
+}
+
+/// Whether `s` is shaped like an AAD object id: a GUID, `8-4-4-4-12` hexadecimal digits.
+fn is_object_id(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 #[cfg(test)]

@@ -5,17 +5,35 @@
 //! `createTime` one second before the first record, clamped to [2000-01-01, now];
 //! display names ≤ 128 characters and unique; message `createTime` strictly increasing
 //! per space at µs (collisions nudged and reported); deterministic `client-…` ids;
-//! `threadKey` per Slack thread; text over 32,000 bytes split into continuation replies;
+//! `threadKey` per Slack thread (not in a GROUP_CHAT, which has no threads: replies are
+//! posted in time order behind a `↪ reply to …` line, `thread_flattened`); text over 32,000
+//! bytes split into continuation messages (replies in the same thread where threads exist);
 //! attachments uploaded as the sender; reactions per (user, emoji) as Unicode, as the
-//! reacting user; historical memberships from every closed interval plus synthetic ones
-//! for authors no interval covers; current members added after completion.
+//! reacting user; current members added after completion.
+//!
+//! People outside the Workspace: a user whose target is outside the Workspace domains
+//! (`--domain`, plus the importer's) — a guest from a partner, say — is external and cannot
+//! be impersonated ([`super::rules::outsiders_as_app`]): their messages are posted by the
+//! app with an attribution line, a space with an external member is created with
+//! `externalUserAllowed`, and they get no historical membership: current external members
+//! (and guests posted by the app) are added after completion, unless the mapping skips them.
+//!
+//! Memberships: Chat keeps **one membership per user and space**, so each destination user
+//! who is not a current member gets a single historical membership covering every closed
+//! interval of theirs (first join … last leave; `membership_merged` when several are
+//! merged, or several source accounts map to one user) and widened to cover the messages
+//! they post as themselves, measured on the messages' assigned `createTime`s
+//! (`synthetic_membership`). These operations come after the messages and before
+//! completion, since only then are the assigned times known. A current member (listed in
+//! the conversation, or with an open interval) gets no historical membership: the
+//! membership added after completion is their one membership, and covers the space's whole
+//! history for them; their past intervals are reported (`membership_history_folded`).
 
 use super::{
     blob_of, decide, file_note, file_unavailable, in_window, plan_all, roots_with_replies, slug, uuid_from,
     Context, ConversationPlan, Decision, Directory, DmPolicy, OpList, Poster, Report, Timeline,
     TransformError,
 };
-use crate::markup::render_chat_parts;
 use crate::users::UserAction;
 use chatport_model::plan::{Action, Actor, Container, ContainerKind, OperationId, Outcome};
 use chatport_model::ts::format_rfc3339;
@@ -28,7 +46,8 @@ use std::path::Path;
 pub const EARLIEST: i64 = 946_684_800_000_000;
 /// The whole-message limit of `messages.create`.
 pub const MESSAGE_LIMIT: usize = 32_000;
-/// Text per message part, leaving room for the rest of the request.
+/// Text per message part, leaving room for the rest of the request (raw bytes; parts are
+/// now sized by their JSON length, see [`super::rules::chat_parts`]).
 pub const TEXT_BUDGET: usize = 30_000;
 /// The largest attachment `media.upload` takes.
 pub const ATTACHMENT_LIMIT: u64 = 200 * 1024 * 1024;
@@ -63,17 +82,18 @@ fn display_names(conversations: &[Conversation], ctx: &Context) -> HashMap<Strin
             }
             _ => c.name.clone().unwrap_or_else(|| c.id.clone()),
         };
-        let base: String = base.chars().take(128).collect();
+        let max = super::rules::room_for_name(&ctx.opts, 128);
+        let base: String = base.chars().take(max).collect();
         let mut name = base.clone();
         let mut n = 2;
         while used.contains(&name.to_lowercase()) {
             let suffix = format!(" ({n})");
             name =
-                format!("{}{}", base.chars().take(128 - suffix.chars().count()).collect::<String>(), suffix);
+                format!("{}{}", base.chars().take(max - suffix.chars().count()).collect::<String>(), suffix);
             n += 1;
         }
         used.insert(name.to_lowercase());
-        out.insert(c.id.clone(), name);
+        out.insert(c.id.clone(), super::rules::affixed(&name, &ctx.opts));
     }
     out
 }
@@ -170,7 +190,8 @@ fn plan_conversation(
     }
 
     // The space.
-    let first_msg = msgs.iter().filter_map(|m| m.ts.micros()).min();
+    // From every message, filtered or not, so a pilot creates the space as the full run will.
+    let first_msg = super::rules::first_time(&msgs, &filtered);
     let created = conv.created.map(|s| s * 1_000_000);
     let earliest_record = [first_msg, created].into_iter().flatten().min().unwrap_or(latest);
     let mut space_time = (earliest_record - 1_000_000).clamp(EARLIEST, latest - 1_000_000);
@@ -196,7 +217,10 @@ fn plan_conversation(
     }
     let people: BTreeSet<&String> =
         conv.members.iter().chain(msgs.iter().filter_map(|m| m.author.as_ref())).collect();
-    let external = people.iter().any(|p| ctx.who(p).kind == crate::users::UserKind::External);
+    let external = people.iter().any(|p| {
+        let row = ctx.who(p);
+        row.kind == crate::users::UserKind::External && row.action != UserAction::Skip
+    });
     let mut space = json!({
         "spaceType": space_type,
         "importMode": true,
@@ -221,8 +245,31 @@ fn plan_conversation(
         space["spaceDetails"] = json!({"description": desc});
     }
     if let Some(t) = conv.topic.as_ref().filter(|t| !t.value.is_empty()) {
-        let guidelines: String = t.value.chars().take(5000).collect();
+        let guidelines: String = t.value.chars().take(super::rules::CHAT_GUIDELINES_MAX).collect();
+        if guidelines.len() < t.value.len() {
+            b.report(
+                "conversation",
+                Outcome::Altered,
+                "guidelines_truncated",
+                None,
+                None,
+                format!(
+                    "topic cut to {} characters for the space guidelines",
+                    super::rules::CHAT_GUIDELINES_MAX
+                ),
+            );
+        }
         space["spaceDetails"]["guidelines"] = json!(guidelines);
+    }
+    if conv.archived {
+        b.report(
+            "conversation",
+            Outcome::Altered,
+            "archived_not_carried",
+            None,
+            None,
+            "archived on the source; imported spaces are not archived",
+        );
     }
     let base = b.container.clone();
     b.push(
@@ -233,82 +280,37 @@ fn plan_conversation(
         false,
     );
 
-    // Historical memberships: closed intervals; open ones become current members.
+    // Historical memberships: closed intervals (merged per user after the messages, once
+    // their assigned times are known); open ones become current members.
     let mut current: BTreeSet<String> = conv.members.iter().cloned().collect();
-    let mut covered: HashMap<&str, Vec<(i64, i64)>> = HashMap::new();
-    for m in &conv.members {
-        if !conv.memberships.iter().any(|iv| &iv.user == m) {
-            // A current member with no join/leave record: a member all along.
-            covered.entry(m.as_str()).or_default().push((i64::MIN, i64::MAX));
-        }
-    }
-    for (i, iv) in conv.memberships.iter().enumerate() {
+    let mut closed: Vec<(String, i64, i64)> = Vec::new();
+    let mut authored: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for iv in &conv.memberships {
         let Some(left) = iv.left.as_ref().and_then(|t| t.micros()) else {
             current.insert(iv.user.clone());
-            let from = iv.joined.as_ref().and_then(|t| t.micros()).unwrap_or(i64::MIN);
-            covered.entry(iv.user.as_str()).or_default().push((from, i64::MAX));
             continue;
         };
         let joined = iv.joined.as_ref().and_then(|t| t.micros()).unwrap_or(space_time + 1);
         let start = joined.max(space_time + 1);
         let end = left.min(latest).max(start + 1);
-        covered.entry(iv.user.as_str()).or_default().push((start, end));
-        let Some(member) = b.member_name(&iv.user) else {
+        if b.member_name(&iv.user).is_none() {
+            let row = ctx.who(&iv.user);
+            let why = if super::rules::chat_outsider_target(&row).is_some() {
+                "is not posted as themselves (outside the Workspace, or a guest): no historical membership"
+            } else {
+                "has no destination account"
+            };
             b.report(
                 "membership",
                 Outcome::Dropped,
                 "member_unmapped",
                 None,
                 None,
-                format!("{} has no destination account", ctx.name_of(&iv.user)),
+                format!("{} {why}", ctx.name_of(&iv.user)),
             );
             continue;
-        };
-        b.push(
-            format!("{base}/member/{}/{i}", iv.user),
-            Actor::User { id: importer.clone() },
-            Action::ChatCreateMembership { membership: json!({"member": {"name": member, "type": "HUMAN"}, "createTime": format_rfc3339(start, 6), "deleteTime": format_rfc3339(end, 6)}) },
-            None,
-            false,
-        );
-    }
-    // Synthetic memberships for authors no interval covers.
-    let mut uncovered: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    for m in &msgs {
-        let (Some(a), Some(t)) = (m.author.as_ref(), m.ts.micros()) else { continue };
-        if b.member_name(a).is_none() || matches!(m.kind, chatport_model::MessageKind::System) {
-            continue;
         }
-        let is_covered =
-            covered.get(a.as_str()).is_some_and(|ivs| ivs.iter().any(|(s, e)| *s <= t && t < *e));
-        if !is_covered {
-            let e = uncovered.entry(a.clone()).or_insert((t, t));
-            e.0 = e.0.min(t);
-            e.1 = e.1.max(t);
-        }
-    }
-    for (user, (first, last)) in uncovered {
-        let Some(member) = b.member_name(&user) else { continue };
-        let start = (first - 1_000_000).max(space_time + 1);
-        let end = (last + 1_000_000).min(latest).max(start + 1);
-        let op = b.push(
-            format!("{base}/member/{user}/synthetic"),
-            Actor::User { id: importer.clone() },
-            Action::ChatCreateMembership { membership: json!({"member": {"name": member, "type": "HUMAN"}, "createTime": format_rfc3339(start, 6), "deleteTime": format_rfc3339(end, 6)}) },
-            None,
-            false,
-        );
-        b.report(
-            "membership",
-            Outcome::Altered,
-            "synthetic_membership",
-            None,
-            Some(&op),
-            format!(
-                "{} posted without a recorded membership; one covering their messages was added",
-                ctx.name_of(&user)
-            ),
-        );
+        closed.push((iv.user.clone(), start, end));
     }
 
     // Messages, reactions and attachments in time order.
@@ -318,7 +320,12 @@ fn plan_conversation(
     let present: std::collections::HashSet<i64> = msgs.iter().filter_map(|m| m.ts.micros()).collect();
     let mut used_ids: BTreeSet<String> = BTreeSet::new();
     let conv_slug = slug(&conv.id, 20);
+    // GROUP_CHAT spaces have no threads: replies are flattened (see `rules::flatten_reply`).
+    let group_chat = space_type == "GROUP_CHAT";
+    let by_ts: HashMap<&str, &Message> =
+        if group_chat { msgs.iter().map(|m| (m.ts.as_str(), m)).collect() } else { HashMap::new() };
     let (mut carried, mut dropped) = (0u64, 0u64);
+    let mut carried_ts: std::collections::HashSet<i64> = std::collections::HashSet::new();
     for m in &msgs {
         let ts = m.ts.as_str();
         let Some(t) = m.ts.micros() else { continue };
@@ -343,6 +350,12 @@ fn plan_conversation(
             }
             Decision::Carry { poster, doc, notes } => (poster, doc, notes),
         };
+        let flattened = if group_chat {
+            let root = m.reply_to.as_ref().and_then(|r| by_ts.get(r.as_str()).copied());
+            super::rules::flatten_reply(ctx, m, root, &mut doc)
+        } else {
+            None
+        };
         let actor = match &poster {
             Poster::User { target, .. } => Actor::User { id: target.clone() },
             Poster::App { .. } => Actor::App,
@@ -361,15 +374,31 @@ fn plan_conversation(
         // Attachments: uploaded as the sender; the app cannot upload.
         let mut uploads = Vec::new();
         for fid in &m.files {
-            let Some(f) = ctx.files.get(fid) else { continue };
+            let Some(f) = ctx.files.get(fid) else {
+                doc.blocks.push(file_note(fid, "no file record"));
+                b.report(
+                    "file",
+                    Outcome::Dropped,
+                    "file_not_carried",
+                    Some(ts),
+                    None,
+                    format!("{fid}: the export has no record of it"),
+                );
+                continue;
+            };
             let name = f.name.clone().unwrap_or_else(|| fid.clone());
-            let why = file_unavailable(f).or(match (&actor, f.size) {
-                (Actor::App, _) => Some("attachments can only be uploaded as a user"),
-                (_, Some(s)) if s > ATTACHMENT_LIMIT => Some("larger than 200 MB"),
-                _ => None,
-            });
-            match (why, blob_of(ctx, f)) {
-                (None, Some(blob)) if blob.bytes <= ATTACHMENT_LIMIT => {
+            let upload = blob_of(ctx, f).map(super::rules::chat_upload_blob);
+            let why = file_unavailable(f)
+                .or(match (&actor, f.size) {
+                    (Actor::App, _) => Some("attachments can only be uploaded as a user"),
+                    (_, Some(s)) if s > ATTACHMENT_LIMIT => Some("larger than 200 MB"),
+                    _ => None,
+                })
+                .or_else(|| super::rules::chat_blocked(&name))
+                .or_else(|| upload.as_ref().and_then(|(blob, _)| super::rules::chat_blocked(&blob.filename)));
+            match (why, upload) {
+                (None, Some((blob, renamed))) if blob.bytes <= ATTACHMENT_LIMIT => {
+                    let upload_name = blob.filename.clone();
                     let op = b.push(
                         format!("{op_base}/upload/{fid}"),
                         actor.clone(),
@@ -377,6 +406,16 @@ fn plan_conversation(
                         Some(ts),
                         false,
                     );
+                    if let Some(original) = renamed {
+                        b.report(
+                            "file",
+                            Outcome::Altered,
+                            "file_renamed",
+                            Some(ts),
+                            Some(&op),
+                            format!("{fid} {original:?} has no extension, which Chat requires: uploaded as {upload_name:?}"),
+                        );
+                    }
                     uploads.push(op);
                 }
                 (why, _) => {
@@ -393,13 +432,14 @@ fn plan_conversation(
                 }
             }
         }
-        let parts = render_chat_parts(&doc, &dir, TEXT_BUDGET);
+        let parts = super::rules::chat_parts(&doc, &dir, super::rules::chat_text_budget(uploads.len()));
         let notes_all: Vec<crate::markup::RenderNote> =
             parts.iter().flat_map(|p| p.notes.iter().cloned()).collect();
         let parts: Vec<String> =
             if parts.is_empty() { vec![String::new()] } else { parts.into_iter().map(|p| p.text).collect() };
         let text_len: usize = parts.iter().map(String::len).sum();
         let (when, moved) = timeline.assign(t.min(latest));
+        let mut authored_span = (when, when);
         if moved || t > latest {
             b.report(
                 "message",
@@ -413,6 +453,7 @@ fn plan_conversation(
         let thread_key = m.thread_ts.as_ref().map(|tt| format!("slk-{tt}"));
         let mut message = json!({"text": "", "createTime": format_rfc3339(when, 6)});
         let thread_key = thread_key.or_else(|| (parts.len() > 1).then(|| format!("slk-{ts}")));
+        let thread_key = thread_key.filter(|_| !group_chat);
         if let Some(k) = &thread_key {
             message["thread"] = json!({"threadKey": k});
         }
@@ -431,6 +472,7 @@ fn plan_conversation(
             true,
         );
         carried += 1;
+        carried_ts.insert(t);
         for (reason, detail) in notes {
             b.report("message", Outcome::Altered, reason, Some(ts), Some(&main), detail);
         }
@@ -444,7 +486,20 @@ fn plan_conversation(
                 serde_json::to_string(note).unwrap_or_default(),
             );
         }
-        if m.broadcast {
+        if super::rules::pinned(m) {
+            b.report(
+                "message",
+                Outcome::Altered,
+                "pin_not_carried",
+                Some(ts),
+                Some(&main),
+                "pinned on the source; pins cannot be imported",
+            );
+        }
+        if let Some(detail) = flattened {
+            b.report("message", Outcome::Altered, "thread_flattened", Some(ts), Some(&main), detail);
+        }
+        if m.broadcast && !group_chat {
             b.report(
                 "message",
                 Outcome::Altered,
@@ -454,15 +509,8 @@ fn plan_conversation(
                 "Chat cannot also post a thread reply to the space: carried as a reply",
             );
         }
-        if m.reply_to.as_ref().and_then(|r| r.micros()).is_some_and(|r| !present.contains(&r)) {
-            b.report(
-                "message",
-                Outcome::Altered,
-                "orphan_reply",
-                Some(ts),
-                Some(&main),
-                "its thread root is not in the export: it starts the thread",
-            );
+        if let Some(detail) = super::rules::orphan_reply(m, t, &present, &carried_ts) {
+            b.report("message", Outcome::Altered, "orphan_reply", Some(ts), Some(&main), detail);
         }
         if parts.len() > 1 {
             b.report(
@@ -475,6 +523,7 @@ fn plan_conversation(
             );
             for (i, part) in parts.iter().enumerate().skip(1) {
                 let (when, _) = timeline.assign(t.min(latest));
+                authored_span.1 = when;
                 let mut cont = message.clone();
                 cont["text"] = json!(part);
                 cont["createTime"] = json!(format_rfc3339(when, 6));
@@ -483,7 +532,7 @@ fn plan_conversation(
                     actor.clone(),
                     Action::ChatCreateMessage {
                         message_id: format!("{id}-p{}", i + 1),
-                        reply_option: Some("REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD".into()),
+                        reply_option: reply_option.clone(),
                         message: cont,
                         attachments: Vec::new(),
                     },
@@ -493,8 +542,21 @@ fn plan_conversation(
             }
         }
         debug_assert!(parts.iter().all(|p| p.len() < MESSAGE_LIMIT));
+        if let Poster::User { source, .. } = &poster {
+            match authored.get_mut(source) {
+                Some(span) => {
+                    span.0 = span.0.min(authored_span.0);
+                    span.1 = span.1.max(authored_span.1);
+                }
+                None => {
+                    authored.insert(source.clone(), authored_span);
+                }
+            }
+        }
 
-        // Reactions: per (emoji, user), as that user, in Unicode.
+        // Reactions: per (emoji, user), as that user, in Unicode; aliases that give the
+        // same Unicode (`+1` and `thumbsup`) from one user are one reaction.
+        let mut reacted: BTreeSet<(String, String)> = BTreeSet::new();
         for r in &m.reactions {
             let unicode = crate::emoji::shortcode_to_unicode(&r.name);
             for u in &r.users {
@@ -524,6 +586,17 @@ fn plan_conversation(
                     );
                     continue;
                 }
+                if !reacted.insert((row.target.clone(), unicode.clone())) {
+                    b.report(
+                        "reaction",
+                        Outcome::Altered,
+                        "reaction_merged",
+                        Some(ts),
+                        Some(&main),
+                        format!(":{}: by {} is the same emoji ({unicode}) as another of their reactions: carried once", r.name, row.display_name),
+                    );
+                    continue;
+                }
                 b.push(
                     format!("{op_base}/react/{}/{u}", r.name),
                     Actor::User { id: row.target.clone() },
@@ -545,6 +618,64 @@ fn plan_conversation(
         }
     }
 
+    // One historical membership per destination user, covering their messages.
+    let member_of = |u: &str| b.member_name(u);
+    let (merged, folded) =
+        super::rules::merge_chat_memberships(&closed, &authored, &current, &member_of, space_time, latest);
+    for m in merged {
+        let op = b.push(
+            format!("{base}/member/{}", m.sources[0]),
+            Actor::User { id: importer.clone() },
+            Action::ChatCreateMembership { membership: json!({"member": {"name": m.member, "type": "HUMAN"}, "createTime": format_rfc3339(m.start, 6), "deleteTime": format_rfc3339(m.end, 6)}) },
+            None,
+            false,
+        );
+        let names: Vec<String> = m.sources.iter().map(|u| ctx.name_of(u)).collect();
+        if m.synthetic {
+            b.report(
+                "membership",
+                Outcome::Altered,
+                "synthetic_membership",
+                None,
+                Some(&op),
+                format!(
+                    "{} posted without a recorded membership covering their messages; their membership was widened to cover them",
+                    names.join(", ")
+                ),
+            );
+        }
+        if m.intervals > 1 || m.sources.len() > 1 {
+            b.report(
+                "membership",
+                Outcome::Altered,
+                "membership_merged",
+                None,
+                Some(&op),
+                format!(
+                    "{} ({}): {} past interval(s) merged into one membership {} – {} (Chat keeps one membership per user and space)",
+                    names.join(", "),
+                    m.member,
+                    m.intervals,
+                    format_rfc3339(m.start, 6),
+                    format_rfc3339(m.end, 6)
+                ),
+            );
+        }
+    }
+    for super::rules::MembershipNote::FoldedIntoCurrent { source, intervals } in folded {
+        b.report(
+            "membership",
+            Outcome::Altered,
+            "membership_history_folded",
+            None,
+            None,
+            format!(
+                "{} ({source}) is a current member: {intervals} past interval(s) not imported separately (Chat keeps one membership per user and space); added as a member after completion",
+                ctx.name_of(&source)
+            ),
+        );
+    }
+
     // Completion, then current members.
     b.push(
         format!("{base}/complete"),
@@ -553,11 +684,24 @@ fn plan_conversation(
         None,
         false,
     );
+    let mut added: BTreeSet<String> = BTreeSet::new();
     for user in &current {
         let Some(member) = b.member_name(user) else {
             let row = ctx.who(user);
-            if row.kind == crate::users::UserKind::External && !row.email.is_empty() {
-                b.push(format!("{base}/add/{user}"), Actor::User { id: importer.clone() }, Action::ChatAddMember { membership: json!({"member": {"name": format!("users/{}", row.email), "type": "HUMAN"}}) }, None, false);
+            if let Some(id) =
+                super::rules::chat_outsider_target(&row).filter(|id| added.insert(format!("users/{id}")))
+            {
+                b.push(
+                    format!("{base}/add/{user}"),
+                    Actor::User { id: importer.clone() },
+                    Action::ChatAddMember {
+                        membership: json!({"member": {"name": format!("users/{id}"), "type": "HUMAN"}}),
+                    },
+                    None,
+                    false,
+                );
+            } else if super::rules::chat_outsider_target(&row).is_some() {
+                // Mapped to the same account as another current member: added once.
             } else {
                 b.report(
                     "membership",
@@ -570,6 +714,10 @@ fn plan_conversation(
             }
             continue;
         };
+        if !added.insert(member.clone()) {
+            // Two source accounts mapped to one destination user: added once.
+            continue;
+        }
         b.push(
             format!("{base}/add/{user}"),
             Actor::User { id: importer.clone() },

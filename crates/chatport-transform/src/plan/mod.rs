@@ -8,6 +8,7 @@
 //! planned in parallel and written in a fixed order, so a plan is byte-identical run to run.
 
 pub mod chat;
+pub mod rules;
 pub mod teams;
 
 use crate::markup::{MentionResolver, ResolvedUser};
@@ -123,6 +124,14 @@ pub struct PlanOptions {
     pub fallback_user: Option<String>,
     /// Teams: largest image carried inline as hostedContents; larger ones become files.
     pub max_inline_image_bytes: u64,
+    /// Chat: the Workspace's e-mail domains (the importer's is always one). Users whose
+    /// target is outside them are external: posted by the app, added after completion.
+    pub domains: Vec<String>,
+    /// Put before every space name (Chat) and team name (Teams), which must be unique in
+    /// the whole organisation, not only in this export (e.g. `Slack: `).
+    pub name_prefix: String,
+    /// Put after every space and team name (e.g. ` (Slack)`).
+    pub name_suffix: String,
 }
 
 impl PlanOptions {
@@ -140,6 +149,9 @@ impl PlanOptions {
             private_policy: PrivatePolicy::OwnTeam,
             fallback_user: None,
             max_inline_image_bytes: 4 << 20,
+            domains: Vec::new(),
+            name_prefix: String::new(),
+            name_suffix: String::new(),
         }
     }
 
@@ -415,8 +427,7 @@ pub fn spill(out: &Path, mut plan: ConversationPlan) -> Result<ConversationPlan,
         *ops = Vec::new();
     }
     if !plan.report.is_empty() {
-        let first = plan.containers.first().map(|(c, _)| c.id.clone()).unwrap_or_default();
-        let name = format!("{SPILL}/{}-{}.jsonl", slug(&first, 48), plan.report.len());
+        let name = format!("{SPILL}/{}-{}.jsonl", rules::spill_key(&plan), plan.report.len());
         let mut w = DataFileWriter::create(out, &name)?;
         for e in plan.report.drain(..) {
             *spilled.by_reason.entry(reason_key(&e)).or_default() += 1;
@@ -460,7 +471,10 @@ pub fn load_context(
     let conversations: Vec<Conversation> =
         read_jsonl(&canonical.join("conversations.jsonl"))?.collect::<Result<_, _>>()?;
     let files: Vec<FileRecord> = read_jsonl(&canonical.join("files.jsonl"))?.collect::<Result<_, _>>()?;
-    let rows = mapping.unwrap_or_else(|| users::template(&users, &[]));
+    let mut rows = mapping.unwrap_or_else(|| users::template(&users, &[]));
+    if opts.destination == Destination::Chat {
+        rules::outsiders_as_app(&mut rows, &rules::workspace_domains(&opts));
+    }
     let ctx = Context {
         opts,
         users: users.into_iter().map(|u| (u.id.clone(), u)).collect(),
@@ -565,6 +579,7 @@ fn write_plan(
             detail: format!("{} {} ({}): {what}", r.source_id, r.display_name, kind_name(r.kind)),
         });
     }
+    user_entries.extend(rules::non_aad_author_entries(ctx));
     let global = ConversationPlan {
         containers: Vec::new(),
         report: user_entries,
@@ -767,7 +782,7 @@ pub fn decide(ctx: &Context, msg: &Message, has_replies: bool) -> Decision {
             return if matches!(st.as_str(), "channel_join" | "channel_leave" | "group_join" | "group_leave") {
                 Decision::Drop {
                     reason: "membership_event",
-                    detail: format!("`{st}` is carried as a membership interval"),
+                    detail: rules::membership_event_detail(ctx.opts.destination, &st),
                 }
             } else {
                 Decision::Drop {

@@ -14,7 +14,10 @@
 //!   `TeamsCreateTeam`, then (completion phase) `TeamsCompleteTeam` and `TeamsAddMember`
 //!   for current members with a mapped account; a channel container holds
 //!   `TeamsCreateChannel` or `TeamsUseGeneralChannel`, the messages, then
-//!   `TeamsCompleteChannel`.
+//!   `TeamsCompleteChannel`. The workspace team's General channel is always used and
+//!   completed (a team cannot complete while General is in migration mode): when no
+//!   selected conversation maps to it, an empty container does it
+//!   ([`super::rules::empty_general_channel`]).
 //! - **Names.** Channel names are cut to 50 characters, `~ # % & * { } + / \ : < > ? | ' "`
 //!   and control characters become `-`, no leading `_`/`.`, no trailing `.`, never
 //!   "General" for another channel, unique case-insensitively (` (2)`, ` (3)`…). Every
@@ -27,8 +30,12 @@
 //!   nudged forward and reported (`create_time_adjusted`). Nothing is dated after
 //!   [`super::PlanOptions::latest`]: a message dated later (or so close to it that the
 //!   messages after it would not fit) is moved back just enough, and reported too.
-//! - **Messages.** [`super::decide`] gives the poster and the document. A mapped author is
-//!   named in `from`; anyone else is posted as `--fallback-user` under the attribution line
+//! - **Messages.** [`super::decide`] gives the poster and the document. A mapped author
+//!   whose target is an AAD object id (a GUID) is named in `from`; a target that is not
+//!   one (an e-mail, as the template proposes) cannot be a `from.user.id`, so that author is
+//!   treated as unmapped (`author_not_aad_object_id`, see [`super::rules::require_aad_author`]);
+//!   `--fallback-user` must itself be an object id. Member adds accept a UPN as well.
+//!   Anyone else is posted as `--fallback-user` under the attribution line
 //!   `decide` adds. Replies to a carried root are replies; a reply whose root is not carried
 //!   starts the thread itself (the thread's next replies attach to it), reported
 //!   `orphan_reply` (each of them); thread broadcasts are replies (`broadcast_as_reply`).
@@ -120,6 +127,12 @@ pub fn plan(
     if ctx.opts.fallback_user.as_deref().is_some_and(|f| f.trim().is_empty()) {
         return Err(TransformError::Options("--fallback-user must not be empty".into()));
     }
+    if let Some(f) = ctx.opts.fallback_user.as_deref().filter(|f| !super::rules::is_guid(f)) {
+        return Err(TransformError::Options(format!(
+            "--fallback-user {f:?} is not an AAD object id: Teams needs the account's object id (a GUID such \
+             as 6f4b2a1e-0000-4000-8000-000000000001), not its e-mail or UPN"
+        )));
+    }
     let chosen: Vec<&Conversation> = conversations.iter().filter(|c| selected(&ctx.opts, c)).collect();
     let public: Vec<&Conversation> =
         chosen.iter().copied().filter(|c| c.kind == ConversationKind::PublicChannel).collect();
@@ -158,7 +171,9 @@ pub fn plan(
         .collect();
     let mut planned: Vec<Planned> = planned.into_iter().collect::<Result<_, _>>()?;
     let mut out = Vec::with_capacity(planned.len() + 1);
-    if let Some(team_time) = planned.iter().filter_map(|p| p.workspace_time).min() {
+    if let Some(team_time) =
+        planned.iter().filter_map(|p| p.workspace_time).min().map(|t| super::rules::team_time(t, &all_public))
+    {
         // The General channel exists from the team's creation: it carries the team's time.
         for p in planned.iter_mut().filter(|p| p.general) {
             for (container, _) in &mut p.plan.containers {
@@ -166,6 +181,9 @@ pub fn plan(
             }
         }
         out.push(workspace_team(ctx, &public, team_time));
+        if !planned.iter().any(|p| p.general) {
+            out.push(super::rules::empty_general_channel(team_time));
+        }
     }
     out.extend(planned.into_iter().map(|p| p.plan));
     Ok(out)
@@ -294,7 +312,14 @@ fn complete_team(ctx: &Context, team: &mut OpList, members: &BTreeSet<String>) -
 /// selected channels.
 fn workspace_team(ctx: &Context, public: &[&Conversation], time: i64) -> ConversationPlan {
     let mut team = OpList::new(WORKSPACE_TEAM.to_owned(), None);
-    let name: String = ctx.opts.team_name.trim().chars().take(TEAM_NAME_MAX).collect();
+    let name: String = ctx
+        .opts
+        .team_name
+        .trim()
+        .chars()
+        .take(super::rules::room_for_name(&ctx.opts, TEAM_NAME_MAX))
+        .collect();
+    let name = super::rules::affixed(&name, &ctx.opts);
     team.push(
         format!("{WORKSPACE_TEAM}/create"),
         Actor::App,
@@ -351,7 +376,8 @@ fn own_team_name(ctx: &Context, c: &Conversation) -> String {
         }
         _ => c.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| c.id.clone()),
     };
-    name.chars().take(TEAM_NAME_MAX).collect()
+    let name: String = name.chars().take(super::rules::room_for_name(&ctx.opts, TEAM_NAME_MAX)).collect();
+    super::rules::affixed(&name, &ctx.opts)
 }
 
 /// Purpose and topic as one description, at most [`DESCRIPTION_MAX`] characters; whether
@@ -456,6 +482,7 @@ impl Channel<'_> {
             }
             Decision::Carry { poster, doc, notes } => (poster, doc, notes),
         };
+        let (poster, notes) = super::rules::require_aad_author(ctx, poster, &mut doc, notes);
         let (actor, from) = match &poster {
             Poster::User { source, target } => {
                 (Actor::User { id: target.clone() }, from_user(target, &ctx.name_of(source)))
@@ -530,6 +557,10 @@ impl Channel<'_> {
         for note in &rendered.notes {
             let detail = serde_json::to_string(note).unwrap_or_default();
             self.report("markup", Outcome::Altered, note.code(), Some(ts), Some(&main), detail);
+        }
+        if super::rules::pinned(m) {
+            let detail = "pinned on the source; pins cannot be imported";
+            self.report("message", Outcome::Altered, "pin_not_carried", Some(ts), Some(&main), detail);
         }
         if m.broadcast {
             let detail = "also sent to the channel on the source; Teams imports it as a reply only";
@@ -715,12 +746,14 @@ fn plan_conversation(
     let latest = ctx.opts.latest();
     let (msgs, filtered): (Vec<Message>, Vec<Message>) =
         msgs.into_iter().partition(|m| m.ts.micros().is_some_and(|t| in_window(&ctx.opts, t)));
+    // From every message, filtered or not, so a pilot dates the channel as the full run will.
+    let first_any = super::rules::first_time(&msgs, &filtered);
     let filtered = filtered.len() as u64;
     let Some(place) = place else { return Ok(skipped(conv, &msgs, filtered)) };
 
     // A second before the first record, on a whole second, leaving a millisecond per
     // message below `latest` so that none is pushed past it.
-    let first_msg = msgs.iter().filter_map(|m| m.ts.micros()).min();
+    let first_msg = first_any;
     let created = conv.created.and_then(|s| s.checked_mul(SECOND));
     let earliest = [first_msg, created].into_iter().flatten().min().unwrap_or(latest);
     let room = latest - SECOND - 1000 * msgs.len() as i64;
