@@ -444,11 +444,24 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
             else {
                 return Err(OpError::Rejected("GET filesFolder: no driveId or id in the answer".into()));
             };
-            let name = upload_name(run, op, blob);
+            let mut name = upload_name(run, op, blob);
+            // An existing channel's folder holds its users' files: never replace one. A
+            // file of that name with this content is ours (an earlier attempt); another
+            // one makes the upload take the next free name.
+            let existing = run.state.target(&op.container)?.is_some_and(|t| t.channel_id.is_some());
+            let behavior = if existing { "fail" } else { "replace" };
+            if existing {
+                match place_in_existing_folder(run, ctx, &graph, drive, folder_id, &name, &blob.sha256)
+                    .await?
+                {
+                    Placement::Ours(item) => return uploaded(&item),
+                    Placement::Free(free) => name = free,
+                }
+            }
             run.intent(op)?;
             let item_base = format!("{graph}/drives/{drive}/items/{folder_id}:/{}:", enc(&name));
             let item = if (bytes.len() as u64) <= SIMPLE_UPLOAD_MAX {
-                let url = format!("{item_base}/content?@microsoft.graph.conflictBehavior=replace");
+                let url = format!("{item_base}/content?@microsoft.graph.conflictBehavior={behavior}");
                 let reply = api
                     .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, Bucket::GraphOther], |h| {
                         h.put(&url).header("content-type", blob.content_type.as_str()).body(bytes.clone())
@@ -459,17 +472,9 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
                 }
                 reply.json()
             } else {
-                upload_session(run, ctx, &item_base, &bytes).await?
+                upload_session(run, ctx, &item_base, &bytes, behavior).await?
             };
-            let etag = item["eTag"].as_str().unwrap_or_default();
-            let guid =
-                etag.trim_matches('"').trim_start_matches('{').split([',', '}']).next().unwrap_or_default();
-            if guid.is_empty() {
-                return Err(OpError::Rejected("file upload: the driveItem has no eTag".into()));
-            }
-            Ok(
-                json!({"id": item["id"], "etag_guid": guid.to_lowercase(), "web_url": item["webUrl"], "name": item["name"]}),
-            )
+            uploaded(&item)
         }
         Action::TeamsPostMessage { reply_to, message, hosted_contents, files } => {
             let (team, channel) = need_channel(run, op)?;
@@ -927,14 +932,78 @@ async fn poll_operation(run: &Run, ctx: Ctx<'_>, graph: &str, location: &str) ->
     Err(OpError::Unsettled(format!("team creation still running after {} polls", run.opts.max_polls)))
 }
 
+/// The operation's result for an uploaded driveItem: what a message needs to reference it.
+fn uploaded(item: &Value) -> Result<Value, OpError> {
+    let etag = item["eTag"].as_str().unwrap_or_default();
+    let guid = etag.trim_matches('"').trim_start_matches('{').split([',', '}']).next().unwrap_or_default();
+    if guid.is_empty() {
+        return Err(OpError::Rejected("file upload: the driveItem has no eTag".into()));
+    }
+    Ok(
+        json!({"id": item["id"], "etag_guid": guid.to_lowercase(), "web_url": item["webUrl"], "name": item["name"]}),
+    )
+}
+
+/// Where an upload goes in an existing channel's folder.
+enum Placement {
+    /// A file of the planned name with the same content is there: ours.
+    Ours(Value),
+    /// This name is free.
+    Free(String),
+}
+
+/// Finds the name an upload takes in an existing channel's folder: the planned one, or
+/// `stem (imported n).ext` when a user's file holds it. A file whose SHA-256
+/// (`file.hashes`) is the blob's is taken as ours; without that hash (SharePoint gives
+/// only quickXorHash) it is not, and the upload takes another name rather than risk
+/// overwriting a user's file.
+async fn place_in_existing_folder(
+    run: &Run,
+    ctx: Ctx<'_>,
+    graph: &str,
+    drive: &str,
+    folder: &str,
+    name: &str,
+    sha256: &str,
+) -> Result<Placement, OpError> {
+    for n in 1..=50u32 {
+        let candidate = match (n, name.rsplit_once('.')) {
+            (1, _) => name.to_string(),
+            (_, Some((stem, ext))) => format!("{stem} (imported {n}).{ext}"),
+            (_, None) => format!("{name} (imported {n})"),
+        };
+        let url = format!("{graph}/drives/{drive}/items/{folder}:/{}", enc(&candidate));
+        let reply = run
+            .api
+            .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, Bucket::GraphOther], |h| {
+                h.get(&url)
+            })
+            .await?;
+        if reply.status == 404 {
+            return Ok(Placement::Free(candidate));
+        }
+        if !reply.ok() {
+            return Err(rejected_read(&reply, "GET file in an existing channel's folder", &url));
+        }
+        let item = reply.json();
+        if item["file"]["hashes"]["sha256Hash"].as_str().is_some_and(|h| h.eq_ignore_ascii_case(sha256)) {
+            return Ok(Placement::Ours(item));
+        }
+    }
+    Err(OpError::Rejected(format!(
+        "no free name for {name:?} in the existing channel's folder after 50 tries"
+    )))
+}
+
 async fn upload_session(
     run: &Run,
     ctx: Ctx<'_>,
     item_base: &str,
     bytes: &bytes::Bytes,
+    behavior: &str,
 ) -> Result<Value, OpError> {
     let url = format!("{item_base}/createUploadSession");
-    let body = json!({"item": {"@microsoft.graph.conflictBehavior": "replace"}});
+    let body = json!({"item": {"@microsoft.graph.conflictBehavior": behavior}});
     let reply = run
         .api
         .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, Bucket::GraphOther], |h| {

@@ -1906,3 +1906,53 @@ async fn chat_verify_checks_the_space_itself() {
     assert!(d[0].detail.contains("renamed by someone"), "{:?}", d[0]);
     env.emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_uploads_into_an_existing_channel_never_replace_a_users_file() {
+    use chatport_load::teams::bind_existing_channels;
+    let f = fixture();
+    let env = Env::start(|_| {}).await;
+    let (team, channels) = existing_team(&env).await;
+    // A user's own data.json in the channel the plan's data.json goes to.
+    let (_, _, folder) = graph_call(
+        &env,
+        reqwest::Method::GET,
+        &format!("teams/{team}/channels/{}/filesFolder", channels[1]),
+        Value::Null,
+    )
+    .await;
+    let (drive, folder_id) =
+        (folder["parentReference"]["driveId"].as_str().unwrap(), folder["id"].as_str().unwrap());
+    let users = serde_json::json!({"the user's": "own file"});
+    let (status, _, mine) = graph_call(
+        &env,
+        reqwest::Method::PUT,
+        &format!("drives/{drive}/items/{folder_id}:/data.json:/content"),
+        users.clone(),
+    )
+    .await;
+    assert!(status == 200 || status == 201, "{mine}");
+    bind_existing_channels(&f.teams, &env.state(), &existing_mappings(&team, &channels)).unwrap();
+    let s = env.load(&f.teams).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    // Again, as after a lost answer: the imported copy is recognised, not uploaded twice.
+    let db = rusqlite::Connection::open(env.state()).unwrap();
+    db.execute("DELETE FROM ops WHERE action = 'teams_upload_file' AND container = 'channel-g01priv'", [])
+        .unwrap();
+    let again = env.load(&f.teams).await.unwrap();
+    assert!(again.is_complete(), "{:#?}", again.failures);
+    let st = env.admin("state").await;
+    let items: Vec<&Value> = st["graph"]["drive_items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| {
+            i["parent_id"].as_str() == Some(folder_id) && i["name"].as_str().unwrap().starts_with("data")
+        })
+        .collect();
+    assert_eq!(items.len(), 2, "{items:#?}");
+    let user_item = items.iter().find(|i| i["id"] == mine["id"]).expect("the user's file is still there");
+    assert_eq!(user_item["size"].as_u64(), Some(users.to_string().len() as u64));
+    assert!(env.verify(&f.teams).await.clean);
+    env.emu.shutdown().await;
+}
