@@ -460,21 +460,35 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
             }
             run.intent(op)?;
             let item_base = format!("{graph}/drives/{drive}/items/{folder_id}:/{}:", enc(&name));
-            let item = if (bytes.len() as u64) <= SIMPLE_UPLOAD_MAX {
+            let sent = if (bytes.len() as u64) <= SIMPLE_UPLOAD_MAX {
                 let url = format!("{item_base}/content?@microsoft.graph.conflictBehavior={behavior}");
                 let reply = api
                     .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, Bucket::GraphOther], |h| {
                         h.put(&url).header("content-type", blob.content_type.as_str()).body(bytes.clone())
                     })
                     .await?;
-                if !reply.ok() {
-                    return Err(rejected(&reply, "PUT file content"));
+                if reply.ok() {
+                    Ok(reply.json())
+                } else {
+                    Err(rejected(&reply, "PUT file content"))
                 }
-                reply.json()
             } else {
-                upload_session(run, ctx, &item_base, &bytes, behavior).await?
+                upload_session(run, ctx, &item_base, &bytes, behavior).await
             };
-            uploaded(&item)
+            match sent {
+                Ok(item) => uploaded(&item),
+                // "fail" refused the name: an earlier attempt whose answer was lost may
+                // have taken it, with this content.
+                Err(OpError::Rejected(m)) if existing => {
+                    match place_in_existing_folder(run, ctx, &graph, drive, folder_id, &name, &blob.sha256)
+                        .await?
+                    {
+                        Placement::Ours(item) if m.contains("409") => uploaded(&item),
+                        _ => Err(OpError::Rejected(m)),
+                    }
+                }
+                Err(e) => Err(e),
+            }
         }
         Action::TeamsPostMessage { reply_to, message, hosted_contents, files } => {
             let (team, channel) = need_channel(run, op)?;
