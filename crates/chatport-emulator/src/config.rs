@@ -184,6 +184,7 @@ pub fn default_graph_roles() -> Vec<String> {
         "TeamMember.ReadWrite.All",
         "ChannelMessage.Read.All",
         "Team.ReadBasic.All",
+        "Channel.ReadBasic.All",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -319,6 +320,9 @@ pub struct FaultConfig {
     pub drop_before: f64,
     /// Fraction whose connection is dropped after the write is applied and durable.
     pub drop_after: f64,
+    /// Fraction of requests processed (write applied and durable) and then answered 502,
+    /// as a gateway that lost the backend's answer does.
+    pub applied_then_502: f64,
     /// Latency added to every API request, in milliseconds.
     pub latency_ms: u64,
     /// Extra random latency, up to this many milliseconds.
@@ -338,6 +342,7 @@ impl Default for FaultConfig {
             rate_503: 0.0,
             drop_before: 0.0,
             drop_after: 0.0,
+            applied_then_502: 0.0,
             latency_ms: 0,
             latency_jitter_ms: 0,
             retry_after_secs: 1,
@@ -375,6 +380,9 @@ pub struct RuleConfig {
     pub chat_blocked_extensions: Vec<String>,
     /// At most one membership per user per Chat space (a second create is 409).
     pub chat_one_membership_per_user: bool,
+    /// spaces.members.list shows historical memberships while the space is in import
+    /// mode (undocumented: false models a Chat that lists joined members only).
+    pub chat_list_historical_memberships: bool,
     /// Send `Retry-After` on Chat 429 answers (Google does not document one).
     pub chat_retry_after_header: bool,
     /// Scope of Graph `createdDateTime` uniqueness.
@@ -388,6 +396,12 @@ pub struct RuleConfig {
     pub graph_message_create_status: u16,
     /// Polls of a team-creation operation answered `inProgress` before `succeeded`.
     pub graph_operation_polls: u32,
+    /// The first N team creations end with their operation `failed` and no team (Graph
+    /// reports provisioning failures this way); 0 in normal use.
+    pub graph_failed_team_creations: u32,
+    /// Seconds (emulated time) after a team's creation during which its channels' files
+    /// folders answer 404, as a new team's SharePoint site is still provisioning.
+    pub graph_files_folder_delay_secs: f64,
     /// `from.user.id` of an imported message must be a known directory user.
     pub graph_strict_from_user: bool,
     /// Largest decoded hostedContent accepted, in bytes.
@@ -414,12 +428,15 @@ impl Default for RuleConfig {
             .map(|s| s.to_string())
             .collect(),
             chat_one_membership_per_user: true,
+            chat_list_historical_memberships: true,
             chat_retry_after_header: false,
             graph_unique_created_scope: UniqueScope::Channel,
             graph_strict_team_completion: true,
             graph_max_message_bytes: 28_000,
             graph_message_create_status: 201,
             graph_operation_polls: 0,
+            graph_failed_team_creations: 0,
+            graph_files_folder_delay_secs: 0.0,
             graph_strict_from_user: false,
             graph_max_hosted_content_bytes: 4 * 1024 * 1024,
             graph_max_hosted_contents: 10,

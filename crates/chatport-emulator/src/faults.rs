@@ -1,5 +1,6 @@
 //! Seeded fault injection. Owns the decision for the n-th API request: the fault (429,
-//! 500, 503, connection dropped before or after the write) and added latency. The
+//! 500, 503, connection dropped before or after the write, 502 after the write) and
+//! added latency. The
 //! decision is a pure function of the seed and n, so a failing run can be replayed with
 //! the same seed and the same request sequence.
 
@@ -24,6 +25,8 @@ pub enum Fault {
     /// Process the request (write applied and durable), then close the connection
     /// without answering.
     DropAfter,
+    /// Process the request (write applied and durable), then answer 502.
+    AppliedThen502,
 }
 
 impl Fault {
@@ -36,6 +39,7 @@ impl Fault {
             Fault::Unavailable => "503",
             Fault::DropBefore => "drop_before",
             Fault::DropAfter => "drop_after",
+            Fault::AppliedThen502 => "applied_then_502",
         }
     }
 }
@@ -103,6 +107,7 @@ pub fn decide(c: &FaultConfig, n: u64) -> (Fault, u64) {
         (c.rate_503, Fault::Unavailable),
         (c.drop_before, Fault::DropBefore),
         (c.drop_after, Fault::DropAfter),
+        (c.applied_then_502, Fault::AppliedThen502),
     ] {
         edge += rate.max(0.0);
         if r < edge {

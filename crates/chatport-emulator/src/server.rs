@@ -280,6 +280,12 @@ async fn api_layer(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
             std::future::pending::<()>().await;
             fault_response(&app, surface, 503)
         }
+        (Fault::AppliedThen502, _) => {
+            let _ = next.run(req).await;
+            let mut resp = fault_response(&app, surface, 502);
+            *resp.status_mut() = axum::http::StatusCode::BAD_GATEWAY;
+            resp
+        }
         // Without a connection to drop (not served by our loop) a 503 is the closest.
         (Fault::DropBefore | Fault::DropAfter, None) => fault_response(&app, surface, 503),
     };

@@ -234,7 +234,7 @@ pub struct TeamOperation {
     pub created: Timestamp,
     /// Polls answered so far.
     pub polls: u32,
-    /// `inProgress` or `succeeded`.
+    /// `inProgress`, `succeeded` or `failed`.
     pub status: String,
 }
 

@@ -410,7 +410,11 @@ async fn import_mode_expires_on_the_configurable_clock() {
     assert_google_error(s, &v, 404, "NOT_FOUND");
     let (s, v) = e.post(&format!("/v1/spaces/{expiring}/messages"), &ada, json!({"text": "late"})).await;
     assert_google_error(s, &v, 404, "NOT_FOUND");
-    assert_eq!(e.get(&format!("/v1/spaces/{completed}"), &app).await.0, StatusCode::OK);
+    // The completed space stays (read as a user: the app is no member of it).
+    let reader = e.google_token(Some(ADA), &["https://www.googleapis.com/auth/chat.spaces.readonly"]).await;
+    assert_eq!(e.get(&format!("/v1/spaces/{completed}"), &reader).await.0, StatusCode::OK);
+    let (s, v) = e.get(&format!("/v1/spaces/{completed}"), &app).await;
+    assert_google_error(s, &v, 403, "PERMISSION_DENIED");
     // The name of an expired space is free again.
     let again = e
         .post(
@@ -694,10 +698,11 @@ async fn media_upload_and_attachments() {
     let (s, _) = e.get(&format!("/v1/media/{resource}?alt=media"), &app).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert_eq!(e.post(&format!("/v1/spaces/{sp}:completeImport"), &ada, json!({})).await.0, StatusCode::OK);
+    let reader = e.google_token(Some(ADA), &["https://www.googleapis.com/auth/chat.messages.readonly"]).await;
     let bytes = e
         .http
         .get(e.url(&format!("/v1/media/{resource}?alt=media")))
-        .bearer_auth(&app)
+        .bearer_auth(&reader)
         .send()
         .await
         .unwrap()
@@ -832,4 +837,44 @@ async fn upload_size_limit() {
     let status = resp.status();
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_google_error(status, &body, 400, "INVALID_ARGUMENT");
+}
+
+#[tokio::test]
+async fn mentions_by_email_come_back_by_user_id() {
+    let e = Emu::start().await;
+    let ada = e.user(ADA).await;
+    let sp = e.import_space(&ada, "mentions", "2020-01-01T00:00:00Z").await;
+    let body = json!({"text": format!("hi <users/{BOB}> and <users/nobody-known>"), "createTime": "2020-01-02T00:00:00Z"});
+    let (s, v) = e.post(&format!("/v1/spaces/{sp}/messages"), &ada, body).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let text = v["text"].as_str().unwrap();
+    assert!(!text.contains(BOB), "{text}");
+    assert!(text.starts_with("hi <users/") && text.ends_with("> and <users/nobody-known>"), "{text}");
+}
+
+#[tokio::test]
+async fn group_chats_are_unthreaded() {
+    // messageReplyOption is supported in named spaces only: a group chat ignores it and
+    // the threadKey, and every message stands alone.
+    let e = Emu::start().await;
+    let ada = e.user(ADA).await;
+    let (s, v) = e
+        .post(
+            "/v1/spaces",
+            &ada,
+            json!({"spaceType": "GROUP_CHAT", "importMode": true, "createTime": "2020-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let sp = v["name"].as_str().unwrap().to_string();
+    let path = format!("/v1/{sp}/messages?messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD");
+    let mut threads = Vec::new();
+    for (i, at) in ["2020-01-02T00:00:00Z", "2020-01-03T00:00:00Z"].iter().enumerate() {
+        let body = json!({"text": format!("m{i}"), "createTime": at, "thread": {"threadKey": "k"}});
+        let (s, v) = e.post(&path, &ada, body).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert!(v.get("threadReply").is_none(), "{v}");
+        threads.push(v["thread"]["name"].as_str().unwrap().to_string());
+    }
+    assert_ne!(threads[0], threads[1]);
 }

@@ -573,3 +573,96 @@ async fn hosted_content_size_limit_is_413() {
     let (s, v) = e.post(&path, &t, img(&[7u8; 17], "2020-01-03T00:00:00.000Z")).await;
     assert_graph_error(s, &v, 413, "RequestEntityTooLarge");
 }
+
+#[tokio::test]
+async fn reads_need_their_own_permissions_not_the_migration_one() {
+    // An app holding only the write permissions of a migration can import but not read
+    // back: teams, channels and channel messages each need their documented read role.
+    let e = Emu::start_with(|c| {
+        for app in &mut c.microsoft_apps {
+            app.roles = vec!["Teamwork.Migrate.All".into(), "Channel.Create".into()];
+        }
+    })
+    .await;
+    let t = e.graph_token().await;
+    let resp = e
+        .http
+        .post(e.url("/v1.0/teams"))
+        .bearer_auth(&t)
+        .json(&json!({
+            "@microsoft.graph.teamCreationMode": "migration",
+            "template@odata.bind": "https://graph.microsoft.com/v1.0/teamsTemplates('standard')",
+            "displayName": "Imported", "createdDateTime": "2020-01-01T00:00:00.000Z"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    let (_, op) = e.get(&format!("/v1.0{location}"), &t).await;
+    let team = op["targetResourceId"].as_str().unwrap().to_string();
+    let channel = migration_channel(&e, &t, &team, "imported", "2020-01-02T00:00:00.000Z").await;
+    let messages = format!("/v1.0/teams/{team}/channels/{}/messages", enc(&channel));
+    let (s, root) = e.post(&messages, &t, message("2020-01-03T00:00:00.000Z", "hi")).await;
+    assert_eq!(s, StatusCode::CREATED, "{root}");
+    let root = root["id"].as_str().unwrap().to_string();
+    let denied = [
+        (format!("/v1.0/teams/{team}"), "Team.ReadBasic.All"),
+        (format!("/v1.0/teams/{team}/channels"), "Channel.ReadBasic.All"),
+        (format!("/v1.0/teams/{team}/channels/{}", enc(&channel)), "Channel.ReadBasic.All"),
+        (messages.clone(), "ChannelMessage.Read.All"),
+        (format!("{messages}/{root}"), "ChannelMessage.Read.All"),
+        (format!("{messages}/{root}/replies"), "ChannelMessage.Read.All"),
+        (format!("{messages}/{root}/hostedContents"), "ChannelMessage.Read.All"),
+    ];
+    for (path, role) in &denied {
+        let (s, v) = e.get(path, &t).await;
+        assert_graph_error(s, &v, 403, "Forbidden");
+        assert!(v["error"]["message"].as_str().unwrap().contains(role), "{path}: {v}");
+    }
+    // The least-privileged read roles are enough.
+    let e = Emu::start_with(|c| {
+        for app in &mut c.microsoft_apps {
+            app.roles = [
+                "Teamwork.Migrate.All",
+                "Team.ReadBasic.All",
+                "Channel.ReadBasic.All",
+                "ChannelMessage.Read.All",
+            ]
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        }
+    })
+    .await;
+    let t = e.graph_token().await;
+    let (team, general) = migration_team(&e, &t, "2020-01-01T00:00:00.000Z").await;
+    let messages = format!("/v1.0/teams/{team}/channels/{}/messages", enc(&general));
+    for path in [format!("/v1.0/teams/{team}"), format!("/v1.0/teams/{team}/channels"), messages] {
+        let (s, v) = e.get(&path, &t).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {v}");
+    }
+}
+
+#[tokio::test]
+async fn completing_general_first_closes_the_team_to_new_migration_channels() {
+    let e = Emu::start().await;
+    let t = e.graph_token().await;
+    let (team, general) = migration_team(&e, &t, "2020-01-01T00:00:00.000Z").await;
+    let (s, v) = e.get(&format!("/v1.0/teams/{team}/primaryChannel"), &t).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["id"], general.as_str());
+    assert_eq!(v["displayName"], "General");
+    assert_eq!(v["migrationMode"], "inProgress");
+    // Before General completes, migration channels can be created.
+    migration_channel(&e, &t, &team, "before", "2020-01-02T00:00:00.000Z").await;
+    assert_eq!(
+        e.post(&format!("/v1.0/teams/{team}/channels/{}/completeMigration", enc(&general)), &t, json!({}))
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    let (s, v) = e.post(&format!("/v1.0/teams/{team}/channels"), &t, json!({"@microsoft.graph.channelCreationMode": "migration", "displayName": "after", "membershipType": "standard", "createdDateTime": "2020-01-03T00:00:00.000Z"})).await;
+    assert_graph_error(s, &v, 400, "BadRequest");
+    assert!(v["error"]["message"].as_str().unwrap().contains("General"), "{v}");
+}

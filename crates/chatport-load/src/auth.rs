@@ -71,6 +71,9 @@ struct ServiceAccountFile {
 /// Cache key of a Google token: the impersonated user (None = app) and the scope.
 type TokenKey = (Option<String>, String);
 
+/// A cached token and its expiry, behind its own lock.
+type TokenSlot = Arc<Mutex<Option<(String, Instant)>>>;
+
 /// A Google service account able to mint tokens.
 pub struct GoogleAuth {
     client_email: String,
@@ -78,7 +81,9 @@ pub struct GoogleAuth {
     signer: SigningKey<rsa::sha2::Sha256>,
     token_uri: String,
     http: reqwest::Client,
-    cache: Mutex<HashMap<TokenKey, (String, Instant)>>,
+    /// One slot per (user, scope): a fetch holds only its own slot, so requests whose
+    /// token is cached never wait for another user's fetch.
+    cache: Mutex<HashMap<TokenKey, TokenSlot>>,
 }
 
 impl std::fmt::Debug for GoogleAuth {
@@ -126,14 +131,18 @@ impl GoogleAuth {
 
     /// Forgets a cached token (after a 401).
     pub async fn invalidate(&self, sub: Option<&str>, scope: &str) {
-        self.cache.lock().await.remove(&(sub.map(str::to_string), scope.to_string()));
+        let slot = self.cache.lock().await.get(&(sub.map(str::to_string), scope.to_string())).cloned();
+        if let Some(slot) = slot {
+            *slot.lock().await = None;
+        }
     }
 
     /// A bearer token for `sub` (None = the app itself) and `scope`.
     pub async fn token(&self, sub: Option<&str>, scope: &str) -> Result<String, TokenError> {
         let key = (sub.map(str::to_string), scope.to_string());
-        let mut cache = self.cache.lock().await;
-        if let Some((token, until)) = cache.get(&key) {
+        let slot = self.cache.lock().await.entry(key).or_default().clone();
+        let mut cache = slot.lock().await;
+        if let Some((token, until)) = cache.as_ref() {
             if Instant::now() < *until {
                 return Ok(token.clone());
             }
@@ -163,7 +172,7 @@ impl GoogleAuth {
             }
             let secs = body["expires_in"].as_u64().unwrap_or(3600);
             let until = Instant::now() + Duration::from_secs(secs).saturating_sub(EXPIRY_MARGIN);
-            cache.insert(key, (token.clone(), until));
+            *cache = Some((token.clone(), until));
             return Ok(token);
         }
         let code = body["error"].as_str().map(str::to_string);

@@ -1,7 +1,8 @@
 //! `complete`: ends import/migration mode and adds the current members, only for
 //! containers that verified clean (unless forced). Chat: `completeImport` then the
-//! members of each space. Teams: every eligible channel of a team, then the team (only
-//! when all its channels are complete), then its members. Also warns about Chat spaces
+//! members of each space. Teams: every eligible channel of a team, General last and only
+//! when the others are complete, then the team (only when all its channels are
+//! complete), then its members. Also warns about Chat spaces
 //! close to `importModeExpireTime`, after which Google deletes them.
 
 use std::path::Path;
@@ -76,15 +77,27 @@ pub async fn complete(
         Destination::Teams => {
             for team in run.plan.containers.iter().filter(|c| c.container.kind == ContainerKind::TeamsTeam) {
                 let tid = team.container.id.as_str();
-                let channels: Vec<_> = run
+                // General last, and only once every other channel is complete: Graph
+                // marks the team as migrated when General completes, after which no
+                // channel can be created in migration mode (a re-run could not add a
+                // channel that failed to load).
+                let (general, mut channels): (Vec<_>, Vec<_>) = run
                     .plan
                     .containers
                     .iter()
                     .filter(|c| c.container.parent.as_deref() == Some(tid))
-                    .collect();
+                    .partition(|c| crate::teams::is_general_container(c));
+                channels.extend(general);
                 let mut all_channels = true;
                 for ch in &channels {
                     let cid = ch.container.id.as_str();
+                    if crate::teams::is_general_container(ch) && !all_channels {
+                        out.skipped.push((
+                            cid.to_string(),
+                            "General completes only after every other channel of its team (completing it closes the team to new migration channels)".into(),
+                        ));
+                        continue;
+                    }
                     if !eligible(cid) {
                         out.skipped.push((cid.to_string(), "did not verify clean".into()));
                         all_channels = false;

@@ -503,8 +503,8 @@ mod tests {
                 source: None,
             })
             .collect::<Vec<_>>();
-        PlannedContainer {
-            container: Container {
+        PlannedContainer::new(
+            Container {
                 id: id.into(),
                 kind,
                 parent: parent.map(str::to_string),
@@ -516,7 +516,7 @@ mod tests {
                 message_count: 0,
             },
             ops,
-        }
+        )
     }
 
     fn plan(destination: Destination, containers: Vec<PlannedContainer>) -> Plan {

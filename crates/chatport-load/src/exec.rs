@@ -49,6 +49,9 @@ impl From<CallError> for OpError {
     fn from(e: CallError) -> Self {
         match e {
             CallError::Token(t) if t.user_specific => OpError::Rejected(t.to_string()),
+            // An outage that outlasted the retries: this operation waits for a re-run,
+            // the others go on.
+            CallError::Token(t) if crate::http::token_outage(&t) => OpError::Unsettled(t.to_string()),
             CallError::Token(t) => OpError::Fatal(Arc::new(t.into_load_error())),
             CallError::GaveUp { .. } => OpError::Unsettled(e.to_string()),
         }
@@ -197,7 +200,7 @@ impl Run {
     /// delegation stops the run with one clear error.
     pub async fn preflight(&self) -> Result<(), LoadError> {
         if let Some(g) = &self.api.creds.google {
-            g.token(None, crate::auth::SCOPE_BOT).await.map_err(|e| e.into_load_error())?;
+            self.outlast_outage(|| g.token(None, crate::auth::SCOPE_BOT)).await?;
             let importer = self.plan.containers.iter().flat_map(|c| c.ops.iter()).find_map(|o| {
                 match (&o.action, &o.actor) {
                     (Action::ChatCreateSpace { .. }, chatport_model::plan::Actor::User { id }) => {
@@ -207,13 +210,37 @@ impl Run {
                 }
             });
             if let Some(user) = importer {
-                g.token(Some(&user), crate::auth::SCOPE_IMPORT).await.map_err(|e| e.into_load_error())?;
+                self.outlast_outage(|| g.token(Some(&user), crate::auth::SCOPE_IMPORT)).await?;
             }
         }
         if let Some(m) = &self.api.creds.microsoft {
-            m.token().await.map_err(|e| e.into_load_error())?;
+            let token = self.outlast_outage(|| m.token()).await?;
+            for (role, why) in crate::teams::missing_graph_permissions(&token) {
+                self.warn(format!("the app's token lacks the {role} application permission, used to {why}"));
+            }
         }
         Ok(())
+    }
+
+    /// Fetches a token, waiting out an outage of the token endpoint (unreachable, 5xx,
+    /// 429) with the retry policy's backoff; a refusal stops at once.
+    async fn outlast_outage<F, Fut>(&self, fetch: F) -> Result<String, LoadError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<String, crate::auth::TokenError>>,
+    {
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            match fetch().await {
+                Ok(t) => return Ok(t),
+                Err(e) if crate::http::token_outage(&e) && attempt < self.opts.retry.max_attempts => {
+                    let exp = self.opts.retry.base_delay.saturating_mul(1 << attempt.min(16));
+                    pause(exp.min(self.opts.retry.max_delay)).await;
+                }
+                Err(e) => return Err(e.into_load_error()),
+            }
+        }
     }
 
     /// Runs one operation with state bookkeeping: skip when done, record intent, execute,
@@ -336,6 +363,13 @@ async fn run_container_ops(
                 failed.insert(op.id.0.as_str(), message.clone());
                 if is_container_create(op) {
                     container_failed = Some(format!("the container was not created: {message}"));
+                }
+                // Members can be added only once import/migration mode has ended.
+                if matches!(
+                    op.action,
+                    Action::ChatCompleteImport | Action::TeamsCompleteChannel | Action::TeamsCompleteTeam
+                ) {
+                    container_failed = Some(format!("its completion ({}) did not succeed: {message}", op.id));
                 }
                 tally.failures.push(OpFailure {
                     container: container.to_string(),

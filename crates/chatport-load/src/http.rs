@@ -227,8 +227,8 @@ impl Api {
         self.send_with(dest, ctx, who, buckets, true, build).await
     }
 
-    /// Like [`Api::send`], but a timeout or dropped connection (the request may have been
-    /// applied) is returned as [`CallError::GaveUp`] at once instead of being replayed, for
+    /// Like [`Api::send`], but a timeout, dropped connection or 5xx (the request may have
+    /// been applied) is returned as [`CallError::GaveUp`] at once instead of being replayed, for
     /// requests the caller must reconcile before repeating (no idempotency key).
     pub async fn send_no_replay(
         &self,
@@ -259,7 +259,18 @@ impl Api {
         loop {
             attempt += 1;
             self.limiter.acquire(ctx.container, buckets).await;
-            let token = self.token(who).await?;
+            let token = match self.token(who).await {
+                Ok(t) => t,
+                // The token endpoint is down or throttling: wait like for any other
+                // retriable failure instead of stopping the run.
+                Err(t) if token_outage(&t) && attempt < self.retry.max_attempts => {
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    self.progress.retry(ctx.container, ctx.op, &t.detail);
+                    tokio::time::sleep(backoff(&self.retry, attempt)).await;
+                    continue;
+                }
+                Err(t) => return Err(t.into()),
+            };
             let mut req = build(&self.http).timeout(self.timeout);
             if let Some(t) = &token {
                 req = req.bearer_auth(t);
@@ -301,21 +312,39 @@ impl Api {
                     (f, None, without_url(&e))
                 }
             };
-            let ambiguous = matches!(failure, Failure::Timeout | Failure::Connection);
+            // A server error may come after the write was applied (a gateway losing the
+            // backend's answer): as ambiguous as a lost connection.
+            let ambiguous = matches!(
+                failure,
+                Failure::Timeout | Failure::Connection | Failure::Status(500 | 502 | 503 | 504)
+            );
             if !retriable(&failure) || attempt >= self.retry.max_attempts || (ambiguous && !replay) {
                 return Err(CallError::GaveUp { attempts: attempt, last: detail });
             }
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
             self.progress.retry(ctx.container, ctx.op, &detail);
             let wait = match retry_after {
-                // The server's word wins over our backoff cap (bounded against nonsense).
-                Some(w) => w.min(MAX_RETRY_AFTER),
+                // The server's word wins over our backoff cap (bounded against nonsense),
+                // and holds every request drawing on the same quota, not only this one.
+                Some(w) => {
+                    let w = w.min(MAX_RETRY_AFTER);
+                    self.limiter.pause(ctx.container, buckets, w);
+                    w
+                }
                 None => backoff(&self.retry, attempt),
             };
             tracing::debug!(container = ctx.container, operation = ctx.op, attempt, wait_ms = wait.as_millis() as u64, reason = %detail, "retrying");
             tokio::time::sleep(wait).await;
         }
     }
+}
+
+/// Whether a token failure is an outage of the token endpoint (unreachable, 5xx, 429:
+/// the messages `post_form` gives them) rather than a refusal (an OAuth error code) or a
+/// local problem: worth waiting out.
+pub fn token_outage(t: &TokenError) -> bool {
+    t.code.is_none()
+        && (t.detail.starts_with("HTTP ") || t.detail.starts_with("cannot reach the token endpoint"))
 }
 
 /// Full-jitter exponential backoff: uniform in [0, min(max, base·2^(attempt-1))].

@@ -123,6 +123,12 @@ impl TokenBucket {
         let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
         (self.tokens + elapsed * self.rate).min(self.capacity)
     }
+
+    /// Empties the bucket so that its next token comes `wait` from `now`.
+    fn pause(&mut self, now: Instant, wait: Duration) {
+        self.tokens = self.level(now).min(1.0 - wait.as_secs_f64() * self.rate);
+        self.at = now;
+    }
 }
 
 /// Every bucket of a run.
@@ -302,9 +308,43 @@ impl Limiter {
     }
 }
 
+impl Limiter {
+    /// After a 429 with `Retry-After`: holds every bucket in `families` (for `container`)
+    /// for `wait`, so the other requests counted against the same quota back off too
+    /// (Graph's throttling guidance), not only the throttled one.
+    pub fn pause(&self, container: &str, families: &[Bucket], wait: Duration) {
+        if !self.quotas.enabled {
+            return;
+        }
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let now = Instant::now();
+        for &b in families {
+            let key = key_of(b, container);
+            if self.level(inner, &key, now).is_none() {
+                continue;
+            }
+            if let Some(bucket) = inner.buckets.get_mut(&key) {
+                bucket.pause(now, wait);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_paused_bucket_holds_every_caller() {
+        let l = Limiter::new(QuotaOptions { graph_other: 1000.0, ..QuotaOptions::default() });
+        l.acquire("c", &[Bucket::GraphOther]).await;
+        l.pause("c", &[Bucket::GraphOther], Duration::from_millis(300));
+        let start = Instant::now();
+        // Another container, same tenant-wide bucket.
+        l.acquire("d", &[Bucket::GraphOther]).await;
+        assert!(start.elapsed() >= Duration::from_millis(250), "{:?}", start.elapsed());
+    }
 
     #[tokio::test]
     async fn bucket_paces_requests() {

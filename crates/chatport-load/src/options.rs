@@ -57,7 +57,7 @@ pub struct QuotaOptions {
     pub chat_membership_writes: f64,
     /// Chat: space writes per minute per project (create, completeImport).
     pub chat_space_project_writes: f64,
-    /// Chat: space creations per minute per project.
+    /// Chat: space creations per minute per project (Google: fewer than 35 a minute).
     pub chat_space_creates: f64,
     /// Chat: reads per minute per project (list/get during reconcile and verify).
     pub chat_reads: f64,
@@ -86,7 +86,7 @@ impl Default for QuotaOptions {
             chat_attachment_writes: 600.0,
             chat_membership_writes: 300.0,
             chat_space_project_writes: 60.0,
-            chat_space_creates: 35.0,
+            chat_space_creates: 34.0,
             chat_reads: 3000.0,
             graph_per_channel: 4.0,
             graph_post_message: 50.0,

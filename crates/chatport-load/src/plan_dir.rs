@@ -28,6 +28,35 @@ pub struct PlannedContainer {
     pub container: Container,
     /// Its operations, sorted by `seq`.
     pub ops: Vec<Operation>,
+    /// Chat: for each `thread.threadKey`, the first message operation that carries it —
+    /// the one that opens the thread.
+    pub thread_roots: std::collections::HashMap<String, String>,
+}
+
+impl PlannedContainer {
+    /// A container with its operations (sorted by `seq` by the caller).
+    pub fn new(container: Container, ops: Vec<Operation>) -> PlannedContainer {
+        let thread_roots = thread_roots(&ops);
+        PlannedContainer { container, ops, thread_roots }
+    }
+
+    /// The Chat message operation that opens the thread `key` in this container.
+    pub fn thread_root(&self, key: &str) -> Option<&str> {
+        self.thread_roots.get(key).map(String::as_str)
+    }
+}
+
+/// The first Chat message operation of each thread key, in `seq` order.
+fn thread_roots(ops: &[Operation]) -> std::collections::HashMap<String, String> {
+    let mut roots = std::collections::HashMap::new();
+    for op in ops {
+        if let chatport_model::plan::Action::ChatCreateMessage { message, .. } = &op.action {
+            if let Some(key) = message["thread"]["threadKey"].as_str() {
+                roots.entry(key.to_string()).or_insert_with(|| op.id.0.clone());
+            }
+        }
+    }
+    roots
 }
 
 impl Plan {
@@ -66,7 +95,7 @@ impl Plan {
                 ops.push(op);
             }
             ops.sort_by_key(|o| o.seq);
-            containers.push(PlannedContainer { container, ops });
+            containers.push(PlannedContainer::new(container, ops));
         }
         Ok(Plan { dir: dir.to_path_buf(), manifest, containers })
     }

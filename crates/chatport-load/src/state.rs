@@ -174,9 +174,49 @@ impl StateStore {
         Ok(())
     }
 
+    /// Records intent like [`StateStore::record_intent`], but synced to disk before it
+    /// returns (`synchronous=FULL` for this one commit). The store otherwise runs with
+    /// `synchronous=NORMAL`, which survives a killed process but may lose the last
+    /// commits on an OS crash or power loss; for a write with no server-side uniqueness
+    /// to fall back on (`POST /teams`), a lost intent would mean a second team.
+    pub fn record_intent_durable(&self, op_id: &str, container: &str, action: &str) -> Result<(), LoadError> {
+        let conn = self.lock();
+        conn.execute_batch("PRAGMA synchronous=FULL").map_err(|e| self.err(e))?;
+        let written = conn.execute(
+            "INSERT INTO ops(op_id, container, action, status, attempts, updated_at)
+             VALUES (?1, ?2, ?3, 'intent', 1, ?4)
+             ON CONFLICT(op_id) DO UPDATE SET status = 'intent', attempts = attempts + 1,
+                 error = NULL, updated_at = ?4",
+            params![op_id, container, action, now_millis()],
+        );
+        let restored = conn.execute_batch("PRAGMA synchronous=NORMAL");
+        written.map_err(|e| self.err(e))?;
+        restored.map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The connection's `synchronous` level (0 off, 1 normal, 2 full).
+    #[cfg(test)]
+    fn synchronous_level(&self) -> Result<i64, LoadError> {
+        self.lock().query_row("PRAGMA synchronous", [], |r| r.get(0)).map_err(|e| self.err(e))
+    }
+
     /// Records partial progress of an operation still in flight.
     pub fn record_partial(&self, op_id: &str, result: &Value) -> Result<(), LoadError> {
         self.update(op_id, OpStatus::Intent, Some(result), None)
+    }
+
+    /// Drops what an earlier attempt of the operation stored (a partial result that
+    /// turned out to lead nowhere, such as a failed team-creation operation), so the
+    /// next run starts the operation afresh.
+    pub fn clear_result(&self, op_id: &str) -> Result<(), LoadError> {
+        let conn = self.lock();
+        conn.execute(
+            "UPDATE ops SET result = NULL, updated_at = ?2 WHERE op_id = ?1",
+            params![op_id, now_millis()],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     /// Records the operation as done with the destination's names.
@@ -297,4 +337,25 @@ fn now_millis() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durable_intent_is_recorded_and_the_store_returns_to_normal_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(&dir.path().join("s.db"), "teams:x").unwrap();
+        assert_eq!(store.synchronous_level().unwrap(), 1);
+        store.record_intent_durable("team/create", "team", "teams_create_team").unwrap();
+        store.record_intent_durable("team/create", "team", "teams_create_team").unwrap();
+        let r = store.get("team/create").unwrap().unwrap();
+        assert_eq!(r.status, OpStatus::Intent);
+        assert_eq!(store.synchronous_level().unwrap(), 1);
+        // Survives reopening (a new connection reads it from the WAL).
+        drop(store);
+        let again = StateStore::open(&dir.path().join("s.db"), "teams:x").unwrap();
+        assert_eq!(again.get("team/create").unwrap().unwrap().status, OpStatus::Intent);
+    }
 }

@@ -50,6 +50,84 @@ fn rejected(reply: &Reply, what: &str) -> OpError {
     OpError::Rejected(format!("{what}: {}", reply.error_text()))
 }
 
+/// The Graph application permissions (roles) a Teams migration uses: for each, what it
+/// is for and the roles that also grant it (Graph accepts any one of them).
+/// Teamwork.Migrate.All covers only the migration writes; every read needs its own role.
+pub const GRAPH_PERMISSIONS: &[(&str, &str, &[&str])] = &[
+    (
+        "Teamwork.Migrate.All",
+        "create teams and channels in migration mode, import messages, complete the migration",
+        &[],
+    ),
+    (
+        "Team.ReadBasic.All",
+        "look a team up after its creation answer was lost (GET /teams, GET /teams/{id})",
+        &["TeamSettings.Read.All", "TeamSettings.ReadWrite.All", "Group.Read.All", "Group.ReadWrite.All"],
+    ),
+    (
+        "Channel.ReadBasic.All",
+        "find General and reconcile channels (GET /teams/{id}/channels), verify",
+        &["ChannelSettings.Read.All", "ChannelSettings.ReadWrite.All", "Group.Read.All", "Group.ReadWrite.All"],
+    ),
+    (
+        "ChannelMessage.Read.All",
+        "read messages back after an unclean stop or a 409, and in verify; a protected API that Microsoft must enable for the app (https://learn.microsoft.com/graph/teams-protected-apis)",
+        &["ChannelMessage.Read.Group", "Group.Read.All", "Group.ReadWrite.All"],
+    ),
+    ("Files.ReadWrite.All", "upload attachments to the channels' files folders", &["Sites.ReadWrite.All"]),
+    ("TeamMember.ReadWrite.All", "add the current members after completion", &["Group.ReadWrite.All"]),
+];
+
+/// The read permission a Graph `GET` of `url` needs, for the hint on a 403.
+fn read_permission(url: &str) -> Option<&'static str> {
+    let path = url.split('?').next().unwrap_or(url);
+    if path.contains("/messages") {
+        Some("ChannelMessage.Read.All")
+    } else if path.contains("/filesFolder") {
+        Some("Files.ReadWrite.All")
+    } else if path.contains("/channels") || path.ends_with("/primaryChannel") {
+        Some("Channel.ReadBasic.All")
+    } else if path.contains("/teams") {
+        Some("Team.ReadBasic.All")
+    } else {
+        None
+    }
+}
+
+/// A failed Graph read: on a 403, says which application permission the read needs.
+pub fn rejected_read(reply: &Reply, what: &str, url: &str) -> OpError {
+    match (reply.status, read_permission(url)) {
+        (403, Some(role)) => {
+            let why =
+                GRAPH_PERMISSIONS.iter().find(|(r, ..)| *r == role).map(|(_, why, _)| *why).unwrap_or("");
+            OpError::Rejected(format!(
+                "{what}: {}; the app needs the {role} application permission ({why})",
+                reply.error_text()
+            ))
+        }
+        _ => rejected(reply, what),
+    }
+}
+
+/// The permissions of [`GRAPH_PERMISSIONS`] an access token does not carry, read from
+/// the `roles` claim of a JWT access token (not verified: only the token endpoint's own
+/// answer is inspected, to warn early). Empty when the token carries no readable roles.
+pub fn missing_graph_permissions(access_token: &str) -> Vec<(&'static str, &'static str)> {
+    let Some(payload) = access_token.split('.').nth(1) else { return Vec::new() };
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('='))
+    else {
+        return Vec::new();
+    };
+    let Ok(claims) = serde_json::from_slice::<Value>(&bytes) else { return Vec::new() };
+    let Some(roles) = claims["roles"].as_array() else { return Vec::new() };
+    let has = |r: &str| roles.iter().any(|x| x.as_str() == Some(r));
+    GRAPH_PERMISSIONS
+        .iter()
+        .filter(|(role, _, also)| !has(role) && !also.iter().any(|a| has(a)))
+        .map(|(role, why, _)| (*role, *why))
+        .collect()
+}
+
 /// `(team id, channel id)` of a channel container, from its create/adopt operation.
 pub fn channel_of(run: &Run, container: &str) -> Result<Option<(String, String)>, OpError> {
     let Some(c) = run.plan.container(container) else { return Ok(None) };
@@ -94,17 +172,41 @@ fn need_channel(run: &Run, op: &Operation) -> Result<(String, String), OpError> 
         .ok_or_else(|| OpError::Rejected(format!("channel of container {} is not created", op.container)))
 }
 
-/// Reads every item of a Graph collection, following `@odata.nextLink`.
+/// The scheme, host and port of a URL (`https://graph.microsoft.com`), lowercased.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next()?;
+    (!host.is_empty()).then(|| format!("{}://{}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase()))
+}
+
+/// Refuses a server-supplied URL (`@odata.nextLink`, an absolute `Location`) that is not
+/// on the configured Graph origin: requests carry the Graph bearer token, which must go
+/// nowhere else.
+fn on_graph_origin(graph: &str, url: &str, what: &str) -> Result<(), OpError> {
+    match (origin_of(graph), origin_of(url)) {
+        (Some(g), Some(u)) if g == u => Ok(()),
+        _ => Err(OpError::Rejected(format!(
+            "{what} {url:?} is not on the Graph endpoint {graph}; not followed (it would carry the access token)"
+        ))),
+    }
+}
+
+/// Reads every item of a Graph collection, following `@odata.nextLink` (on the Graph
+/// origin only).
 pub async fn list_all(run: &Run, ctx: Ctx<'_>, url: &str, bucket: Bucket) -> Result<Vec<Value>, OpError> {
+    let graph = run.opts.endpoints.graph.as_str();
     let mut out = Vec::new();
     let mut next = Some(url.to_string());
     while let Some(u) = next.take() {
+        if u != url {
+            on_graph_origin(graph, &u, "@odata.nextLink")?;
+        }
         let reply = run
             .api
             .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, bucket], |h| h.get(&u))
             .await?;
         if !reply.ok() {
-            return Err(rejected(&reply, "list"));
+            return Err(rejected_read(&reply, "list", &u));
         }
         let v = reply.json();
         if let Some(items) = v["value"].as_array() {
@@ -200,7 +302,7 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
             let url = format!("{graph}/teams/{team}");
             let reply = api.send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphOther], |h| h.get(&url)).await?;
             if !reply.ok() {
-                return Err(rejected(&reply, "GET existing team"));
+                return Err(rejected_read(&reply, "GET existing team", &url));
             }
             Ok(json!({"team_id": team, "existing": true}))
         }
@@ -216,7 +318,8 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
             let mut tries = 0;
             while team_id.is_none() {
                 tries += 1;
-                run.intent(op)?;
+                // Synced to disk: nothing on the server would catch a second POST /teams.
+                run.state.record_intent_durable(&op.id.0, &op.container, op.action.name())?;
                 let url = format!("{graph}/teams");
                 // POST /teams has no idempotency key: a lost answer is looked up, not replayed.
                 let reply = match api
@@ -313,9 +416,12 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
                 .canonical
                 .as_ref()
                 .ok_or_else(|| OpError::Rejected("no canonical directory to read blobs from".into()))?;
-            let bytes = crate::plan_dir::read_blob(canonical, blob, &op.id.0).await?;
+            // Shared: retries and chunks slice it without copying.
+            let bytes = bytes::Bytes::from(crate::plan_dir::read_blob(canonical, blob, &op.id.0).await?);
             let folder_url = format!("{graph}/teams/{team}/channels/{channel}/filesFolder");
-            // A brand-new channel's folder can take a moment to exist (404 meanwhile).
+            // A new team's SharePoint site, and so a channel's folder, can take minutes
+            // to exist (404 meanwhile): asked again up to `max_polls` times,
+            // `poll_interval` apart, as long as a team creation is polled.
             let mut tries = 0u32;
             let folder = loop {
                 let folder = api
@@ -324,46 +430,65 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
                     })
                     .await?;
                 tries += 1;
-                if folder.status == 404 && tries < 5 {
-                    crate::exec::pause(run.opts.retry.base_delay.saturating_mul(1 << tries)).await;
+                if folder.status == 404 && tries < run.opts.max_polls.max(1) {
+                    crate::exec::pause(run.opts.poll_interval).await;
                     continue;
                 }
                 break folder;
             };
             if !folder.ok() {
-                return Err(rejected(&folder, "GET filesFolder"));
+                return Err(rejected_read(&folder, "GET filesFolder", &folder_url));
             }
             let f = folder.json();
             let (Some(drive), Some(folder_id)) = (f["parentReference"]["driveId"].as_str(), f["id"].as_str())
             else {
                 return Err(OpError::Rejected("GET filesFolder: no driveId or id in the answer".into()));
             };
-            let name = upload_name(run, op, blob);
+            let mut name = upload_name(run, op, blob);
+            // An existing channel's folder holds its users' files: never replace one. A
+            // file of that name with this content is ours (an earlier attempt); another
+            // one makes the upload take the next free name.
+            let existing = run.state.target(&op.container)?.is_some_and(|t| t.channel_id.is_some());
+            let behavior = if existing { "fail" } else { "replace" };
+            if existing {
+                match place_in_existing_folder(run, ctx, &graph, drive, folder_id, &name, &blob.sha256)
+                    .await?
+                {
+                    Placement::Ours(item) => return uploaded(&item),
+                    Placement::Free(free) => name = free,
+                }
+            }
             run.intent(op)?;
             let item_base = format!("{graph}/drives/{drive}/items/{folder_id}:/{}:", enc(&name));
-            let item = if (bytes.len() as u64) <= SIMPLE_UPLOAD_MAX {
-                let url = format!("{item_base}/content?@microsoft.graph.conflictBehavior=replace");
+            let sent = if (bytes.len() as u64) <= SIMPLE_UPLOAD_MAX {
+                let url = format!("{item_base}/content?@microsoft.graph.conflictBehavior={behavior}");
                 let reply = api
                     .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, Bucket::GraphOther], |h| {
                         h.put(&url).header("content-type", blob.content_type.as_str()).body(bytes.clone())
                     })
                     .await?;
-                if !reply.ok() {
-                    return Err(rejected(&reply, "PUT file content"));
+                if reply.ok() {
+                    Ok(reply.json())
+                } else {
+                    Err(rejected(&reply, "PUT file content"))
                 }
-                reply.json()
             } else {
-                upload_session(run, ctx, &item_base, &bytes).await?
+                upload_session(run, ctx, &item_base, &bytes, behavior).await
             };
-            let etag = item["eTag"].as_str().unwrap_or_default();
-            let guid =
-                etag.trim_matches('"').trim_start_matches('{').split([',', '}']).next().unwrap_or_default();
-            if guid.is_empty() {
-                return Err(OpError::Rejected("file upload: the driveItem has no eTag".into()));
+            match sent {
+                Ok(item) => uploaded(&item),
+                // "fail" refused the name: an earlier attempt whose answer was lost may
+                // have taken it, with this content.
+                Err(OpError::Rejected(m)) if existing => {
+                    match place_in_existing_folder(run, ctx, &graph, drive, folder_id, &name, &blob.sha256)
+                        .await?
+                    {
+                        Placement::Ours(item) if m.contains("409") => uploaded(&item),
+                        _ => Err(OpError::Rejected(m)),
+                    }
+                }
+                Err(e) => Err(e),
             }
-            Ok(
-                json!({"id": item["id"], "etag_guid": guid.to_lowercase(), "web_url": item["webUrl"], "name": item["name"]}),
-            )
         }
         Action::TeamsPostMessage { reply_to, message, hosted_contents, files } => {
             let (team, channel) = need_channel(run, op)?;
@@ -473,7 +598,7 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
         }
         Action::TeamsCompleteTeam => {
             let team = need_team_for(run, op)?;
-            if general_went_elsewhere(run, &op.container)? {
+            if own_general_left_open(run, &op.container)? {
                 complete_own_general(run, ctx, &team).await?;
             }
             run.intent(op)?;
@@ -486,8 +611,11 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
             if reply.ok() {
                 return Ok(json!({"completed": true}));
             }
-            // Already completed (by an earlier attempt whose answer was lost).
-            if reply.status == 400 && reply.error_text().contains("not in migration mode") {
+            // Already completed by an earlier attempt whose answer was lost? Graph's 400
+            // wording is undocumented, so the channels decide: a team whose channels have
+            // all left migration mode has nothing left to complete (and Graph refuses the
+            // member adds that follow while the team is still migrating).
+            if reply.status == 400 && channels_all_completed(run, ctx, &team).await? {
                 return Ok(json!({"completed": true, "reconciled": true}));
             }
             Err(rejected(&reply, "team completeMigration"))
@@ -511,6 +639,13 @@ pub async fn execute(run: &Run, op: &Operation, prior: Option<&OpRecord>) -> Res
     }
 }
 
+/// Whether every channel of a team has left migration mode.
+async fn channels_all_completed(run: &Run, ctx: Ctx<'_>, team: &str) -> Result<bool, OpError> {
+    let graph = run.opts.endpoints.graph.trim_end_matches('/');
+    let channels = list_all(run, ctx, &format!("{graph}/teams/{team}/channels"), Bucket::GraphOther).await?;
+    Ok(!channels.is_empty() && channels.iter().all(|c| c["migrationMode"].as_str() != Some("inProgress")))
+}
+
 /// Whether a team container was bound to an existing team (no team was created).
 pub fn team_is_existing(run: &Run, container: &str) -> Result<bool, OpError> {
     let Some(c) = run.plan.container(container) else { return Ok(false) };
@@ -518,24 +653,48 @@ pub fn team_is_existing(run: &Run, container: &str) -> Result<bool, OpError> {
     Ok(run.result_of(&op.id.0)?.is_some_and(|r| r["existing"].as_bool() == Some(true)))
 }
 
-/// Whether the plan's General channel of a created team was bound to an existing
-/// channel elsewhere, which leaves the team's own General channel in migration mode.
-fn general_went_elsewhere(run: &Run, team_container: &str) -> Result<bool, OpError> {
+/// Whether a plan channel container is its team's General channel.
+pub fn is_general_container(c: &crate::plan_dir::PlannedContainer) -> bool {
+    c.ops.iter().any(|o| matches!(o.action, Action::TeamsUseGeneralChannel))
+}
+
+/// Whether a created team's own General channel is left in migration mode by the plan's
+/// channel completions: the plan has no General container (a partial export), or its
+/// General was bound to an existing channel elsewhere.
+fn own_general_left_open(run: &Run, team_container: &str) -> Result<bool, OpError> {
+    let mut planned = false;
     for c in run.plan.containers.iter().filter(|c| c.container.parent.as_deref() == Some(team_container)) {
-        let general = c.ops.iter().any(|o| matches!(o.action, Action::TeamsUseGeneralChannel));
-        if general && run.state.target(&c.container.id)?.is_some() {
-            return Ok(true);
+        if is_general_container(c) {
+            if run.state.target(&c.container.id)?.is_some() {
+                return Ok(true);
+            }
+            planned = true;
         }
     }
-    Ok(false)
+    Ok(!planned)
 }
 
 /// Completes the migration of a team's own General channel (nothing was imported into
-/// it); one already complete is fine.
+/// it), found through `GET /teams/{id}/primaryChannel`; one already complete is fine.
 async fn complete_own_general(run: &Run, ctx: Ctx<'_>, team: &str) -> Result<(), OpError> {
     let graph = run.opts.endpoints.graph.trim_end_matches('/');
-    let list_url = format!("{graph}/teams/{team}/channels");
-    let Some(general) = find_channel(run, ctx, &list_url, "General", None).await? else { return Ok(()) };
+    let primary = format!("{graph}/teams/{team}/primaryChannel");
+    let reply = run
+        .api
+        .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, Bucket::GraphOther], |h| {
+            h.get(&primary)
+        })
+        .await?;
+    if !reply.ok() {
+        return Err(rejected_read(&reply, "GET primaryChannel", &primary));
+    }
+    let c = reply.json();
+    if c["migrationMode"].as_str() == Some("completed") {
+        return Ok(());
+    }
+    let general = c["id"]
+        .as_str()
+        .ok_or_else(|| OpError::Rejected("GET primaryChannel: no id in the answer".into()))?;
     let url = format!("{graph}/teams/{team}/channels/{general}/completeMigration");
     let reply = run
         .api
@@ -569,7 +728,7 @@ async fn read_channel(run: &Run, ctx: Ctx<'_>, url: &str) -> Result<Value, OpErr
         .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, Bucket::GraphOther], |h| h.get(url))
         .await?;
     if !reply.ok() {
-        return Err(rejected(&reply, "GET existing channel"));
+        return Err(rejected_read(&reply, "GET existing channel", url));
     }
     Ok(reply.json())
 }
@@ -751,6 +910,7 @@ pub const LOOKUPS_AFTER_LOST_ANSWER: u32 = 10;
 
 async fn poll_operation(run: &Run, ctx: Ctx<'_>, graph: &str, location: &str) -> Result<(), OpError> {
     let url = if location.starts_with("http") {
+        on_graph_origin(graph, location, "the team operation Location")?;
         location.to_string()
     } else {
         format!("{graph}{}{location}", if location.starts_with('/') { "" } else { "/" })
@@ -772,7 +932,13 @@ async fn poll_operation(run: &Run, ctx: Ctx<'_>, graph: &str, location: &str) ->
         match v["status"].as_str() {
             Some("succeeded") => return Ok(()),
             Some("failed") => {
-                return Err(OpError::Rejected(format!("team creation failed: {}", v["error"])));
+                // No team came of it: the next run creates one afresh instead of polling
+                // this operation again.
+                run.state.clear_result(ctx.op)?;
+                return Err(OpError::Rejected(format!(
+                    "team creation failed: {}; run again to create the team anew",
+                    v["error"]
+                )));
             }
             _ => {}
         }
@@ -780,9 +946,78 @@ async fn poll_operation(run: &Run, ctx: Ctx<'_>, graph: &str, location: &str) ->
     Err(OpError::Unsettled(format!("team creation still running after {} polls", run.opts.max_polls)))
 }
 
-async fn upload_session(run: &Run, ctx: Ctx<'_>, item_base: &str, bytes: &[u8]) -> Result<Value, OpError> {
+/// The operation's result for an uploaded driveItem: what a message needs to reference it.
+fn uploaded(item: &Value) -> Result<Value, OpError> {
+    let etag = item["eTag"].as_str().unwrap_or_default();
+    let guid = etag.trim_matches('"').trim_start_matches('{').split([',', '}']).next().unwrap_or_default();
+    if guid.is_empty() {
+        return Err(OpError::Rejected("file upload: the driveItem has no eTag".into()));
+    }
+    Ok(
+        json!({"id": item["id"], "etag_guid": guid.to_lowercase(), "web_url": item["webUrl"], "name": item["name"]}),
+    )
+}
+
+/// Where an upload goes in an existing channel's folder.
+enum Placement {
+    /// A file of the planned name with the same content is there: ours.
+    Ours(Value),
+    /// This name is free.
+    Free(String),
+}
+
+/// Finds the name an upload takes in an existing channel's folder: the planned one, or
+/// `stem (imported n).ext` when a user's file holds it. A file whose SHA-256
+/// (`file.hashes`) is the blob's is taken as ours; without that hash (SharePoint gives
+/// only quickXorHash) it is not, and the upload takes another name rather than risk
+/// overwriting a user's file.
+async fn place_in_existing_folder(
+    run: &Run,
+    ctx: Ctx<'_>,
+    graph: &str,
+    drive: &str,
+    folder: &str,
+    name: &str,
+    sha256: &str,
+) -> Result<Placement, OpError> {
+    for n in 1..=50u32 {
+        let candidate = match (n, name.rsplit_once('.')) {
+            (1, _) => name.to_string(),
+            (_, Some((stem, ext))) => format!("{stem} (imported {n}).{ext}"),
+            (_, None) => format!("{name} (imported {n})"),
+        };
+        let url = format!("{graph}/drives/{drive}/items/{folder}:/{}", enc(&candidate));
+        let reply = run
+            .api
+            .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, Bucket::GraphOther], |h| {
+                h.get(&url)
+            })
+            .await?;
+        if reply.status == 404 {
+            return Ok(Placement::Free(candidate));
+        }
+        if !reply.ok() {
+            return Err(rejected_read(&reply, "GET file in an existing channel's folder", &url));
+        }
+        let item = reply.json();
+        if item["file"]["hashes"]["sha256Hash"].as_str().is_some_and(|h| h.eq_ignore_ascii_case(sha256)) {
+            return Ok(Placement::Ours(item));
+        }
+    }
+    Err(OpError::Rejected(format!(
+        "no free name for {name:?} in the existing channel's folder after 50 tries"
+    )))
+}
+
+async fn upload_session(
+    run: &Run,
+    ctx: Ctx<'_>,
+    item_base: &str,
+    bytes: &bytes::Bytes,
+    behavior: &str,
+) -> Result<Value, OpError> {
     let url = format!("{item_base}/createUploadSession");
-    let body = json!({"item": {"@microsoft.graph.conflictBehavior": "replace"}});
+    let body = json!({"item": {"@microsoft.graph.conflictBehavior": behavior}});
     let reply = run
         .api
         .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, Bucket::GraphOther], |h| {
@@ -800,14 +1035,27 @@ async fn upload_session(run: &Run, ctx: Ctx<'_>, item_base: &str, bytes: &[u8]) 
     let mut start = 0usize;
     loop {
         let end = (start + CHUNK).min(total);
-        let chunk = bytes[start..end].to_vec();
+        let chunk = bytes.slice(start..end);
         let range = format!("bytes {start}-{}/{total}", end.saturating_sub(1));
-        let reply = run
+        let sent = run
             .api
             .send(Dest::Graph, ctx, As::Anonymous, &[], |h| {
                 h.put(&upload_url).header("content-range", range.as_str()).body(chunk.clone())
             })
-            .await?;
+            .await;
+        let reply = match sent {
+            Ok(r) => r,
+            // The chunk may have been applied without its answer: ask the session.
+            Err(crate::http::CallError::GaveUp { .. }) => {
+                start =
+                    resume_upload(run, ctx, &upload_url, item_base, start, total).await?.map_or(total, |n| n);
+                if start >= total {
+                    return finished_upload(run, ctx, item_base, total).await;
+                }
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         match reply.status {
             200 | 201 => return Ok(reply.json()),
             202 => {
@@ -821,9 +1069,67 @@ async fn upload_session(run: &Run, ctx: Ctx<'_>, item_base: &str, bytes: &[u8]) 
                 }
                 start = next;
             }
+            // A replayed chunk that was applied the first time: the session expects a
+            // later range (416), or the last chunk finished it and it is gone (404).
+            404 | 416 => match resume_upload(run, ctx, &upload_url, item_base, start, total).await? {
+                Some(next) => start = next,
+                None => return finished_upload(run, ctx, item_base, total).await,
+            },
             _ => return Err(rejected(&reply, "upload session chunk")),
         }
     }
+}
+
+/// Where an upload session stands after a chunk whose outcome is unknown: `GET
+/// uploadUrl` gives the next expected range (`Some(start)`); a session that is gone
+/// finished with the last chunk (`None`).
+async fn resume_upload(
+    run: &Run,
+    ctx: Ctx<'_>,
+    upload_url: &str,
+    item_base: &str,
+    sent: usize,
+    total: usize,
+) -> Result<Option<usize>, OpError> {
+    let reply = run.api.send(Dest::Graph, ctx, As::Anonymous, &[], |h| h.get(upload_url)).await?;
+    if reply.status == 404 {
+        return Ok(None);
+    }
+    if !reply.ok() {
+        return Err(rejected(&reply, "upload session status"));
+    }
+    let next = reply.json()["nextExpectedRanges"][0]
+        .as_str()
+        .and_then(|r| r.split('-').next())
+        .and_then(|s| s.parse::<usize>().ok());
+    match next {
+        Some(n) if n <= total => {
+            tracing::debug!(operation = ctx.op, sent, next = n, item = item_base, "upload session resumed");
+            Ok(Some(n))
+        }
+        _ => Err(OpError::Rejected(format!("upload session status: unexpected next range {next:?}"))),
+    }
+}
+
+/// The driveItem of an upload whose last chunk was applied without its answer: read by
+/// path, and accepted only with the full size.
+async fn finished_upload(run: &Run, ctx: Ctx<'_>, item_base: &str, total: usize) -> Result<Value, OpError> {
+    let url = item_base.trim_end_matches(':').to_string();
+    let reply = run
+        .api
+        .send(Dest::Graph, ctx, As::Graph, &[Bucket::GraphPerChannel, Bucket::GraphOther], |h| h.get(&url))
+        .await?;
+    if !reply.ok() {
+        return Err(rejected_read(&reply, "GET uploaded item", &url));
+    }
+    let item = reply.json();
+    if item["size"].as_u64() != Some(total as u64) {
+        return Err(OpError::Rejected(format!(
+            "upload session ended, but the item holds {} bytes, not {total}",
+            item["size"]
+        )));
+    }
+    Ok(item)
 }
 
 /// `--existing-channel KEY=TEAM_ID/CHANNEL_ID`: load the plan channel named by `KEY` (its
@@ -997,6 +1303,71 @@ mod tests {
         assert_eq!(parse_team_location("/teams('abc-1')/operations('op')").as_deref(), Some("abc-1"));
         assert_eq!(parse_team_location("/teams/abc-2/operations/op").as_deref(), Some("abc-2"));
         assert_eq!(parse_team_location("/groups/x"), None);
+    }
+
+    #[test]
+    fn only_urls_on_the_graph_origin_are_followed() {
+        let graph = "https://graph.microsoft.com/v1.0";
+        assert!(on_graph_origin(graph, "https://graph.microsoft.com/v1.0/teams?$skiptoken=x", "link").is_ok());
+        assert!(on_graph_origin(graph, "HTTPS://Graph.Microsoft.com/v1.0/x", "link").is_ok());
+        for bad in [
+            "https://evil.example/v1.0/teams",
+            "http://graph.microsoft.com/v1.0/teams",
+            "https://graph.microsoft.com.evil.example/v1.0",
+            "https://graph.microsoft.com:8443/v1.0",
+            "not a url",
+        ] {
+            assert!(on_graph_origin(graph, bad, "link").is_err(), "{bad}");
+        }
+        let local = "http://127.0.0.1:4010";
+        assert!(on_graph_origin(local, "http://127.0.0.1:4010/v1.0/teams?$skiptoken=1", "link").is_ok());
+    }
+
+    #[test]
+    fn missing_permissions_are_read_from_the_token_roles() {
+        let token = |claims: Value| {
+            let enc = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            format!("{}.{}.sig", enc.encode(br#"{"alg":"RS256"}"#), enc.encode(claims.to_string()))
+        };
+        let only_migrate = token(json!({"roles": ["Teamwork.Migrate.All"]}));
+        let missing: Vec<&str> = missing_graph_permissions(&only_migrate).iter().map(|(r, _)| *r).collect();
+        assert_eq!(
+            missing,
+            [
+                "Team.ReadBasic.All",
+                "Channel.ReadBasic.All",
+                "ChannelMessage.Read.All",
+                "Files.ReadWrite.All",
+                "TeamMember.ReadWrite.All"
+            ]
+        );
+        // A broader role that Graph also accepts counts.
+        let broad = token(
+            json!({"roles": ["Teamwork.Migrate.All", "Group.ReadWrite.All", "Team.ReadBasic.All", "Files.ReadWrite.All"]}),
+        );
+        assert!(missing_graph_permissions(&broad).is_empty(), "{:?}", missing_graph_permissions(&broad));
+        // Opaque tokens (no readable roles) give no warning.
+        assert!(missing_graph_permissions("opaque").is_empty());
+        assert!(missing_graph_permissions(&token(json!({"aud": "x"}))).is_empty());
+    }
+
+    #[test]
+    fn a_forbidden_read_names_the_permission_it_needs() {
+        let reply = Reply {
+            status: 403,
+            location: None,
+            body: br#"{"error":{"code":"Forbidden","message":"Missing role permissions"}}"#.to_vec(),
+        };
+        for (url, role) in [
+            ("https://g/v1.0/teams/t/channels/c/messages?$top=50", "ChannelMessage.Read.All"),
+            ("https://g/v1.0/teams/t/channels/c/messages/m/replies", "ChannelMessage.Read.All"),
+            ("https://g/v1.0/teams/t/channels", "Channel.ReadBasic.All"),
+            ("https://g/v1.0/teams/t/primaryChannel", "Channel.ReadBasic.All"),
+            ("https://g/v1.0/teams/t", "Team.ReadBasic.All"),
+            ("https://g/v1.0/teams/t/channels/c/filesFolder", "Files.ReadWrite.All"),
+        ] {
+            assert!(rejected_read(&reply, "GET", url).message().contains(role), "{url}");
+        }
     }
 
     #[test]

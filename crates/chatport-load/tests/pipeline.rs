@@ -187,6 +187,12 @@ async fn chat_full_pipeline_verifies_clean_and_completes() {
     assert!(s.is_complete(), "{:#?}", s.failures);
     assert_eq!(s.retries, 0);
     assert_chat_exact(&env, &f.chat).await;
+    // Upload tokens are capabilities: none stays in the state store once its message exists.
+    let db = rusqlite::Connection::open(env.state()).unwrap();
+    let with_token: i64 = db
+        .query_row("SELECT count(*) FROM ops WHERE result LIKE '%attachmentUploadToken%'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(with_token, 0);
     let report = env.verify(&f.chat).await;
     assert!(report.clean, "{:#?}", report.containers);
     assert!(env.dir.path().join("verify/verify.json").exists());
@@ -536,15 +542,20 @@ fn large_file_plan(root: &Path, bytes: &[u8]) -> (PathBuf, PathBuf) {
         action,
         source: None,
     };
-    let team_ops = [op(
-        "team/create",
-        0,
-        "team",
-        Action::TeamsCreateTeam {
-            team: json!({"@microsoft.graph.teamCreationMode": "migration", "displayName": "Files",
-            "template@odata.bind": "https://graph.microsoft.com/v1.0/teamsTemplates('standard')", "createdDateTime": t0}),
-        },
-    )];
+    // A team without a General container (as from a partial export), with its
+    // completion operations.
+    let team_ops = [
+        op(
+            "team/create",
+            0,
+            "team",
+            Action::TeamsCreateTeam {
+                team: json!({"@microsoft.graph.teamCreationMode": "migration", "displayName": "Files",
+                "template@odata.bind": "https://graph.microsoft.com/v1.0/teamsTemplates('standard')", "createdDateTime": t0}),
+            },
+        ),
+        op("team/complete", 1, "team", Action::TeamsCompleteTeam),
+    ];
     let blob = BlobRef {
         path: blob_path,
         sha256: sha,
@@ -576,6 +587,7 @@ fn large_file_plan(root: &Path, bytes: &[u8]) -> (PathBuf, PathBuf) {
                 files: vec![OperationId("ch/upload".into())],
             },
         ),
+        op("ch/complete", 3, "ch", Action::TeamsCompleteChannel),
     ];
     let lines =
         |ops: &[Operation]| ops.iter().map(|o| serde_json::to_string(o).unwrap() + "\n").collect::<String>();
@@ -593,8 +605,8 @@ fn large_file_plan(root: &Path, bytes: &[u8]) -> (PathBuf, PathBuf) {
         message_count: 0,
     };
     let cs = [
-        container("team", ContainerKind::TeamsTeam, None, 1),
-        container("ch", ContainerKind::TeamsChannel, Some("team"), 3),
+        container("team", ContainerKind::TeamsTeam, None, 2),
+        container("ch", ContainerKind::TeamsChannel, Some("team"), 4),
     ];
     std::fs::write(
         plan.join("containers.jsonl"),
@@ -1399,5 +1411,548 @@ async fn teams_lost_team_answer_without_the_list_permission_stays_unsettled() {
     );
     let st = env.admin("state").await;
     assert_eq!(count(&st["graph"]["teams"], |_| true), planned(&f.teams, "teams_create_team"));
+    env.emu.shutdown().await;
+}
+
+/// The least-privileged application permissions a Teams migration needs (the README list).
+const TEAMS_PERMISSIONS: [&str; 6] = [
+    "Teamwork.Migrate.All",
+    "Team.ReadBasic.All",
+    "Channel.ReadBasic.All",
+    "ChannelMessage.Read.All",
+    "Files.ReadWrite.All",
+    "TeamMember.ReadWrite.All",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_pipeline_needs_only_the_documented_permissions_and_names_a_missing_read_one() {
+    let f = fixture();
+    let env =
+        Env::start(|c| c.microsoft_apps[0].roles = TEAMS_PERMISSIONS.iter().map(|r| r.to_string()).collect())
+            .await;
+    let s = env.load(&f.teams).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    assert!(env.verify(&f.teams).await.clean);
+    let opts = CompleteOptions {
+        client: env.client(),
+        force: false,
+        verify_out: env.dir.path().join("verify2"),
+        expiry_warning: Duration::from_secs(86_400),
+    };
+    let c = complete(&f.teams, &env.state(), &opts).await.unwrap();
+    assert!(c.operations.failures.is_empty(), "{:#?}", c.operations.failures);
+    env.emu.shutdown().await;
+
+    // Without the message read permission the load itself goes through, but verify cannot
+    // read the channels back and says which permission is missing.
+    let env = Env::start(|c| {
+        c.microsoft_apps[0].roles = TEAMS_PERMISSIONS
+            .iter()
+            .filter(|r| **r != "ChannelMessage.Read.All")
+            .map(|r| r.to_string())
+            .collect()
+    })
+    .await;
+    let s = env.load(&f.teams).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    let report = env.verify(&f.teams).await;
+    assert!(!report.clean);
+    let channels: Vec<_> = report.containers.iter().filter(|c| !c.clean).collect();
+    assert_eq!(
+        channels.len(),
+        planned(&f.teams, "teams_create_channel") + planned(&f.teams, "teams_use_general_channel")
+    );
+    for c in channels {
+        let d = &c.differences[0].detail;
+        assert!(
+            d.contains("could not read") && d.contains("ChannelMessage.Read.All application permission"),
+            "{d}"
+        );
+    }
+    env.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_plan_without_general_completes_the_teams_own_general() {
+    // Graph completes a team only when every channel is complete, its own General too,
+    // which this plan never imports into.
+    let env = Env::start(|_| {}).await;
+    let (plan, canonical) = large_file_plan(env.dir.path(), b"small file");
+    let s = load(&plan, &canonical, &env.state(), &LoadOptions { client: env.client(), dry_run: false })
+        .await
+        .unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    let opts = CompleteOptions {
+        client: env.client(),
+        force: false,
+        verify_out: env.dir.path().join("verify"),
+        expiry_warning: Duration::from_secs(86_400),
+    };
+    let c = complete(&plan, &env.state(), &opts).await.unwrap();
+    assert!(c.operations.failures.is_empty(), "{:#?}", c.operations.failures);
+    assert_eq!(c.completed, ["ch", "team"]);
+    let st = env.admin("state").await;
+    assert_eq!(count(&st["graph"]["teams"], |t| t["migration_mode"] == "completed"), 1);
+    assert_eq!(
+        count(&st["graph"]["channels"], |c| c["migration_mode"] != "completed"),
+        0,
+        "{}",
+        st["graph"]["channels"]
+    );
+    env.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_general_completes_only_after_every_other_channel() {
+    let f = fixture();
+    let env = Env::start(|_| {}).await;
+    let s = env.load(&f.teams).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    // A message nobody planned makes #random differ: complete leaves it in migration
+    // mode, so General must stay open too (completing it would close the team to new
+    // migration channels).
+    let random = stored(&env, "channel-c02random/create");
+    let (team, channel) = (random["team_id"].as_str().unwrap(), random["channel_id"].as_str().unwrap());
+    let (status, _, v) = graph_call(
+        &env,
+        reqwest::Method::POST,
+        &format!("teams/{team}/channels/{channel}/messages"),
+        serde_json::json!({"createdDateTime": "2024-06-01T00:00:00.123Z",
+            "from": {"user": {"id": FALLBACK, "displayName": "x", "userIdentityType": "aadUser"}},
+            "body": {"contentType": "html", "content": "<p>extra</p>"}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    let opts = CompleteOptions {
+        client: env.client(),
+        force: false,
+        verify_out: env.dir.path().join("verify"),
+        expiry_warning: Duration::from_secs(86_400),
+    };
+    let c = complete(&f.teams, &env.state(), &opts).await.unwrap();
+    assert!(c.operations.failures.is_empty(), "{:#?}", c.operations.failures);
+    let skipped: Vec<&str> = c.skipped.iter().map(|(id, _)| id.as_str()).collect();
+    assert!(skipped.contains(&"channel-c02random") && skipped.contains(&"channel-c01general"), "{skipped:?}");
+    assert!(c.completed.contains(&"channel-c03empty".to_string()), "{:?}", c.completed);
+    let general = stored(&env, "channel-c01general/general");
+    let st = env.admin("state").await;
+    let mode = st["graph"]["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == general["channel_id"])
+        .map(|c| c["migration_mode"].clone())
+        .unwrap();
+    assert_eq!(mode, "inProgress");
+    env.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_membership_conflict_is_done_only_for_the_same_interval() {
+    let f = fixture();
+    let env = Env::start(|_| {}).await;
+    let s = env.load(&f.chat).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    // The plan's first historical membership.
+    let p = chatport_load::plan_dir::Plan::read(&f.chat).unwrap();
+    let (op, container, delete) = p
+        .containers
+        .iter()
+        .flat_map(|c| c.ops.iter())
+        .find_map(|o| match &o.action {
+            Action::ChatCreateMembership { membership } => Some((
+                o.id.0.clone(),
+                o.container.clone(),
+                membership["deleteTime"].as_str().unwrap().to_string(),
+            )),
+            _ => None,
+        })
+        .expect("the sample plan has a historical membership");
+    let op = op.as_str();
+    let forget = |op: &str| {
+        let db = rusqlite::Connection::open(env.state()).unwrap();
+        assert_eq!(db.execute("DELETE FROM ops WHERE op_id = ?1", [op]).unwrap(), 1);
+    };
+    // The same membership again (its answer lost with the state row): 409, read back,
+    // same interval, done.
+    forget(op);
+    let again = env.load(&f.chat).await.unwrap();
+    assert!(again.is_complete(), "{:#?}", again.failures);
+    assert_eq!(again.done, 1);
+    assert_eq!(stored(&env, op)["reconciled"], true);
+    // Another interval of the same user meets the user's one membership: rejected, not
+    // taken for done.
+    let other = env.dir.path().join("plan-other-interval");
+    copy_dir(&f.chat, &other);
+    let ops_file = other.join(format!("ops/{container}.jsonl"));
+    let text = std::fs::read_to_string(&ops_file).unwrap();
+    // Five seconds later.
+    let later = chatport_model::ts::format_rfc3339(
+        chatport_model::ts::parse_rfc3339(&delete).unwrap() + 5_000_000,
+        6,
+    );
+    assert!(text.contains(&delete));
+    std::fs::write(&ops_file, text.replace(&delete, &later)).unwrap();
+    forget(op);
+    let opts = LoadOptions { client: env.client(), dry_run: false };
+    let s = load(&other, &f.canonical, &env.state(), &opts).await.unwrap();
+    assert_eq!(s.failures.len(), 1, "{:#?}", s.failures);
+    assert_eq!(s.failures[0].operation, op);
+    assert_eq!(s.failures[0].kind, "rejected");
+    assert!(s.failures[0].message.contains(&later), "{} / {later}", s.failures[0].message);
+    env.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_failed_team_creation_is_created_anew_on_the_next_run() {
+    let f = fixture();
+    let teams = planned(&f.teams, "teams_create_team");
+    // Every team creation of the first run fails in provisioning.
+    let env = Env::start(|c| {
+        c.rules.graph_operation_polls = 1;
+        c.rules.graph_failed_team_creations = teams as u32;
+    })
+    .await;
+    let first = env.load(&f.teams).await.unwrap();
+    let failed: Vec<_> = first.failures.iter().filter(|x| x.action == "teams_create_team").collect();
+    assert_eq!(failed.len(), teams, "{:#?}", first.failures);
+    assert!(
+        failed.iter().all(|x| x.kind == "rejected" && x.message.contains("team creation failed")),
+        "{failed:#?}"
+    );
+    let second = env.load(&f.teams).await.unwrap();
+    assert!(second.is_complete(), "{:#?}", second.failures);
+    assert_eq!(assert_teams_exact(&env, &f.teams).await, 0);
+    assert!(env.verify(&f.teams).await.clean);
+    env.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_lost_complete_import_answer_is_reconciled_without_reading_the_space() {
+    let f = fixture();
+    let env = Env::start(|_| {}).await;
+    let s = env.load(&f.chat).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    // Half the requests are applied and their answers lost: a replayed completeImport
+    // meets FAILED_PRECONDITION, and the completed space no longer answers app auth.
+    reqwest::Client::new()
+        .put(format!("{}/__admin/faults", env.base))
+        .json(&serde_json::json!({"seed": 7, "drop_after": 0.5}))
+        .send()
+        .await
+        .unwrap();
+    let opts = CompleteOptions {
+        client: env.client(),
+        force: true,
+        verify_out: env.dir.path().join("verify"),
+        expiry_warning: Duration::from_secs(86_400),
+    };
+    let c = complete(&f.chat, &env.state(), &opts).await.unwrap();
+    assert!(c.operations.failures.is_empty(), "{:#?}", c.operations.failures);
+    let spaces = planned(&f.chat, "chat_complete_import");
+    assert_eq!(c.completed.len(), spaces);
+    let reconciled = run_ids(&f.chat, "chat_complete_import")
+        .iter()
+        .filter(|op| stored(&env, op)["reconciled"] == true)
+        .count();
+    assert!(reconciled > 0, "no completeImport answer was lost; pick another seed");
+    let st = env.admin("state").await;
+    assert_eq!(count(&st["chat"]["spaces"], |s| s["import_mode"].as_bool() == Some(true)), 0);
+    env.emu.shutdown().await;
+}
+
+/// Ids of the plan's operations of one action.
+fn run_ids(plan: &Path, action: &str) -> Vec<String> {
+    let p = chatport_load::plan_dir::Plan::read(plan).unwrap();
+    p.containers
+        .iter()
+        .flat_map(|c| c.ops.iter())
+        .filter(|o| o.action.name() == action)
+        .map(|o| o.id.0.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_lost_team_completion_answer_is_reconciled_from_the_channels() {
+    let f = fixture();
+    let env = Env::start(|_| {}).await;
+    let s = env.load(&f.teams).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    // Half the requests are applied and their answers lost; the replayed team
+    // completeMigration gets a 400 whose wording the loader must not rely on.
+    reqwest::Client::new()
+        .put(format!("{}/__admin/faults", env.base))
+        .json(&serde_json::json!({"seed": 11, "drop_after": 0.5}))
+        .send()
+        .await
+        .unwrap();
+    let opts = CompleteOptions {
+        client: env.client(),
+        force: true,
+        verify_out: env.dir.path().join("verify"),
+        expiry_warning: Duration::from_secs(86_400),
+    };
+    let c = complete(&f.teams, &env.state(), &opts).await.unwrap();
+    assert!(c.operations.failures.is_empty(), "{:#?}", c.operations.failures);
+    let reconciled = run_ids(&f.teams, "teams_complete_team")
+        .iter()
+        .filter(|op| stored(&env, op)["reconciled"] == true)
+        .count();
+    assert!(reconciled > 0, "no team completion answer was lost; pick another seed");
+    let st = env.admin("state").await;
+    assert_eq!(count(&st["graph"]["teams"], |t| t["migration_mode"] == "inProgress"), 0);
+    assert_eq!(count(&st["graph"]["members"], |_| true), planned(&f.teams, "teams_add_member"));
+    env.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_upload_session_resumes_after_chunks_applied_without_answer() {
+    let env = Env::start(|c| {
+        c.faults.seed = 5;
+        c.faults.drop_after = 0.5;
+    })
+    .await;
+    // Four chunks: several are applied with their answer lost, and the replay meets 416
+    // (or the session is gone after the last one).
+    let bytes: Vec<u8> = (0..10 * 1024 * 1024 + 7).map(|i| (i % 253) as u8).collect();
+    let (plan, canonical) = large_file_plan(env.dir.path(), &bytes);
+    let opts = LoadOptions { client: env.client(), dry_run: false };
+    let s = load(&plan, &canonical, &env.state(), &opts).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    assert!(s.retries > 0);
+    let st = env.admin("state").await;
+    let items: Vec<&Value> = st["graph"]["drive_items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["name"].as_str().is_some_and(|n| n.starts_with("big report")))
+        .collect();
+    assert_eq!(items.len(), 1, "{items:#?}");
+    assert_eq!(items[0]["size"].as_u64(), Some(bytes.len() as u64));
+    reqwest::Client::new()
+        .put(format!("{}/__admin/faults", env.base))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert!(env.verify(&plan).await.clean);
+    env.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_uploads_wait_for_a_files_folder_still_provisioning() {
+    // Folders answer 404 for 0.3 s after their team's creation; the loader asks again
+    // `poll_interval` (10 ms here) apart for up to `max_polls` times.
+    let env = Env::start(|c| c.rules.graph_files_folder_delay_secs = 0.3).await;
+    let (plan, canonical) = large_file_plan(env.dir.path(), b"a small file");
+    let opts = LoadOptions { client: env.client(), dry_run: false };
+    let s = load(&plan, &canonical, &env.state(), &opts).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    assert!(env.verify(&plan).await.clean);
+    env.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_verify_leaves_historical_memberships_unchecked_when_the_list_omits_them() {
+    let f = fixture();
+    let env = Env::start(|c| c.rules.chat_list_historical_memberships = false).await;
+    let s = env.load(&f.chat).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    let report = env.verify(&f.chat).await;
+    assert!(report.clean, "{:#?}", report.containers);
+    let unchecked: Vec<&String> = report.containers.iter().flat_map(|c| c.unchecked.iter()).collect();
+    assert!(unchecked.iter().any(|u| u.starts_with("historical memberships")), "{unchecked:#?}");
+    env.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_replies_wait_for_their_thread_root() {
+    let f = fixture();
+    let env = Env::start(|_| {}).await;
+    // The root of a thread is refused (a createTime before its space): its replies must
+    // not be sent, or the first would open the thread.
+    let plan = env.dir.path().join("plan-bad-root");
+    copy_dir(&f.chat, &plan);
+    let ops_file = plan.join("ops/space-c01general.jsonl");
+    let root = "space-c01general/msg/1704100200.000400";
+    let lines: Vec<String> = std::fs::read_to_string(&ops_file)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(l).unwrap();
+            if v["id"] == root {
+                v["action"]["message"]["createTime"] = Value::from("2001-01-01T00:00:00Z");
+            }
+            v.to_string()
+        })
+        .collect();
+    std::fs::write(&ops_file, lines.join("\n") + "\n").unwrap();
+    let s = load(&plan, &f.canonical, &env.state(), &LoadOptions { client: env.client(), dry_run: false })
+        .await
+        .unwrap();
+    let root_failure = s.failures.iter().find(|x| x.operation == root).expect("root refused");
+    assert_eq!(root_failure.kind, "rejected");
+    let held: Vec<_> = s.failures.iter().filter(|x| x.message.contains("thread root")).collect();
+    assert_eq!(held.len(), 3, "{:#?}", s.failures);
+    assert!(held.iter().all(|x| x.kind == "unsettled"));
+    let st = env.admin("state").await;
+    let in_space = |m: &Value| m["text"].as_str().is_some() && m["space"].as_str().is_some();
+    assert_eq!(count(&st["chat"]["messages"], in_space), planned(&f.chat, "chat_create_message") - 4);
+    env.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_member_adds_wait_for_a_completion_that_failed() {
+    let f = fixture();
+    let env = Env::start(|_| {}).await;
+    let s = env.load(&f.chat).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    // Every request now fails: completeImport gives up, and the member adds of that
+    // space are not tried (they would be refused while the space is in import mode).
+    reqwest::Client::new()
+        .put(format!("{}/__admin/faults", env.base))
+        .json(&serde_json::json!({"seed": 3, "rate_500": 1.0}))
+        .send()
+        .await
+        .unwrap();
+    let mut client = env.client();
+    client.retry.max_attempts = 2;
+    let opts = CompleteOptions {
+        client,
+        force: true,
+        verify_out: env.dir.path().join("verify"),
+        expiry_warning: Duration::from_secs(86_400),
+    };
+    let c = complete(&f.chat, &env.state(), &opts).await.unwrap();
+    let by = |action: &str| c.operations.failures.iter().filter(|x| x.action == action).collect::<Vec<_>>();
+    assert_eq!(by("chat_complete_import").len(), planned(&f.chat, "chat_complete_import"));
+    let adds = by("chat_add_member");
+    assert_eq!(adds.len(), planned(&f.chat, "chat_add_member"));
+    assert!(adds.iter().all(|x| x.kind == "blocked" && x.message.contains("completion")), "{adds:#?}");
+    env.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_team_creation_answered_502_after_it_was_applied_leaves_no_duplicate() {
+    let f = fixture();
+    // Every request is applied and then answered 502 while the faults last: POST /teams
+    // is not replayed but looked up.
+    let env = Env::start(|c| {
+        c.faults.seed = 1;
+        c.faults.applied_then_502 = 1.0;
+    })
+    .await;
+    let mut client = env.client();
+    client.retry.max_attempts = 2;
+    let first =
+        load(&f.teams, &f.canonical, &env.state(), &LoadOptions { client, dry_run: false }).await.unwrap();
+    assert!(!first.is_complete());
+    reqwest::Client::new()
+        .put(format!("{}/__admin/faults", env.base))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    let second = env.load(&f.teams).await.unwrap();
+    assert!(second.is_complete(), "{:#?}", second.failures);
+    assert_eq!(assert_teams_exact(&env, &f.teams).await, 0, "a 502 after the write made a second team");
+    assert!(env.verify(&f.teams).await.clean);
+    env.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_token_endpoint_outage_is_waited_out_not_fatal() {
+    let f = fixture();
+    // The token endpoint (and the API) answer 503 most of the time: a token fetch that
+    // fails its own quick retries is retried with the normal backoff, and the run goes on.
+    let env = Env::start(|c| {
+        c.faults.seed = 9;
+        c.faults.rate_503 = 0.8;
+        c.faults.include_token_endpoints = true;
+    })
+    .await;
+    let mut client = env.client();
+    client.retry.max_attempts = 40;
+    let opts = LoadOptions { client, dry_run: false };
+    let first =
+        load(&f.chat, &f.canonical, &env.state(), &opts).await.expect("a token outage must not stop the run");
+    let second = load(&f.chat, &f.canonical, &env.state(), &opts).await.unwrap();
+    assert!(first.is_complete() || second.is_complete(), "{:#?}", second.failures);
+    assert!(first.retries > 0);
+    assert_chat_exact(&env, &f.chat).await;
+    env.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_verify_checks_the_space_itself() {
+    let f = fixture();
+    let env = Env::start(|_| {}).await;
+    let s = env.load(&f.chat).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    let space = stored(&env, "space-c01general/create")["name"].as_str().unwrap().to_string();
+    let importer = "admin@example.com";
+    let (status, v) = chat_call(
+        &env,
+        importer,
+        reqwest::Method::PATCH,
+        &format!("{space}?updateMask=displayName"),
+        Some(serde_json::json!({"displayName": "renamed by someone"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let report = env.verify(&f.chat).await;
+    let d = differences(&report, "container");
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert!(d[0].detail.contains("renamed by someone"), "{:?}", d[0]);
+    env.emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_uploads_into_an_existing_channel_never_replace_a_users_file() {
+    use chatport_load::teams::bind_existing_channels;
+    let f = fixture();
+    let env = Env::start(|_| {}).await;
+    let (team, channels) = existing_team(&env).await;
+    // A user's own data.json in the channel the plan's data.json goes to.
+    let (_, _, folder) = graph_call(
+        &env,
+        reqwest::Method::GET,
+        &format!("teams/{team}/channels/{}/filesFolder", channels[1]),
+        Value::Null,
+    )
+    .await;
+    let (drive, folder_id) =
+        (folder["parentReference"]["driveId"].as_str().unwrap(), folder["id"].as_str().unwrap());
+    let users = serde_json::json!({"the user's": "own file"});
+    let (status, _, mine) = graph_call(
+        &env,
+        reqwest::Method::PUT,
+        &format!("drives/{drive}/items/{folder_id}:/data.json:/content"),
+        users.clone(),
+    )
+    .await;
+    assert!(status == 200 || status == 201, "{mine}");
+    bind_existing_channels(&f.teams, &env.state(), &existing_mappings(&team, &channels)).unwrap();
+    let s = env.load(&f.teams).await.unwrap();
+    assert!(s.is_complete(), "{:#?}", s.failures);
+    // Again, as after a lost answer: the imported copy is recognised, not uploaded twice.
+    let db = rusqlite::Connection::open(env.state()).unwrap();
+    db.execute("DELETE FROM ops WHERE action = 'teams_upload_file' AND container = 'channel-g01priv'", [])
+        .unwrap();
+    let again = env.load(&f.teams).await.unwrap();
+    assert!(again.is_complete(), "{:#?}", again.failures);
+    let st = env.admin("state").await;
+    let items: Vec<&Value> = st["graph"]["drive_items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| {
+            i["parent_id"].as_str() == Some(folder_id) && i["name"].as_str().unwrap().starts_with("data")
+        })
+        .collect();
+    assert_eq!(items.len(), 2, "{items:#?}");
+    let user_item = items.iter().find(|i| i["id"] == mine["id"]).expect("the user's file is still there");
+    assert_eq!(user_item["size"].as_u64(), Some(users.to_string().len() as u64));
+    assert!(env.verify(&f.teams).await.clean);
     env.emu.shutdown().await;
 }

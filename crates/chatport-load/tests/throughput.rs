@@ -403,9 +403,12 @@ fn the_bench_plans_have_the_expected_quota_bounds() {
     assert!(b.seconds > 7.8 && b.seconds < 8.0, "{b:?}");
     write_chat_plan(&dir.path().join("chat"), 200);
     let b = quota_bound(&Plan::read(&dir.path().join("chat")).unwrap(), &q(20.0));
-    // 35 spaces at once, 15 more at 35/min (×20): the last at 1.29 s; then its 200
-    // messages: 60 at once, 140 at 60/min (×20): 7 s more.
-    assert!((b.seconds - (15.0 / (35.0 / 60.0 * 20.0) + 7.0)).abs() < 1e-6, "{b:?}");
+    // `creates` (34: fewer than 35 a minute) spaces at once, the rest of the 50 at that
+    // rate per minute (×20); then the last one's 200 messages: 60 at once, 140 at 60/min
+    // (×20): 7 s more.
+    let creates = QuotaOptions::default().chat_space_creates;
+    let expected = (50.0 - creates) / (creates / 60.0 * 20.0) + 7.0;
+    assert!((b.seconds - expected).abs() < 1e-6, "{b:?}");
     assert!(b.lower_bound_seconds <= b.seconds);
 }
 

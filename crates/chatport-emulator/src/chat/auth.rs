@@ -220,6 +220,14 @@ pub fn authorize(
                     format!("{method:?} requires user authentication."),
                 ));
             }
+            // App authentication on a normal space works only for a member app, and an
+            // import adds no app membership.
+            if let Some(s) = space.filter(|s| s.import_deadline.is_some()) {
+                return Err(ChatError::denied(
+                    "chat.auth.app_not_member",
+                    format!("The Chat app is not a member of {}; app authentication needs membership once import mode ends.", s.name),
+                ));
+            }
             if !has(caller, "chat.bot") {
                 return Err(ChatError::denied("chat.auth.scope", "Request had insufficient authentication scopes: chat.bot is required for app authentication."));
             }

@@ -175,6 +175,7 @@ pub async fn list(
     let filter = parse_member_filter(q.get("filter").map(String::as_str).unwrap_or(""))?;
     let after = super::decode_page_token(&q)?;
     let now = app.now();
+    let list_historical = app.config.rules.chat_list_historical_memberships;
     app.commit(|st| {
         let space = live_space(st, &name, now)?;
         authorize(Method::MembersList, &caller, Some(&space), false, now)?;
@@ -182,7 +183,7 @@ pub async fn list(
         let mut out = Vec::new();
         let mut next = None;
         for (key, m) in st.memberships.range(prefix.clone()..).take_while(|(k, _)| k.starts_with(&prefix)) {
-            if m.removed || (m.historical && !space.import_mode) {
+            if m.removed || (m.historical && (!space.import_mode || !list_historical)) {
                 continue;
             }
             if after.as_deref().is_some_and(|a| key.as_str() <= a) {

@@ -147,6 +147,33 @@ fn parse_new_message(app: &App, q: &Query, body: &Map<String, Value>) -> Result<
 }
 
 /// Applies a validated create to the state (under the lock) and returns the message.
+/// Rewrites `<users/{email}>` mentions to the canonical `<users/{id}>` Chat answers
+/// with (unknown users are left as written).
+fn canonical_mentions(app: &App, st: &EmuState, text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("<users/") {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i + "<users/".len()..];
+        match tail.find('>') {
+            Some(j) => {
+                let key = &tail[..j];
+                match app.find_user(st, key).filter(|_| key.contains('@')) {
+                    Some(u) => out.push_str(&format!("<users/{}>", u.google_id())),
+                    None => out.push_str(&format!("<users/{key}>")),
+                }
+                rest = &tail[j + 1..];
+            }
+            None => {
+                out.push_str(&rest[i..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 fn create_locked(
     app: &App,
     st: &mut EmuState,
@@ -213,7 +240,14 @@ fn create_locked(
             t
         }
     };
-    // Resolve the thread per messageReplyOption.
+    // Resolve the thread per messageReplyOption, which only named spaces support: a
+    // group chat is unthreaded, so the option and any threadKey are ignored there.
+    let mut m = m;
+    if space.space_type == "GROUP_CHAT" {
+        m.reply_option = "MESSAGE_REPLY_OPTION_UNSPECIFIED".into();
+        m.thread_key = None;
+        m.thread_name = None;
+    }
     let existing_by_name =
         m.thread_name.as_ref().and_then(|n| st.threads.get(n)).filter(|t| t.space == space.name).cloned();
     let existing_by_key = m
@@ -309,7 +343,7 @@ fn create_locked(
         last_update_time: None,
         delete_time: None,
         deletion_type: None,
-        text: m.text,
+        text: m.text.map(|t| canonical_mentions(app, st, &t)),
         cards_v2: m.cards_v2,
         fallback_text: m.fallback_text,
         thread: thread_name,

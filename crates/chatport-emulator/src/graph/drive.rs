@@ -56,8 +56,18 @@ pub async fn files_folder(
 ) -> Result<Json<Value>, GraphError> {
     let caller = graph_caller(&app, &headers)?;
     take_quota(&app, &caller, RequestKind::OtherGet, Some(&team), Some(&channel))?;
+    let delay = (app.config.rules.graph_files_folder_delay_secs * 1e9) as i64;
+    let now = app.now();
     let st = app.lock();
     let (_, c) = live_channel(&st, &team, &channel)?;
+    let provisioning =
+        st.operations.values().any(|o| o.team_id == team && now.0 < o.created.0.saturating_add(delay));
+    if provisioning {
+        return Err(GraphError::not_found(
+            "graph.drive.folder_provisioning",
+            "The channel's files folder is not provisioned yet.",
+        ));
+    }
     let folder = st.drive_items.get(&c.folder_id).ok_or_else(|| {
         GraphError::not_found("graph.drive.folder_missing", "The channel's files folder does not exist yet.")
     })?;
@@ -73,7 +83,8 @@ enum ItemPath {
 fn parse_item_path(rest: &str) -> Result<ItemPath, GraphError> {
     let bad = || GraphError::bad_request("graph.drive.bad_path", format!("Unsupported item path '{rest}'."));
     if let Some((parent, tail)) = rest.split_once(":/") {
-        let (name, action) = tail.rsplit_once(":/").ok_or_else(bad)?;
+        // `{parent}:/{name}` (or `…:/{name}:`) addresses the child itself.
+        let (name, action) = tail.rsplit_once(":/").unwrap_or((tail.trim_end_matches(':'), ""));
         if name.is_empty() || name.contains('/') || parent.is_empty() {
             return Err(bad());
         }
@@ -209,17 +220,28 @@ pub async fn get_item(
     let caller = graph_caller(&app, &headers)?;
     take_quota(&app, &caller, RequestKind::OtherGet, Some(&drive), None)?;
     let path = parse_item_path(&rest)?;
-    let (ItemPath::Item(id) | ItemPath::Content(id)) = &path else {
-        return Err(GraphError::bad_request(
-            "graph.drive.bad_path",
-            "GET supports items/{id} and items/{id}/content.",
-        ));
-    };
-    let item = {
-        let st = app.lock();
-        st.drive_items.get(id).filter(|i| i.drive_id == drive).cloned().ok_or_else(|| {
-            GraphError::not_found("graph.drive.item_not_found", format!("Item {id} not found."))
-        })?
+    let item = match &path {
+        ItemPath::Item(id) | ItemPath::Content(id) => {
+            let st = app.lock();
+            st.drive_items.get(id).filter(|i| i.drive_id == drive).cloned().ok_or_else(|| {
+                GraphError::not_found("graph.drive.item_not_found", format!("Item {id} not found."))
+            })?
+        }
+        ItemPath::Child { parent, name, action } if action.is_empty() => {
+            let st = app.lock();
+            child(&st, parent, name).filter(|i| i.drive_id == drive).ok_or_else(|| {
+                GraphError::not_found(
+                    "graph.drive.item_not_found",
+                    format!("Item {parent}:/{name} not found."),
+                )
+            })?
+        }
+        _ => {
+            return Err(GraphError::bad_request(
+                "graph.drive.bad_path",
+                "GET supports items/{id}, items/{id}/content and items/{parent}:/{name}.",
+            ))
+        }
     };
     match (path, &item.sha256) {
         (ItemPath::Content(_), Some(sha)) => {
@@ -475,6 +497,21 @@ pub async fn put_chunk(
         .await;
     let _ = tokio::fs::remove_file(&part).await;
     result
+}
+
+/// `GET /upload-sessions/{id}` — the session's status: which range it expects next (how
+/// a client resumes after a chunk whose answer was lost). 404 once the upload finished.
+pub async fn session_status(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, GraphError> {
+    let now = app.now();
+    let st = app.lock();
+    let s = live_session(&st, &id, now)?;
+    Ok(Json(json!({
+        "expirationDateTime": s.expires.to_rfc3339_millis(),
+        "nextExpectedRanges": [format!("{}-", s.received)],
+    })))
 }
 
 /// `DELETE /upload-sessions/{id}` — cancels a session: 204.

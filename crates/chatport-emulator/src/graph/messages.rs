@@ -400,9 +400,16 @@ fn find_message(
     }
 }
 
+/// Application permissions that let an app read channel messages, replies and their
+/// hosted contents, least privileged first (ChannelMessage.Read.Group is granted per team
+/// by resource-specific consent). Teamwork.Migrate.All is not one of them.
+const MESSAGE_READ_ROLES: &[&str] =
+    &["ChannelMessage.Read.Group", "ChannelMessage.Read.All", "Group.Read.All", "Group.ReadWrite.All"];
+
 fn read_prelude(app: &App, headers: &HeaderMap, team: &str, channel: &str) -> Result<(), GraphError> {
     let caller = graph_caller(app, headers)?;
-    take_quota(app, &caller, RequestKind::GetChannelMessage, Some(team), Some(channel))
+    take_quota(app, &caller, RequestKind::GetChannelMessage, Some(team), Some(channel))?;
+    caller.require(MESSAGE_READ_ROLES)
 }
 
 /// `GET …/messages/{m}`.

@@ -33,6 +33,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/v1.0/teams/:team/completeMigration", post(teams::complete_team))
         .route("/v1.0/teams/:team/members", post(teams::add_team_member).get(teams::list_team_members))
         .route("/v1.0/teams/:team/channels", post(teams::create_channel).get(teams::list_channels))
+        .route("/v1.0/teams/:team/primaryChannel", get(teams::primary_channel))
         .route("/v1.0/teams/:team/channels/:channel", get(teams::get_channel))
         .route("/v1.0/teams/:team/channels/:channel/startMigration", post(teams::start_migration))
         .route("/v1.0/teams/:team/channels/:channel/completeMigration", post(teams::complete_channel))
@@ -74,7 +75,10 @@ pub fn routes() -> Router<Arc<App>> {
             "/v1.0/drives/:drive/items/*rest",
             get(drive::get_item).put(drive::put_content).post(drive::create_session),
         )
-        .route("/upload-sessions/:session", put(drive::put_chunk).delete(drive::cancel_session))
+        .route(
+            "/upload-sessions/:session",
+            put(drive::put_chunk).get(drive::session_status).delete(drive::cancel_session),
+        )
 }
 
 /// Handles paths no route matched: the OData key syntax Graph uses in `Location`

@@ -1,7 +1,8 @@
 //! Teams, their creation operations, channels, migration start/completion, and members.
 //! Rules: migration-mode creation (standard template, createdDateTime not in the future and
 //! only with migration mode), channel naming, startMigration time rule, channels complete
-//! before the team, no members before completion, only the owning app completes.
+//! before the team, no members before completion, only the owning app completes, no new
+//! migration channel once General completed its migration.
 
 use std::sync::Arc;
 
@@ -20,6 +21,28 @@ use crate::time::Timestamp;
 
 const MIGRATE: &str = "Teamwork.Migrate.All";
 const MEMBER_ROLES: &[&str] = &["TeamMember.ReadWrite.All", "Group.ReadWrite.All"];
+/// Application permissions that let an app read a team (`GET /teams/{id}`), least
+/// privileged first, as Graph documents them; Teamwork.Migrate.All is not one of them.
+const TEAM_READ_ROLES: &[&str] = &[
+    "Team.ReadBasic.All",
+    "TeamSettings.Read.All",
+    "TeamSettings.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+    "Group.Read.All",
+    "Group.ReadWrite.All",
+];
+/// Application permissions that let an app list or read channels, least privileged
+/// first; Teamwork.Migrate.All is not one of them.
+const CHANNEL_READ_ROLES: &[&str] = &[
+    "Channel.ReadBasic.All",
+    "ChannelSettings.Read.All",
+    "ChannelSettings.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+    "Group.Read.All",
+    "Group.ReadWrite.All",
+];
 const FORBIDDEN_CHANNEL_CHARS: &[char] =
     &['~', '#', '%', '&', '*', '{', '}', '+', '/', '\\', ':', '<', '>', '?', '|', '\'', '"'];
 
@@ -140,8 +163,10 @@ pub async fn create_team(
     }
     let base = origin(&headers);
     let polls = app.config.rules.graph_operation_polls;
+    let failures = app.config.rules.graph_failed_team_creations;
     let (team_id, op_id) = app
         .commit(|st| {
+            let fail = (st.operations.len() as u32) < failures;
             let created = created.unwrap_or(now);
             let team_id = crate::ids::random_guid();
             let drive_id = crate::ids::graph_drive_id();
@@ -184,15 +209,20 @@ pub async fn create_team(
                 general_channel: general.id.clone(),
                 drive_id,
                 drive_root: root.id.clone(),
-                provisioned: polls == 0,
-                deleted: false,
+                provisioned: polls == 0 && !fail,
+                deleted: fail,
+            };
+            let status = match (fail, polls) {
+                (true, _) => "failed",
+                (false, 0) => "succeeded",
+                (false, _) => "inProgress",
             };
             let op = TeamOperation {
                 id: crate::ids::random_guid(),
                 team_id: team_id.clone(),
                 created: now,
                 polls: 0,
-                status: if polls == 0 { "succeeded" } else { "inProgress" }.into(),
+                status: status.into(),
             };
             let op_id = op.id.clone();
             st.put(Record::DriveItem(root));
@@ -252,7 +282,7 @@ fn settle_provisioning(st: &mut EmuState, now: Timestamp, polls_needed: u32) {
         .operations
         .values()
         .filter(|o| {
-            o.status != "succeeded"
+            o.status == "inProgress"
                 && o.created.plus_secs(i64::from(polls_needed) * POLL_INTERVAL_SECS) <= now
         })
         .cloned()
@@ -356,7 +386,7 @@ pub async fn operation(
                 format!("Operation {op} not found."),
             ));
         };
-        if o.status != "succeeded" {
+        if o.status == "inProgress" {
             o.polls += 1;
             if o.polls >= needed {
                 o.status = "succeeded".into();
@@ -376,7 +406,11 @@ pub async fn operation(
             "attemptsCount": 1,
             "targetResourceId": o.team_id,
             "targetResourceLocation": format!("/teams('{}')", o.team_id),
-            "error": null,
+            "error": if o.status == "failed" {
+                json!({"code": "InternalServerError", "message": "Team provisioning failed."})
+            } else {
+                Value::Null
+            },
         })))
     })
     .await
@@ -395,6 +429,7 @@ pub async fn get_team(
 pub fn team(app: &App, headers: &HeaderMap, team_id: &str) -> Result<Json<Value>, GraphError> {
     let caller = graph_caller(app, headers)?;
     take_quota(app, &caller, RequestKind::GetTeamChannel, Some(team_id), None)?;
+    caller.require(TEAM_READ_ROLES)?;
     let now = app.now();
     let polls = app.config.rules.graph_operation_polls;
     let mut st = app.lock();
@@ -475,6 +510,17 @@ pub async fn create_channel(
         .commit(|st| {
             let team = live_team(st, &team_id)?;
             check_channel_name(st, &team_id, &display_name)?;
+            // Graph: completing General before the other channels marks the team as
+            // migrated, and no further channel can be created for migration.
+            let general_done = st.channels.values().any(|c| {
+                c.team_id == team_id && c.is_general && c.migration_mode.as_deref() == Some("completed")
+            });
+            if migration && general_done && team.migration_mode.is_some() {
+                return Err(GraphError::bad_request(
+                    "graph.channel.general_completed",
+                    "The team is marked as migrated: its General channel completed its migration, so no channel can be created in migration mode.",
+                ));
+            }
             let folder = folder_item(&team.drive_id, &team.drive_root, &display_name, &team_id, &base, now);
             let channel = Channel {
                 id: crate::ids::graph_channel_id(),
@@ -510,6 +556,7 @@ pub async fn list_channels(
 ) -> Result<Json<Value>, GraphError> {
     let caller = graph_caller(&app, &headers)?;
     take_quota(&app, &caller, RequestKind::GetTeamChannel, Some(&team_id), None)?;
+    caller.require(CHANNEL_READ_ROLES)?;
     let st = app.lock();
     let team = live_team(&st, &team_id)?;
     let base = origin(&headers);
@@ -520,6 +567,24 @@ pub async fn list_channels(
         .map(|c| channel_json(c, &base, &team.tenant))
         .collect();
     Ok(Json(json!({"value": value})))
+}
+
+/// `GET /v1.0/teams/{id}/primaryChannel` — the team's General channel.
+pub async fn primary_channel(
+    State(app): State<Arc<App>>,
+    Path(team_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GraphError> {
+    let caller = graph_caller(&app, &headers)?;
+    take_quota(&app, &caller, RequestKind::GetTeamChannel, Some(&team_id), None)?;
+    caller.require(CHANNEL_READ_ROLES)?;
+    let st = app.lock();
+    let team = live_team(&st, &team_id)?;
+    let general =
+        st.channels.values().find(|c| c.team_id == team_id && !c.deleted && c.is_general).ok_or_else(
+            || GraphError::not_found("graph.channel.not_found", "The team has no General channel."),
+        )?;
+    Ok(Json(channel_json(general, &origin(&headers), &team.tenant)))
 }
 
 /// `GET /v1.0/teams/{id}/channels/{id}`.
@@ -540,6 +605,7 @@ pub fn channel(
 ) -> Result<Json<Value>, GraphError> {
     let caller = graph_caller(app, headers)?;
     take_quota(app, &caller, RequestKind::GetTeamChannel, Some(team_id), Some(channel_id))?;
+    caller.require(CHANNEL_READ_ROLES)?;
     let st = app.lock();
     let (team, c) = live_channel(&st, team_id, channel_id)?;
     Ok(Json(channel_json(&c, &origin(headers), &team.tenant)))
@@ -635,7 +701,8 @@ pub async fn complete_team(
         if team.migration_mode.as_deref() != Some("inProgress") {
             return Err(GraphError::bad_request(
                 "graph.team.not_migrating",
-                "The team is not in migration mode.",
+                // Graph's wording is undocumented; clients must not depend on it.
+                "Team migration cannot be completed in the team's current state.",
             ));
         }
         owner_check(&caller, &team.owner_app)?;
@@ -709,7 +776,51 @@ fn parse_member(
     Ok((user, roles))
 }
 
-/// `POST /v1.0/teams/{id}/members` — 201; refused while the team is in migration mode.
+/// Teams posts a system event ("… added …") to General when a member joins: a
+/// `systemEventMessage` without an author, which readers of the channel see among the
+/// messages.
+fn member_added_event(st: &mut EmuState, team: &Team, user: &str, now: Timestamp, base: &str) {
+    let channel = team.general_channel.clone();
+    let mut id_num = now.as_millis().max(1);
+    while st.graph_messages.contains_key(&format!("{channel}/{id_num}")) {
+        id_num += 1;
+    }
+    let id = id_num.to_string();
+    let resource = json!({
+        "id": id,
+        "replyToId": null,
+        "etag": id,
+        "messageType": "systemEventMessage",
+        "createdDateTime": now.to_rfc3339_millis(),
+        "lastModifiedDateTime": now.to_rfc3339_millis(),
+        "deletedDateTime": null,
+        "subject": null,
+        "summary": null,
+        "importance": "normal",
+        "webUrl": format!("{base}/l/message/{channel}/{id}"),
+        "channelIdentity": {"teamId": team.id, "channelId": channel},
+        "from": null,
+        "body": {"contentType": "html", "content": "<systemEventMessage/>"},
+        "attachments": [],
+        "mentions": [],
+        "reactions": [],
+        "eventDetail": {
+            "@odata.type": "#microsoft.graph.membersAddedEventMessageDetail",
+            "members": [{"id": user, "userIdentityType": "aadUser"}],
+        },
+    });
+    st.put(Record::GraphMessage(crate::state::GraphMessage {
+        id,
+        team_id: team.id.clone(),
+        channel_id: channel,
+        reply_to: None,
+        created: now,
+        resource,
+    }));
+}
+
+/// `POST /v1.0/teams/{id}/members` — 201 (and a system event in General); refused while
+/// the team is in migration mode.
 pub async fn add_team_member(
     State(app): State<Arc<App>>,
     Path(team_id): Path<String>,
@@ -720,6 +831,8 @@ pub async fn add_team_member(
     take_quota(&app, &caller, RequestKind::Other, Some(&team_id), None)?;
     caller.require(MEMBER_ROLES)?;
     let body = json_object(&body)?;
+    let now = app.now().truncate_to_millis();
+    let base = origin(&headers);
     app.commit(|st| {
         let team = live_team(st, &team_id)?;
         if team.migration_mode.as_deref() == Some("inProgress") {
@@ -734,6 +847,9 @@ pub async fn add_team_member(
             .values()
             .find(|m| m.team_id == team_id && m.channel_id.is_none() && m.user_id == user)
             .cloned();
+        if existing.is_none() {
+            member_added_event(st, &team, &user, now, &base);
+        }
         let member = existing.unwrap_or(TeamMember {
             id: crate::ids::random_guid(),
             team_id: team_id.clone(),
