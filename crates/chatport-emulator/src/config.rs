@@ -155,8 +155,8 @@ pub fn default_delegated_scopes() -> Vec<String> {
     crate::chat::auth::KNOWN_SCOPES.iter().map(|s| format!("https://www.googleapis.com/auth/{s}")).collect()
 }
 
-/// A Microsoft Entra application the emulator trusts.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// A Microsoft Entra application the emulator trusts. Its `Debug` form hides the secret.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct MicrosoftAppTrust {
     /// Directory (tenant) id.
@@ -172,6 +172,18 @@ pub struct MicrosoftAppTrust {
     /// Application permissions put in the token's `roles`.
     #[serde(default = "default_graph_roles")]
     pub roles: Vec<String>,
+}
+
+impl std::fmt::Debug for MicrosoftAppTrust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MicrosoftAppTrust")
+            .field("tenant_id", &self.tenant_id)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &if self.client_secret.is_empty() { "" } else { "<redacted>" })
+            .field("certificate_pem", &self.certificate_pem.as_ref().map(|_| "<certificate>"))
+            .field("roles", &self.roles)
+            .finish()
+    }
 }
 
 /// The application permissions a migration app normally holds.
@@ -441,5 +453,24 @@ impl Default for RuleConfig {
             graph_max_hosted_content_bytes: 4 * 1024 * 1024,
             graph_max_hosted_contents: 10,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_client_secret() {
+        let app = MicrosoftAppTrust {
+            tenant_id: "t".into(),
+            client_id: "c".into(),
+            client_secret: "s3cr3t-value".into(),
+            certificate_pem: Some("-----BEGIN CERTIFICATE-----".into()),
+            roles: default_graph_roles(),
+        };
+        let shown = format!("{app:?}");
+        assert!(!shown.contains("s3cr3t-value") && !shown.contains("BEGIN"), "{shown}");
+        assert!(shown.contains("<redacted>") && shown.contains("client_id"), "{shown}");
     }
 }
