@@ -10,18 +10,18 @@
 //! reacting user; historical memberships from every closed interval plus synthetic ones
 //! for authors no interval covers; current members added after completion.
 
+use super::stream::{self, Fact, Pass1};
 use super::{
-    blob_of, decide, file_note, file_unavailable, in_window, plan_all, roots_with_replies, slug, uuid_from,
-    Context, ConversationPlan, Decision, Directory, DmPolicy, OpList, Poster, Report, Timeline,
-    TransformError,
+    assemble, blob_of, decide, file_note, file_unavailable, ops_path, plan_all, slug, uuid_from, Context,
+    ConversationPlan, Decision, Directory, DmPolicy, Made, OpList, Poster, Report, Timeline, TransformError,
 };
 use crate::markup::render_chat_parts;
 use crate::users::UserAction;
 use chatport_model::plan::{Action, Actor, Container, ContainerKind, OperationId, Outcome};
 use chatport_model::ts::format_rfc3339;
-use chatport_model::{Conversation, ConversationKind, Message};
+use chatport_model::{Conversation, ConversationKind, MessageKind};
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 /// 2000-01-01T00:00:00Z, the earliest space `createTime`.
@@ -46,7 +46,7 @@ pub fn plan(
         ));
     }
     let names = display_names(conversations, ctx);
-    plan_all(canonical, conversations, ctx, |c, msgs| plan_conversation(ctx, c, msgs, &names))
+    plan_all(conversations, ctx, |c| plan_conversation(ctx, canonical, c, &names))
 }
 
 /// Unique (case-insensitive) display names ≤ 128 characters for the spaces, in
@@ -120,62 +120,155 @@ impl Builder<'_> {
     }
 }
 
+/// The space's `createTime`: a second before the earliest record, on a whole second,
+/// clamped to [2000-01-01, now]; and whether the clamp moved history.
+fn space_time(conv: &Conversation, first_msg: Option<i64>, latest: i64) -> (i64, bool) {
+    let created = conv.created.map(|s| s * 1_000_000);
+    let earliest_record = [first_msg, created].into_iter().flatten().min().unwrap_or(latest);
+    let mut space_time = (earliest_record - 1_000_000).clamp(EARLIEST, latest - 1_000_000);
+    space_time -= space_time.rem_euclid(1_000_000);
+    (space_time, earliest_record - 1_000_000 < EARLIEST)
+}
+
+/// The times each user is covered by a membership: current members without a join/leave
+/// record all along, open intervals from their join, closed ones as they will be imported.
+fn coverage(conv: &Conversation, space_time: i64, latest: i64) -> HashMap<&str, Vec<(i64, i64)>> {
+    let mut covered: HashMap<&str, Vec<(i64, i64)>> = HashMap::new();
+    for m in &conv.members {
+        if !conv.memberships.iter().any(|iv| &iv.user == m) {
+            // A current member with no join/leave record: a member all along.
+            covered.entry(m.as_str()).or_default().push((i64::MIN, i64::MAX));
+        }
+    }
+    for iv in &conv.memberships {
+        let Some(left) = iv.left.as_ref().and_then(|t| t.micros()) else {
+            let from = iv.joined.as_ref().and_then(|t| t.micros()).unwrap_or(i64::MIN);
+            covered.entry(iv.user.as_str()).or_default().push((from, i64::MAX));
+            continue;
+        };
+        let (start, end) =
+            closed_interval(iv.joined.as_ref().and_then(|t| t.micros()), left, space_time, latest);
+        covered.entry(iv.user.as_str()).or_default().push((start, end));
+    }
+    covered
+}
+
+/// A closed membership interval as imported: after the space's creation, before now, not empty.
+fn closed_interval(joined: Option<i64>, left: i64, space_time: i64, latest: i64) -> (i64, i64) {
+    let start = joined.unwrap_or(space_time + 1).max(space_time + 1);
+    let end = left.min(latest).max(start + 1);
+    (start, end)
+}
+
+/// Pass-1 facts of a space: its authors (for `externalUserAllowed`) and, per mapped author,
+/// the span of their messages that no membership covers (for synthetic memberships).
+struct ChatScan<'a> {
+    ctx: &'a Context,
+    conv: &'a Conversation,
+    latest: i64,
+    covered: Option<HashMap<&'a str, Vec<(i64, i64)>>>,
+    authors: HashSet<String>,
+    uncovered: BTreeMap<String, (i64, i64)>,
+}
+
+impl Pass1 for ChatScan<'_> {
+    fn fact(&mut self, f: &Fact<'_>) {
+        let Some(a) = f.author else { return };
+        if !self.authors.contains(a) {
+            self.authors.insert(a.to_owned());
+        }
+        let mapped = self
+            .ctx
+            .mapping
+            .get(a)
+            .is_some_and(|row| row.action == UserAction::Author && !row.target.is_empty());
+        if !mapped || f.kind == MessageKind::System {
+            return;
+        }
+        let (conv, latest) = (self.conv, self.latest);
+        // Facts come in time order: the first one fixes the space's time.
+        let covered =
+            self.covered.get_or_insert_with(|| coverage(conv, space_time(conv, Some(f.t), latest).0, latest));
+        let t = f.t;
+        if covered.get(a).is_some_and(|ivs| ivs.iter().any(|(s, e)| *s <= t && t < *e)) {
+            return;
+        }
+        match self.uncovered.get_mut(a) {
+            Some(e) => {
+                e.0 = e.0.min(t);
+                e.1 = e.1.max(t);
+            }
+            None => {
+                self.uncovered.insert(a.to_owned(), (t, t));
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        self.covered = None;
+        self.authors.clear();
+        self.uncovered.clear();
+    }
+}
+
 fn plan_conversation(
     ctx: &Context,
+    canonical: &Path,
     conv: &Conversation,
-    msgs: Vec<Message>,
     names: &HashMap<String, String>,
-) -> ConversationPlan {
+) -> Result<ConversationPlan, TransformError> {
     let importer = ctx.opts.importer.clone().unwrap_or_default();
     let latest = ctx.opts.latest();
-    let (msgs, filtered): (Vec<Message>, Vec<Message>) =
-        msgs.into_iter().partition(|m| m.ts.micros().is_some_and(|t| in_window(&ctx.opts, t)));
+    let mut own =
+        ChatScan { ctx, conv, latest, covered: None, authors: HashSet::new(), uncovered: BTreeMap::new() };
+    let (scan, msgs) = stream::scan(canonical, conv, &ctx.opts, &mut own)?;
+    let out = ctx.out.as_deref();
+    let considered = scan.considered;
+    if conv.kind == ConversationKind::Dm && ctx.opts.dm_policy == DmPolicy::Skip {
+        let mut report = Report::open(out, &conv.id);
+        report.add(
+            "conversation",
+            Outcome::Dropped,
+            "dm_not_importable",
+            &conv.id,
+            None,
+            None,
+            "1:1 DMs cannot be imported into Google Chat; --dm-policy skip",
+        );
+        msgs.for_each(|m| {
+            let ts = Some(m.ts.as_str());
+            report.add(
+                "message",
+                Outcome::Dropped,
+                "dm_not_importable",
+                &conv.id,
+                ts,
+                None,
+                "in a skipped DM",
+            );
+            Ok(())
+        })?;
+        return assemble(Made {
+            containers: Vec::new(),
+            report,
+            considered,
+            carried: 0,
+            dropped: considered,
+            filtered: scan.filtered,
+        });
+    }
     let container_id = format!("space-{}", slug(&conv.id, 40));
     let mut b = Builder {
         ctx,
         conv,
         container: container_id.clone(),
-        list: OpList::new(container_id, Some(conv.id.clone())),
-        report: Report::default(),
+        list: OpList::open(out, container_id, Some(conv.id.clone()))?,
+        report: Report::open(out, &conv.id),
     };
-    let considered = msgs.len() as u64;
-    if conv.kind == ConversationKind::Dm && ctx.opts.dm_policy == DmPolicy::Skip {
-        b.report(
-            "conversation",
-            Outcome::Dropped,
-            "dm_not_importable",
-            None,
-            None,
-            "1:1 DMs cannot be imported into Google Chat; --dm-policy skip",
-        );
-        for m in &msgs {
-            b.report(
-                "message",
-                Outcome::Dropped,
-                "dm_not_importable",
-                Some(m.ts.as_str()),
-                None,
-                "in a skipped DM",
-            );
-        }
-        return ConversationPlan {
-            containers: Vec::new(),
-            report: b.report.entries,
-            considered,
-            carried: 0,
-            dropped: considered,
-            filtered: filtered.len() as u64,
-            spilled: None,
-        };
-    }
 
     // The space.
-    let first_msg = msgs.iter().filter_map(|m| m.ts.micros()).min();
-    let created = conv.created.map(|s| s * 1_000_000);
-    let earliest_record = [first_msg, created].into_iter().flatten().min().unwrap_or(latest);
-    let mut space_time = (earliest_record - 1_000_000).clamp(EARLIEST, latest - 1_000_000);
-    space_time -= space_time.rem_euclid(1_000_000);
-    if earliest_record - 1_000_000 < EARLIEST {
+    let (space_time, clamped) = space_time(conv, scan.first, latest);
+    if clamped {
         b.report(
             "conversation",
             Outcome::Altered,
@@ -194,9 +287,11 @@ fn plan_conversation(
     if let Some(note) = kind_note {
         b.report("conversation", Outcome::Altered, "dm_as_space", None, None, note);
     }
-    let people: BTreeSet<&String> =
-        conv.members.iter().chain(msgs.iter().filter_map(|m| m.author.as_ref())).collect();
-    let external = people.iter().any(|p| ctx.who(p).kind == crate::users::UserKind::External);
+    let external = conv
+        .members
+        .iter()
+        .chain(own.authors.iter())
+        .any(|p| ctx.who(p).kind == crate::users::UserKind::External);
     let mut space = json!({
         "spaceType": space_type,
         "importMode": true,
@@ -235,24 +330,13 @@ fn plan_conversation(
 
     // Historical memberships: closed intervals; open ones become current members.
     let mut current: BTreeSet<String> = conv.members.iter().cloned().collect();
-    let mut covered: HashMap<&str, Vec<(i64, i64)>> = HashMap::new();
-    for m in &conv.members {
-        if !conv.memberships.iter().any(|iv| &iv.user == m) {
-            // A current member with no join/leave record: a member all along.
-            covered.entry(m.as_str()).or_default().push((i64::MIN, i64::MAX));
-        }
-    }
     for (i, iv) in conv.memberships.iter().enumerate() {
         let Some(left) = iv.left.as_ref().and_then(|t| t.micros()) else {
             current.insert(iv.user.clone());
-            let from = iv.joined.as_ref().and_then(|t| t.micros()).unwrap_or(i64::MIN);
-            covered.entry(iv.user.as_str()).or_default().push((from, i64::MAX));
             continue;
         };
-        let joined = iv.joined.as_ref().and_then(|t| t.micros()).unwrap_or(space_time + 1);
-        let start = joined.max(space_time + 1);
-        let end = left.min(latest).max(start + 1);
-        covered.entry(iv.user.as_str()).or_default().push((start, end));
+        let (start, end) =
+            closed_interval(iv.joined.as_ref().and_then(|t| t.micros()), left, space_time, latest);
         let Some(member) = b.member_name(&iv.user) else {
             b.report(
                 "membership",
@@ -273,21 +357,7 @@ fn plan_conversation(
         );
     }
     // Synthetic memberships for authors no interval covers.
-    let mut uncovered: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-    for m in &msgs {
-        let (Some(a), Some(t)) = (m.author.as_ref(), m.ts.micros()) else { continue };
-        if b.member_name(a).is_none() || matches!(m.kind, chatport_model::MessageKind::System) {
-            continue;
-        }
-        let is_covered =
-            covered.get(a.as_str()).is_some_and(|ivs| ivs.iter().any(|(s, e)| *s <= t && t < *e));
-        if !is_covered {
-            let e = uncovered.entry(a.clone()).or_insert((t, t));
-            e.0 = e.0.min(t);
-            e.1 = e.1.max(t);
-        }
-    }
-    for (user, (first, last)) in uncovered {
+    for (user, (first, last)) in std::mem::take(&mut own.uncovered) {
         let Some(member) = b.member_name(&user) else { continue };
         let start = (first - 1_000_000).max(space_time + 1);
         let end = (last + 1_000_000).min(latest).max(start + 1);
@@ -314,15 +384,22 @@ fn plan_conversation(
     // Messages, reactions and attachments in time order.
     let dir = Directory { ctx, chat: true };
     let mut timeline = Timeline::new(1, space_time);
-    let roots = roots_with_replies(&msgs);
-    let present: std::collections::HashSet<i64> = msgs.iter().filter_map(|m| m.ts.micros()).collect();
+    let mut presence = scan.presence();
     let mut used_ids: BTreeSet<String> = BTreeSet::new();
+    let mut t_run = None;
     let conv_slug = slug(&conv.id, 20);
     let (mut carried, mut dropped) = (0u64, 0u64);
-    for m in &msgs {
+    msgs.for_each(|m| {
+        let m = &m;
+        if t_run != m.ts.micros() {
+            // Ids repeat only within one time: forget those of earlier times.
+            t_run = m.ts.micros();
+            used_ids.clear();
+        }
         let ts = m.ts.as_str();
-        let Some(t) = m.ts.micros() else { continue };
-        let decision = decide(ctx, m, roots.contains(&t));
+        let Some(t) = m.ts.micros() else { return Ok(()) };
+        presence.reached(t);
+        let decision = decide(ctx, m, scan.roots.contains(&t));
         let (poster, mut doc, notes) = match decision {
             Decision::Drop { reason, detail } => {
                 dropped += 1;
@@ -339,7 +416,7 @@ fn plan_conversation(
                         );
                     }
                 }
-                continue;
+                return Ok(());
             }
             Decision::Carry { poster, doc, notes } => (poster, doc, notes),
         };
@@ -454,7 +531,7 @@ fn plan_conversation(
                 "Chat cannot also post a thread reply to the space: carried as a reply",
             );
         }
-        if m.reply_to.as_ref().and_then(|r| r.micros()).is_some_and(|r| !present.contains(&r)) {
+        if m.reply_to.as_ref().and_then(|r| r.micros()).is_some_and(|r| !presence.present(r)) {
             b.report(
                 "message",
                 Outcome::Altered,
@@ -543,7 +620,8 @@ fn plan_conversation(
                 );
             }
         }
-    }
+        Ok(())
+    })?;
 
     // Completion, then current members.
     b.push(
@@ -579,7 +657,6 @@ fn plan_conversation(
         );
     }
 
-    let op_count = b.list.ops.len() as u64;
     let container = Container {
         id: b.container.clone(),
         kind: ContainerKind::ChatSpace,
@@ -587,17 +664,16 @@ fn plan_conversation(
         conversation: Some(conv.id.clone()),
         display_name,
         create_time: format_rfc3339(space_time, 6),
-        ops_path: format!("ops/{}.jsonl", b.container),
-        op_count,
+        ops_path: ops_path(&b.container),
+        op_count: b.list.len(),
         message_count: carried,
     };
-    ConversationPlan {
-        containers: vec![(container, b.list.ops)],
-        report: b.report.entries,
+    assemble(Made {
+        containers: vec![(container, b.list)],
+        report: b.report,
         considered,
         carried,
         dropped,
-        filtered: filtered.len() as u64,
-        spilled: None,
-    }
+        filtered: scan.filtered,
+    })
 }

@@ -8,6 +8,7 @@
 //! planned in parallel and written in a fixed order, so a plan is byte-identical run to run.
 
 pub mod chat;
+pub mod stream;
 pub mod teams;
 
 use crate::markup::{MentionResolver, ResolvedUser};
@@ -17,9 +18,11 @@ use chatport_model::plan::{
     Action, Actor, Container, Destination, OpSource, Operation, OperationId, Outcome, PlanCounts,
     PlanManifest, ReportEntry, PLAN_FORMAT_VERSION,
 };
+use chatport_model::DataFile;
 use chatport_model::{Conversation, DataFileWriter, FileRecord, Manifest, Message, User};
 use rayon::prelude::*;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -170,8 +173,11 @@ pub struct Context {
 
 impl Context {
     /// The mapping of a source user (a default `app` row when unknown).
-    pub fn who(&self, id: &str) -> MappingRow {
-        self.mapping.get(id).cloned().unwrap_or_else(|| MappingRow {
+    pub fn who(&self, id: &str) -> Cow<'_, MappingRow> {
+        if let Some(row) = self.mapping.get(id) {
+            return Cow::Borrowed(row);
+        }
+        Cow::Owned(MappingRow {
             source_id: id.to_owned(),
             name: String::new(),
             display_name: self.users.get(id).map(users::display_name).unwrap_or_else(|| id.to_owned()),
@@ -184,7 +190,7 @@ impl Context {
 
     /// The display name of a source user.
     pub fn name_of(&self, id: &str) -> String {
-        self.who(id).display_name
+        self.who(id).into_owned().display_name
     }
 }
 
@@ -207,23 +213,72 @@ impl MentionResolver for Directory<'_> {
     }
 }
 
-/// The operations of one container, in order.
+/// The operations of one container, in order: kept in memory, or written straight to the
+/// container's operations file as they are made (when a plan directory is being written),
+/// so that a conversation's operations never pile up in memory.
 pub struct OpList {
     /// The container.
     pub container: String,
     /// The source conversation, if the container carries one.
     pub conversation: Option<String>,
-    /// The operations so far.
+    /// The operations so far (in memory only; empty when they go to a file).
     pub ops: Vec<Operation>,
+    file: Option<DataFileWriter>,
+    count: u64,
+    by_action: BTreeMap<&'static str, u64>,
+    error: Option<JsonlError>,
+}
+
+/// What an [`OpList`] made once closed.
+pub struct OpsDone {
+    /// The operations, when kept in memory.
+    pub ops: Vec<Operation>,
+    /// The operations file, when written to one.
+    pub file: Option<DataFile>,
+    /// Operations per action type.
+    pub by_action: BTreeMap<&'static str, u64>,
 }
 
 impl OpList {
-    /// An empty list.
+    /// An empty list kept in memory.
     pub fn new(container: String, conversation: Option<String>) -> Self {
-        OpList { container, conversation, ops: Vec::new() }
+        OpList {
+            container,
+            conversation,
+            ops: Vec::new(),
+            file: None,
+            count: 0,
+            by_action: BTreeMap::new(),
+            error: None,
+        }
     }
 
-    /// Appends an operation (its `seq` is its position) and returns its id.
+    /// An empty list written to `out/ops/<container>.jsonl` when `out` is given, else kept
+    /// in memory.
+    pub fn open(
+        out: Option<&Path>,
+        container: String,
+        conversation: Option<String>,
+    ) -> Result<Self, TransformError> {
+        let mut list = OpList::new(container, conversation);
+        if let Some(out) = out {
+            list.file = Some(DataFileWriter::create(out, &ops_path(&list.container))?);
+        }
+        Ok(list)
+    }
+
+    /// Operations so far.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// Whether no operation was added.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Appends an operation (its `seq` is its position) and returns its id. A write error is
+    /// kept and returned by [`OpList::done`].
     pub fn push(
         &mut self,
         id: String,
@@ -233,9 +288,9 @@ impl OpList {
         primary: bool,
     ) -> OperationId {
         let id = OperationId(id);
-        self.ops.push(Operation {
+        let op = Operation {
             id: id.clone(),
-            seq: self.ops.len() as u64,
+            seq: self.count,
             container: self.container.clone(),
             actor,
             action,
@@ -244,19 +299,57 @@ impl OpList {
                 ts: ts.map(str::to_owned),
                 primary,
             }),
-        });
+        };
+        self.count += 1;
+        *self.by_action.entry(op.action.name()).or_default() += 1;
+        match &mut self.file {
+            Some(w) if self.error.is_none() => {
+                if let Err(e) = w.write(&op) {
+                    self.error = Some(e);
+                }
+            }
+            Some(_) => {}
+            None => self.ops.push(op),
+        }
         id
+    }
+
+    /// Closes the list.
+    pub fn done(self) -> Result<OpsDone, TransformError> {
+        if let Some(e) = self.error {
+            return Err(e.into());
+        }
+        let file = self.file.map(DataFileWriter::finish).transpose()?;
+        Ok(OpsDone { ops: self.ops, file, by_action: self.by_action })
     }
 }
 
-/// Collects report entries for one conversation.
+/// The operations file of a container.
+pub fn ops_path(container: &str) -> String {
+    format!("ops/{container}.jsonl")
+}
+
+/// Collects report entries for one conversation: in memory, or written as they come to a
+/// scratch file of the plan directory (merged into `report.jsonl` at the end).
 #[derive(Default)]
 pub struct Report {
-    /// Entries in the order they were found.
+    /// Entries in the order they were found (in memory only).
     pub entries: Vec<ReportEntry>,
+    spill: Option<(PathBuf, String)>,
+    file: Option<DataFileWriter>,
+    by_reason: BTreeMap<String, u64>,
+    error: Option<JsonlError>,
 }
 
 impl Report {
+    /// A report for `conversation`, written to a scratch file under `out` when `out` is given.
+    pub fn open(out: Option<&Path>, conversation: &str) -> Self {
+        Report {
+            spill: out.map(|o| (o.to_owned(), format!("{SPILL}/{}.jsonl", slug(conversation, 48)))),
+            ..Report::default()
+        }
+    }
+
     /// Adds an entry.
     #[allow(clippy::too_many_arguments)]
     pub fn add(
@@ -269,7 +362,7 @@ impl Report {
         operation: Option<&OperationId>,
         detail: impl Into<String>,
     ) {
-        self.entries.push(ReportEntry {
+        let entry = ReportEntry {
             item: item.to_owned(),
             outcome,
             reason: reason.to_owned(),
@@ -277,8 +370,98 @@ impl Report {
             ts: ts.map(str::to_owned),
             operation: operation.cloned(),
             detail: detail.into(),
-        });
+        };
+        let Some((out, rel)) = &self.spill else {
+            self.entries.push(entry);
+            return;
+        };
+        if self.error.is_some() {
+            return;
+        }
+        *self.by_reason.entry(reason_key(&entry)).or_default() += 1;
+        if self.file.is_none() {
+            match DataFileWriter::create(out, rel) {
+                Ok(w) => self.file = Some(w),
+                Err(e) => {
+                    self.error = Some(e);
+                    return;
+                }
+            }
+        }
+        if let Some(Err(e)) = self.file.as_mut().map(|w| w.write(&entry)) {
+            self.error = Some(e);
+        }
     }
+
+    /// Closes the report: the entries in memory, or the scratch file and the counts.
+    fn done(self) -> Result<(Vec<ReportEntry>, Option<PathBuf>, BTreeMap<String, u64>), TransformError> {
+        if let Some(e) = self.error {
+            return Err(e.into());
+        }
+        let path = match (self.file, &self.spill) {
+            (Some(w), Some((out, rel))) => {
+                w.finish()?;
+                Some(out.join(rel))
+            }
+            _ => None,
+        };
+        Ok((self.entries, path, self.by_reason))
+    }
+}
+
+/// What a planner made for one conversation, before [`assemble`].
+pub struct Made {
+    /// Containers with their operation lists, in order.
+    pub containers: Vec<(Container, OpList)>,
+    /// The report.
+    pub report: Report,
+    /// Source messages considered.
+    pub considered: u64,
+    /// Source messages carried.
+    pub carried: u64,
+    /// Source messages dropped.
+    pub dropped: u64,
+    /// Source messages left out by the filters.
+    pub filtered: u64,
+}
+
+/// Closes a conversation's lists and report into its plan (spilled when they went to files).
+pub fn assemble(made: Made) -> Result<ConversationPlan, TransformError> {
+    let mut containers = Vec::with_capacity(made.containers.len());
+    let mut spilled = Spilled {
+        files: Vec::new(),
+        by_action: BTreeMap::new(),
+        operations: 0,
+        report: None,
+        by_reason: BTreeMap::new(),
+    };
+    let mut on_disk = false;
+    for (mut container, list) in made.containers {
+        container.op_count = list.len();
+        let done = list.done()?;
+        if let Some(f) = done.file {
+            on_disk = true;
+            spilled.files.push(f);
+            spilled.operations += container.op_count;
+            for (a, n) in done.by_action {
+                *spilled.by_action.entry(a.to_owned()).or_default() += n;
+            }
+        }
+        containers.push((container, done.ops));
+    }
+    let spill_target = made.report.spill.is_some();
+    let (entries, path, by_reason) = made.report.done()?;
+    spilled.report = path;
+    spilled.by_reason = by_reason;
+    Ok(ConversationPlan {
+        containers,
+        report: entries,
+        considered: made.considered,
+        carried: made.carried,
+        dropped: made.dropped,
+        filtered: made.filtered,
+        spilled: (on_disk || spill_target).then_some(spilled),
+    })
 }
 
 /// Hands out strictly increasing times at a resolution (1 µs for Chat, 1 ms for Teams):
@@ -393,42 +576,6 @@ fn reason_key(e: &ReportEntry) -> String {
     format!("{} {} {}", e.item, outcome, e.reason)
 }
 
-/// Writes a conversation's operations files and report entries to the plan directory as
-/// soon as it is planned, so a transform holds only the conversations being planned in
-/// memory. The returned plan keeps its containers (small) and drops its operations.
-pub fn spill(out: &Path, mut plan: ConversationPlan) -> Result<ConversationPlan, TransformError> {
-    let mut spilled = Spilled {
-        files: Vec::new(),
-        by_action: BTreeMap::new(),
-        operations: 0,
-        report: None,
-        by_reason: BTreeMap::new(),
-    };
-    for (container, ops) in &mut plan.containers {
-        let mut w = DataFileWriter::create(out, &container.ops_path)?;
-        for op in ops.iter() {
-            *spilled.by_action.entry(op.action.name().to_owned()).or_default() += 1;
-            w.write(op)?;
-        }
-        spilled.operations += ops.len() as u64;
-        spilled.files.push(w.finish()?);
-        *ops = Vec::new();
-    }
-    if !plan.report.is_empty() {
-        let first = plan.containers.first().map(|(c, _)| c.id.clone()).unwrap_or_default();
-        let name = format!("{SPILL}/{}-{}.jsonl", slug(&first, 48), plan.report.len());
-        let mut w = DataFileWriter::create(out, &name)?;
-        for e in plan.report.drain(..) {
-            *spilled.by_reason.entry(reason_key(&e)).or_default() += 1;
-            w.write(&e)?;
-        }
-        w.finish()?;
-        spilled.report = Some(out.join(name));
-    }
-    plan.spilled = Some(spilled);
-    Ok(plan)
-}
-
 /// The summary of a transform, for the CLI.
 #[derive(Debug, Clone, Serialize)]
 pub struct TransformSummary {
@@ -482,13 +629,6 @@ pub fn selected(opts: &PlanOptions, c: &Conversation) -> bool {
 /// Whether a message time passes `--since`/`--until`.
 pub fn in_window(opts: &PlanOptions, micros: i64) -> bool {
     opts.since.is_none_or(|s| micros >= s) && opts.until.is_none_or(|u| micros < u)
-}
-
-/// Reads a conversation's messages, in time order (source order breaks ties).
-pub fn read_messages(canonical: &Path, c: &Conversation) -> Result<Vec<Message>, TransformError> {
-    let mut msgs: Vec<Message> = read_jsonl(&canonical.join(&c.messages_path))?.collect::<Result<_, _>>()?;
-    msgs.sort_by_key(|m| m.ts.micros().unwrap_or(i64::MAX));
-    Ok(msgs)
 }
 
 /// Runs a transform: reads `canonical`, plans every selected conversation for the
@@ -593,10 +733,7 @@ fn write_plan(
                 *by_reason.entry(reason).or_default() += n;
             }
             if let Some(path) = sp.report {
-                let text = std::fs::read(&path)
-                    .map_err(|e| TransformError::Output { path: path.clone(), source: e })?;
-                let lines = text.iter().filter(|&&b| b == b'\n').count() as u64;
-                report_w.write_lines(&text, lines)?;
+                copy_lines(&path, &mut report_w)?;
             }
             continue;
         }
@@ -637,6 +774,34 @@ fn write_plan(
     Ok(TransformSummary { manifest, by_reason })
 }
 
+/// Appends the lines of a scratch file to a plan file, a bounded chunk at a time.
+fn copy_lines(path: &Path, w: &mut DataFileWriter) -> Result<(), TransformError> {
+    use std::io::BufRead;
+    let io = |e: std::io::Error| TransformError::Output { path: path.to_owned(), source: e };
+    let mut reader = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
+    let mut chunk = Vec::with_capacity(1 << 20);
+    let mut lines = 0u64;
+    loop {
+        let n = reader.read_until(b'\n', &mut chunk).map_err(io)?;
+        if n > 0 {
+            lines += 1;
+        }
+        if n == 0 || chunk.len() >= 1 << 20 {
+            if !chunk.is_empty() {
+                if !chunk.ends_with(b"\n") {
+                    chunk.push(b'\n');
+                }
+                w.write_lines(&chunk, lines)?;
+                chunk.clear();
+                lines = 0;
+            }
+            if n == 0 {
+                return Ok(());
+            }
+        }
+    }
+}
+
 fn kind_name(k: users::UserKind) -> &'static str {
     match k {
         users::UserKind::Member => "member",
@@ -648,28 +813,21 @@ fn kind_name(k: users::UserKind) -> &'static str {
     }
 }
 
-/// Plans conversations in parallel with `plan_one`, keeping the input order.
-pub fn plan_all<F>(
-    canonical: &Path,
+/// Plans the selected conversations in parallel with `plan_one`, keeping the input order;
+/// the first failing conversation in that order decides the error, so it does not depend
+/// on scheduling.
+pub fn plan_all<T, F>(
     conversations: &[Conversation],
     ctx: &Context,
     plan_one: F,
-) -> Result<Vec<ConversationPlan>, TransformError>
+) -> Result<Vec<T>, TransformError>
 where
-    F: Fn(&Conversation, Vec<Message>) -> ConversationPlan + Sync,
+    T: Send,
+    F: Fn(&Conversation) -> Result<T, TransformError> + Sync,
 {
-    conversations
-        .par_iter()
-        .filter(|c| selected(&ctx.opts, c))
-        .map(|c| {
-            let msgs = read_messages(canonical, c)?;
-            let plan = plan_one(c, msgs);
-            match &ctx.out {
-                Some(out) => spill(out, plan),
-                None => Ok(plan),
-            }
-        })
-        .collect()
+    let results: Vec<Result<T, TransformError>> =
+        conversations.par_iter().filter(|c| selected(&ctx.opts, c)).map(&plan_one).collect();
+    results.into_iter().collect()
 }
 
 #[cfg(test)]
@@ -889,11 +1047,6 @@ pub fn decide(ctx: &Context, msg: &Message, has_replies: bool) -> Decision {
         doc.blocks.insert(0, Block::Paragraph(vec![Inline::Bold(vec![Inline::Text(format!("{label}:"))])]));
     }
     Decision::Carry { poster, doc, notes }
-}
-
-/// The set of thread roots (`ts` µs) that have at least one reply among `msgs`.
-pub fn roots_with_replies(msgs: &[Message]) -> std::collections::HashSet<i64> {
-    msgs.iter().filter_map(|m| m.reply_to.as_ref().and_then(chatport_model::SlackTs::micros)).collect()
 }
 
 /// A paragraph noting a file that is not carried.

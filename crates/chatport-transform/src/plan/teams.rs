@@ -48,9 +48,10 @@
 //! Operation ids are `<container>/create|general|complete|add/<user>` and
 //! `<container>/msg/<ts>[/upload/<file>|/part/<n>]`: derived from source ids only.
 
+use super::stream::{self, Messages, Presence};
 use super::{
-    blob_of, decide, file_note, file_unavailable, in_window, read_messages, roots_with_replies, selected,
-    slug, Context, ConversationPlan, Decision, Directory, OpList, Poster, PrivatePolicy, Report, Timeline,
+    assemble, blob_of, decide, file_note, file_unavailable, ops_path, plan_all, selected, slug, Context,
+    ConversationPlan, Decision, Directory, Made, OpList, Poster, PrivatePolicy, Report, Timeline,
     TransformError,
 };
 use crate::markup::{render_teams, render_teams_parts, Document};
@@ -62,7 +63,6 @@ use chatport_model::plan::{
 use chatport_model::ts::format_rfc3339;
 use chatport_model::{Conversation, ConversationKind, Message};
 use html_escape::{encode_double_quoted_attribute, encode_text};
-use rayon::prelude::*;
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
@@ -120,9 +120,10 @@ pub fn plan(
     if ctx.opts.fallback_user.as_deref().is_some_and(|f| f.trim().is_empty()) {
         return Err(TransformError::Options("--fallback-user must not be empty".into()));
     }
-    let chosen: Vec<&Conversation> = conversations.iter().filter(|c| selected(&ctx.opts, c)).collect();
-    let public: Vec<&Conversation> =
-        chosen.iter().copied().filter(|c| c.kind == ConversationKind::PublicChannel).collect();
+    let public: Vec<&Conversation> = conversations
+        .iter()
+        .filter(|c| selected(&ctx.opts, c) && c.kind == ConversationKind::PublicChannel)
+        .collect();
     if !public.is_empty() && ctx.opts.team_name.trim().is_empty() {
         return Err(TransformError::Options("--team-name must not be empty".into()));
     }
@@ -131,32 +132,16 @@ pub fn plan(
     let all_public: Vec<&Conversation> =
         conversations.iter().filter(|c| c.kind == ConversationKind::PublicChannel).collect();
     let (general, names) = channel_names(&all_public);
-    let places: Vec<Option<Place>> = chosen
-        .iter()
-        .map(|c| match c.kind {
-            ConversationKind::PublicChannel => Some(Place::Workspace {
-                name: names.get(&c.id).cloned().unwrap_or_else(|| c.id.clone()),
-                general: general.as_deref() == Some(c.id.as_str()),
-            }),
-            _ if ctx.opts.private_policy == PrivatePolicy::Skip => None,
-            _ => Some(Place::OwnTeam),
-        })
-        .collect();
-    // In parallel, in input order; the first failing conversation (in that order) decides
-    // the error, so it does not depend on scheduling.
-    let planned: Vec<Result<Planned, TransformError>> = chosen
-        .par_iter()
-        .zip(places.par_iter())
-        .map(|(c, place)| {
-            let msgs = read_messages(canonical, c)?;
-            let mut planned = plan_conversation(ctx, c, msgs, place.as_ref())?;
-            if let Some(out) = &ctx.out {
-                planned.plan = super::spill(out, planned.plan)?;
-            }
-            Ok(planned)
-        })
-        .collect();
-    let mut planned: Vec<Planned> = planned.into_iter().collect::<Result<_, _>>()?;
+    let place = |c: &Conversation| match c.kind {
+        ConversationKind::PublicChannel => Some(Place::Workspace {
+            name: names.get(&c.id).cloned().unwrap_or_else(|| c.id.clone()),
+            general: general.as_deref() == Some(c.id.as_str()),
+        }),
+        _ if ctx.opts.private_policy == PrivatePolicy::Skip => None,
+        _ => Some(Place::OwnTeam),
+    };
+    let mut planned: Vec<Planned> =
+        plan_all(conversations, ctx, |c| plan_conversation(ctx, canonical, c, place(c).as_ref()))?;
     let mut out = Vec::with_capacity(planned.len() + 1);
     if let Some(team_time) = planned.iter().filter_map(|p| p.workspace_time).min() {
         // The General channel exists from the team's creation: it carries the team's time.
@@ -405,11 +390,14 @@ struct Channel<'a> {
     timeline: Timeline,
     /// Thread root `ts` (µs) → the operation that starts the thread in this channel.
     threads: HashMap<i64, OperationId>,
-    /// `ts` (µs) of every considered message, to tell a dropped root from a missing one.
-    present: HashSet<i64>,
+    /// Which thread roots are among the considered messages, to tell a dropped root from a
+    /// missing one.
+    present: Presence<'a>,
     /// Thread roots not carried, whose thread a reply started instead.
     promoted: HashSet<i64>,
+    /// Operation ids of messages at the current time (a `ts` repeats only within one time).
     used_ids: BTreeSet<String>,
+    used_at: Option<i64>,
 }
 
 impl Channel<'_> {
@@ -426,7 +414,11 @@ impl Channel<'_> {
     }
 
     /// A message's operation id: `<channel>/msg/<ts>`, made unique should a `ts` repeat.
-    fn message_id(&mut self, ts: &str) -> String {
+    fn message_id(&mut self, ts: &str, t: i64) -> String {
+        if self.used_at != Some(t) {
+            self.used_at = Some(t);
+            self.used_ids.clear();
+        }
         let mut id = format!("{}/msg/{ts}", self.ops.container);
         let mut n = 2;
         while self.used_ids.contains(&id) {
@@ -443,6 +435,7 @@ impl Channel<'_> {
         let ctx = self.ctx;
         let ts = m.ts.as_str();
         let Some(t) = m.ts.micros() else { return Ok(false) };
+        self.present.reached(t);
         let (poster, mut doc, notes) = match decide(ctx, m, has_replies) {
             Decision::Drop { reason, detail } => {
                 self.report("message", Outcome::Dropped, reason, Some(ts), None, detail);
@@ -471,7 +464,7 @@ impl Channel<'_> {
                 (Actor::App, from_user(fallback, label))
             }
         };
-        let op_base = self.message_id(ts);
+        let op_base = self.message_id(ts, t);
 
         // Its place in its thread: a reply to a carried root, or the start of a thread.
         let root = m.reply_to.as_ref().and_then(|r| r.micros());
@@ -536,7 +529,7 @@ impl Channel<'_> {
             self.report("message", Outcome::Altered, "broadcast_as_reply", Some(ts), Some(&main), detail);
         }
         if let Some(r) = root.filter(|r| self.promoted.contains(r)) {
-            let why = if self.present.contains(&r) {
+            let why = if self.present.present(r) {
                 "its thread root is not carried"
             } else {
                 "its thread root is not in the export or outside the selected dates"
@@ -591,11 +584,17 @@ struct Attached {
 }
 
 /// What a skipped conversation leaves: a conversation entry and one per message.
-fn skipped(conv: &Conversation, msgs: &[Message], filtered: u64) -> Planned {
-    let mut report = Report::default();
+fn skipped(
+    ctx: &Context,
+    conv: &Conversation,
+    msgs: Messages,
+    considered: u64,
+    filtered: u64,
+) -> Result<Planned, TransformError> {
+    let mut report = Report::open(ctx.out.as_deref(), &conv.id);
     let detail = format!("{} not carried: --private-policy skip", conv.kind.as_str());
     report.add("conversation", Outcome::Dropped, "private_skipped", &conv.id, None, None, detail);
-    for m in msgs {
+    msgs.for_each(|m| {
         let ts = Some(m.ts.as_str());
         report.add(
             "message",
@@ -606,18 +605,17 @@ fn skipped(conv: &Conversation, msgs: &[Message], filtered: u64) -> Planned {
             None,
             "in a skipped conversation",
         );
-    }
-    let considered = msgs.len() as u64;
-    let plan = ConversationPlan {
+        Ok(())
+    })?;
+    let plan = assemble(Made {
         containers: Vec::new(),
-        report: report.entries,
+        report,
         considered,
         carried: 0,
         dropped: considered,
         filtered,
-        spilled: None,
-    };
-    Planned { plan, workspace_time: None, general: false }
+    })?;
+    Ok(Planned { plan, workspace_time: None, general: false })
 }
 
 /// Entries for what a conversation's metadata loses in Teams.
@@ -646,7 +644,7 @@ fn open_channel(
     place: &Place,
     channel_time: i64,
     description: &str,
-) -> (String, Option<(OpList, String)>) {
+) -> Result<(String, Option<(OpList, String)>), TransformError> {
     let conv = ch.conv;
     let base = ch.ops.container.clone();
     let source_name = conv.name.clone().unwrap_or_else(|| conv.id.clone());
@@ -660,7 +658,7 @@ fn open_channel(
                 );
                 ch.report("conversation", Outcome::Altered, "channel_renamed", None, None, detail);
             }
-            ("General".to_owned(), None)
+            Ok(("General".to_owned(), None))
         }
         Place::Workspace { name, general: false } => {
             let body = json!({
@@ -679,11 +677,11 @@ fn open_channel(
                 );
                 ch.report("conversation", Outcome::Altered, "channel_renamed", None, Some(&op), detail);
             }
-            (name.clone(), None)
+            Ok((name.clone(), None))
         }
         Place::OwnTeam => {
             let team_id = format!("team-{}", slug(&conv.id, 40));
-            let mut team = OpList::new(team_id.clone(), Some(conv.id.clone()));
+            let mut team = OpList::open(ch.ctx.out.as_deref(), team_id.clone(), Some(conv.id.clone()))?;
             let team_name = own_team_name(ch.ctx, conv);
             let what = match conv.kind {
                 ConversationKind::Dm => "Slack direct message".to_owned(),
@@ -701,59 +699,62 @@ fn open_channel(
             );
             ch.report("conversation", Outcome::Altered, "private_as_own_team", None, Some(&op), detail);
             ch.ops.push(format!("{base}/general"), Actor::App, Action::TeamsUseGeneralChannel, None, false);
-            ("General".to_owned(), Some((team, team_name)))
+            Ok(("General".to_owned(), Some((team, team_name))))
         }
     }
 }
 
 fn plan_conversation(
     ctx: &Context,
+    canonical: &Path,
     conv: &Conversation,
-    msgs: Vec<Message>,
     place: Option<&Place>,
 ) -> Result<Planned, TransformError> {
     let latest = ctx.opts.latest();
-    let (msgs, filtered): (Vec<Message>, Vec<Message>) =
-        msgs.into_iter().partition(|m| m.ts.micros().is_some_and(|t| in_window(&ctx.opts, t)));
-    let filtered = filtered.len() as u64;
-    let Some(place) = place else { return Ok(skipped(conv, &msgs, filtered)) };
+    let (scan, msgs) = stream::scan(canonical, conv, &ctx.opts, &mut ())?;
+    let filtered = scan.filtered;
+    let considered = scan.considered;
+    let Some(place) = place else { return skipped(ctx, conv, msgs, considered, filtered) };
 
     // A second before the first record, on a whole second, leaving a millisecond per
     // message below `latest` so that none is pushed past it.
-    let first_msg = msgs.iter().filter_map(|m| m.ts.micros()).min();
     let created = conv.created.and_then(|s| s.checked_mul(SECOND));
-    let earliest = [first_msg, created].into_iter().flatten().min().unwrap_or(latest);
-    let room = latest - SECOND - 1000 * msgs.len() as i64;
+    let earliest = [scan.first, created].into_iter().flatten().min().unwrap_or(latest);
+    let room = latest - SECOND - 1000 * considered as i64;
     let mut channel_time = (earliest - SECOND).min(room);
     channel_time -= channel_time.rem_euclid(SECOND);
 
+    let out = ctx.out.as_deref();
     let mut ch = Channel {
         ctx,
         conv,
-        ops: OpList::new(format!("channel-{}", slug(&conv.id, 40)), Some(conv.id.clone())),
-        report: Report::default(),
+        ops: OpList::open(out, format!("channel-{}", slug(&conv.id, 40)), Some(conv.id.clone()))?,
+        report: Report::open(out, &conv.id),
         dir: Directory { ctx, chat: false },
         timeline: Timeline::new(1000, channel_time),
         threads: HashMap::new(),
-        present: msgs.iter().filter_map(|m| m.ts.micros()).collect(),
+        present: scan.presence(),
         promoted: HashSet::new(),
         used_ids: BTreeSet::new(),
+        used_at: None,
     };
     let (desc, desc_cut) = description(conv);
     conversation_reports(&mut ch, desc_cut);
-    let (display_name, own_team) = open_channel(&mut ch, place, channel_time, &desc);
+    let (display_name, own_team) = open_channel(&mut ch, place, channel_time, &desc)?;
 
-    let roots = roots_with_replies(&msgs);
     let (mut carried, mut dropped) = (0u64, 0u64);
-    for (i, m) in msgs.iter().enumerate() {
-        let has_replies = m.ts.micros().is_some_and(|t| roots.contains(&t));
-        let ceiling = latest - 1000 * (msgs.len() - i - 1) as i64;
-        if ch.message(m, has_replies, ceiling)? {
+    let mut i = 0u64;
+    msgs.for_each(|m| {
+        let has_replies = m.ts.micros().is_some_and(|t| scan.roots.contains(&t));
+        let ceiling = latest - 1000 * (considered - i - 1) as i64;
+        i += 1;
+        if ch.message(&m, has_replies, ceiling)? {
             carried += 1;
         } else {
             dropped += 1;
         }
-    }
+        Ok(())
+    })?;
     let base = ch.ops.container.clone();
     ch.ops.push(format!("{base}/complete"), Actor::App, Action::TeamsCompleteChannel, None, false);
 
@@ -772,11 +773,11 @@ fn plan_conversation(
                 conversation: Some(conv.id.clone()),
                 display_name: team_name,
                 create_time: format_rfc3339(channel_time, 3),
-                ops_path: format!("ops/{id}.jsonl"),
-                op_count: team.ops.len() as u64,
+                ops_path: ops_path(&id),
+                op_count: team.len(),
                 message_count: 0,
             };
-            containers.push((container, team.ops));
+            containers.push((container, team));
             id
         }
         None => WORKSPACE_TEAM.to_owned(),
@@ -788,21 +789,12 @@ fn plan_conversation(
         conversation: Some(conv.id.clone()),
         display_name,
         create_time: format_rfc3339(channel_time, 3),
-        ops_path: format!("ops/{}.jsonl", ch.ops.container),
-        op_count: ch.ops.ops.len() as u64,
+        ops_path: ops_path(&ch.ops.container),
+        op_count: ch.ops.len(),
         message_count: carried,
     };
-    containers.push((container, ch.ops.ops));
-    let considered = msgs.len() as u64;
-    let plan = ConversationPlan {
-        containers,
-        report: ch.report.entries,
-        considered,
-        carried,
-        dropped,
-        filtered,
-        spilled: None,
-    };
+    containers.push((container, ch.ops));
+    let plan = assemble(Made { containers, report: ch.report, considered, carried, dropped, filtered })?;
     let (workspace_time, general) = match place {
         Place::Workspace { general, .. } => (Some(channel_time), *general),
         Place::OwnTeam => (None, false),
