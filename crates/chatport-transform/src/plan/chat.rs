@@ -495,13 +495,15 @@ fn plan_conversation(
         }
         let reply_option = thread_key.as_ref().map(|_| "REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD".to_owned());
         message["text"] = json!(parts[0]);
+        // Continuation parts repeat the message but for their text and time.
+        let template = if parts.len() > 1 { message.clone() } else { serde_json::Value::Null };
         let main = b.push(
             op_base.clone(),
             actor.clone(),
             Action::ChatCreateMessage {
                 message_id: id.clone(),
                 reply_option: reply_option.clone(),
-                message: message.clone(),
+                message,
                 attachments: uploads,
             },
             Some(ts),
@@ -552,7 +554,7 @@ fn plan_conversation(
             );
             for (i, part) in parts.iter().enumerate().skip(1) {
                 let (when, _) = timeline.assign(t.min(latest));
-                let mut cont = message.clone();
+                let mut cont = template.clone();
                 cont["text"] = json!(part);
                 cont["createTime"] = json!(format_rfc3339(when, 6));
                 b.push(

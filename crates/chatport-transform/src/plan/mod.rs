@@ -190,7 +190,10 @@ impl Context {
 
     /// The display name of a source user.
     pub fn name_of(&self, id: &str) -> String {
-        self.who(id).into_owned().display_name
+        match self.who(id) {
+            Cow::Borrowed(row) => row.display_name.clone(),
+            Cow::Owned(row) => row.display_name,
+        }
     }
 }
 
@@ -288,28 +291,40 @@ impl OpList {
         primary: bool,
     ) -> OperationId {
         let id = OperationId(id);
-        let op = Operation {
-            id: id.clone(),
-            seq: self.count,
-            container: self.container.clone(),
-            actor,
-            action,
-            source: self.conversation.as_ref().map(|c| OpSource {
-                conversation: c.clone(),
-                ts: ts.map(str::to_owned),
-                primary,
-            }),
-        };
+        let seq = self.count;
         self.count += 1;
-        *self.by_action.entry(op.action.name()).or_default() += 1;
+        *self.by_action.entry(action.name()).or_default() += 1;
         match &mut self.file {
             Some(w) if self.error.is_none() => {
+                let op = OpOut {
+                    id: &id,
+                    seq,
+                    container: &self.container,
+                    actor: &actor,
+                    action: &action,
+                    source: self.conversation.as_deref().map(|conversation| SourceOut {
+                        conversation,
+                        ts,
+                        primary,
+                    }),
+                };
                 if let Err(e) = w.write(&op) {
                     self.error = Some(e);
                 }
             }
             Some(_) => {}
-            None => self.ops.push(op),
+            None => self.ops.push(Operation {
+                id: id.clone(),
+                seq,
+                container: self.container.clone(),
+                actor,
+                action,
+                source: self.conversation.as_ref().map(|c| OpSource {
+                    conversation: c.clone(),
+                    ts: ts.map(str::to_owned),
+                    primary,
+                }),
+            }),
         }
         id
     }
@@ -324,6 +339,43 @@ impl OpList {
     }
 }
 
+/// An [`Operation`] as written, borrowing its parts (same fields, same JSON).
+#[derive(Serialize)]
+struct OpOut<'a> {
+    id: &'a OperationId,
+    seq: u64,
+    container: &'a str,
+    actor: &'a Actor,
+    action: &'a Action,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<SourceOut<'a>>,
+}
+
+/// An [`OpSource`] as written.
+#[derive(Serialize)]
+struct SourceOut<'a> {
+    conversation: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ts: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    primary: bool,
+}
+
+/// A [`ReportEntry`] as written, borrowing its parts (same fields, same JSON).
+#[derive(Serialize)]
+struct EntryOut<'a> {
+    item: &'a str,
+    outcome: Outcome,
+    reason: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conversation: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ts: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operation: Option<&'a OperationId>,
+    detail: &'a str,
+}
+
 /// The operations file of a container.
 pub fn ops_path(container: &str) -> String {
     format!("ops/{container}.jsonl")
@@ -335,17 +387,28 @@ pub fn ops_path(container: &str) -> String {
 pub struct Report {
     /// Entries in the order they were found (in memory only).
     pub entries: Vec<ReportEntry>,
-    spill: Option<(PathBuf, String)>,
-    file: Option<DataFileWriter>,
-    by_reason: BTreeMap<String, u64>,
-    error: Option<JsonlError>,
+    spill: Option<PathBuf>,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    line: Vec<u8>,
+    written: u64,
+    /// Entries per (item, outcome, reason): few distinct ones per conversation.
+    counts: Vec<((String, Outcome, String), u64)>,
+    error: Option<TransformError>,
+}
+
+/// A scratch report file: its path and how many entries it holds.
+pub struct ReportPart {
+    /// The file.
+    pub path: PathBuf,
+    /// Its entries (lines).
+    pub entries: u64,
 }
 
 impl Report {
     /// A report for `conversation`, written to a scratch file under `out` when `out` is given.
     pub fn open(out: Option<&Path>, conversation: &str) -> Self {
         Report {
-            spill: out.map(|o| (o.to_owned(), format!("{SPILL}/{}.jsonl", slug(conversation, 48)))),
+            spill: out.map(|o| o.join(SPILL).join(format!("{}.jsonl", slug(conversation, 48)))),
             ..Report::default()
         }
     }
@@ -362,50 +425,80 @@ impl Report {
         operation: Option<&OperationId>,
         detail: impl Into<String>,
     ) {
-        let entry = ReportEntry {
-            item: item.to_owned(),
-            outcome,
-            reason: reason.to_owned(),
-            conversation: Some(conversation.to_owned()),
-            ts: ts.map(str::to_owned),
-            operation: operation.cloned(),
-            detail: detail.into(),
-        };
-        let Some((out, rel)) = &self.spill else {
-            self.entries.push(entry);
+        let Some(path) = &self.spill else {
+            self.entries.push(ReportEntry {
+                item: item.to_owned(),
+                outcome,
+                reason: reason.to_owned(),
+                conversation: Some(conversation.to_owned()),
+                ts: ts.map(str::to_owned),
+                operation: operation.cloned(),
+                detail: detail.into(),
+            });
             return;
         };
         if self.error.is_some() {
             return;
         }
-        *self.by_reason.entry(reason_key(&entry)).or_default() += 1;
+        match self.counts.iter_mut().find(|((i, o, r), _)| i == item && *o == outcome && r == reason) {
+            Some((_, n)) => *n += 1,
+            None => self.counts.push(((item.to_owned(), outcome, reason.to_owned()), 1)),
+        }
+        let detail = detail.into();
+        let entry = EntryOut {
+            item,
+            outcome,
+            reason,
+            conversation: Some(conversation),
+            ts,
+            operation,
+            detail: &detail,
+        };
+        self.line.clear();
+        if let Err(e) = serde_json::to_writer(&mut self.line, &entry) {
+            self.error =
+                Some(TransformError::Output { path: path.clone(), source: std::io::Error::other(e) });
+            return;
+        }
+        self.line.push(b'\n');
         if self.file.is_none() {
-            match DataFileWriter::create(out, rel) {
-                Ok(w) => self.file = Some(w),
+            let created = path
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| std::fs::File::create(path));
+            match created {
+                Ok(f) => self.file = Some(std::io::BufWriter::with_capacity(256 * 1024, f)),
                 Err(e) => {
-                    self.error = Some(e);
+                    self.error = Some(TransformError::Output { path: path.clone(), source: e });
                     return;
                 }
             }
         }
-        if let Some(Err(e)) = self.file.as_mut().map(|w| w.write(&entry)) {
-            self.error = Some(e);
+        if let Some(Err(e)) = self.file.as_mut().map(|w| std::io::Write::write_all(w, &self.line)) {
+            self.error = Some(TransformError::Output { path: path.clone(), source: e });
+            return;
         }
+        self.written += 1;
     }
 
     /// Closes the report: the entries in memory, or the scratch file and the counts.
-    fn done(self) -> Result<(Vec<ReportEntry>, Option<PathBuf>, BTreeMap<String, u64>), TransformError> {
+    fn done(self) -> Result<(Vec<ReportEntry>, Option<ReportPart>, BTreeMap<String, u64>), TransformError> {
         if let Some(e) = self.error {
-            return Err(e.into());
+            return Err(e);
         }
-        let path = match (self.file, &self.spill) {
-            (Some(w), Some((out, rel))) => {
-                w.finish()?;
-                Some(out.join(rel))
+        let part = match (self.file, self.spill) {
+            (Some(w), Some(path)) => {
+                w.into_inner()
+                    .map_err(|e| TransformError::Output { path: path.clone(), source: e.into_error() })?;
+                Some(ReportPart { path, entries: self.written })
             }
             _ => None,
         };
-        Ok((self.entries, path, self.by_reason))
+        let mut by_reason = BTreeMap::new();
+        for ((item, outcome, reason), n) in self.counts {
+            *by_reason.entry(reason_key(&item, outcome, &reason)).or_default() += n;
+        }
+        Ok((self.entries, part, by_reason))
     }
 }
 
@@ -560,7 +653,7 @@ pub struct Spilled {
     /// Operations written.
     pub operations: u64,
     /// The conversation's report entries, as JSONL, in a scratch file.
-    pub report: Option<PathBuf>,
+    pub report: Option<ReportPart>,
     /// Report entries by (item, outcome, reason).
     pub by_reason: BTreeMap<String, u64>,
 }
@@ -568,12 +661,12 @@ pub struct Spilled {
 /// Scratch folder of the plan directory for spilled report entries; removed at the end.
 const SPILL: &str = ".report-parts";
 
-fn reason_key(e: &ReportEntry) -> String {
-    let outcome = match e.outcome {
+fn reason_key(item: &str, outcome: Outcome, reason: &str) -> String {
+    let outcome = match outcome {
         Outcome::Altered => "altered",
         Outcome::Dropped => "dropped",
     };
-    format!("{} {} {}", e.item, outcome, e.reason)
+    format!("{item} {outcome} {reason}")
 }
 
 /// The summary of a transform, for the CLI.
@@ -606,14 +699,18 @@ pub fn load_context(
     let users: Vec<User> = read_jsonl(&canonical.join("users.jsonl"))?.collect::<Result<_, _>>()?;
     let conversations: Vec<Conversation> =
         read_jsonl(&canonical.join("conversations.jsonl"))?.collect::<Result<_, _>>()?;
-    let files: Vec<FileRecord> = read_jsonl(&canonical.join("files.jsonl"))?.collect::<Result<_, _>>()?;
+    let mut files: HashMap<String, FileRecord> = HashMap::new();
+    for f in read_jsonl::<stream::FileIn>(&canonical.join("files.jsonl"))? {
+        let f = FileRecord::from(f?);
+        files.insert(f.id.clone(), f);
+    }
     let rows = mapping.unwrap_or_else(|| users::template(&users, &[]));
     let ctx = Context {
         opts,
         users: users.into_iter().map(|u| (u.id.clone(), u)).collect(),
         mapping: rows.into_iter().map(|r| (r.source_id.clone(), r)).collect(),
         conversations: conversations.iter().map(|c| (c.id.clone(), c.clone())).collect(),
-        files: files.into_iter().map(|f| (f.id.clone(), f)).collect(),
+        files,
         blob_sizes,
         out: None,
     };
@@ -732,8 +829,8 @@ fn write_plan(
             for (reason, n) in sp.by_reason {
                 *by_reason.entry(reason).or_default() += n;
             }
-            if let Some(path) = sp.report {
-                copy_lines(&path, &mut report_w)?;
+            if let Some(part) = sp.report {
+                copy_lines(&part, &mut report_w)?;
             }
             continue;
         }
@@ -749,7 +846,7 @@ fn write_plan(
             counts.containers += 1;
         }
         for e in plan.report {
-            *by_reason.entry(reason_key(&e)).or_default() += 1;
+            *by_reason.entry(reason_key(&e.item, e.outcome, &e.reason)).or_default() += 1;
             report_w.write(&e)?;
         }
     }
@@ -774,32 +871,38 @@ fn write_plan(
     Ok(TransformSummary { manifest, by_reason })
 }
 
-/// Appends the lines of a scratch file to a plan file, a bounded chunk at a time.
-fn copy_lines(path: &Path, w: &mut DataFileWriter) -> Result<(), TransformError> {
-    use std::io::BufRead;
-    let io = |e: std::io::Error| TransformError::Output { path: path.to_owned(), source: e };
-    let mut reader = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
-    let mut chunk = Vec::with_capacity(1 << 20);
-    let mut lines = 0u64;
+/// Appends the lines of a scratch report file to a plan file, a bounded chunk at a time.
+fn copy_lines(part: &ReportPart, w: &mut DataFileWriter) -> Result<(), TransformError> {
+    use std::io::Read;
+    let path = &part.path;
+    let io = |e: std::io::Error| TransformError::Output { path: path.clone(), source: e };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    const CHUNK: usize = 1 << 20;
+    let mut buf = vec![0u8; CHUNK];
+    // Bytes at the front of `buf` that follow the last whole line written.
+    let mut carry = 0;
     loop {
-        let n = reader.read_until(b'\n', &mut chunk).map_err(io)?;
-        if n > 0 {
-            lines += 1;
+        let n = file.read(&mut buf[carry..]).map_err(io)?;
+        let filled = carry + n;
+        if n == 0 {
+            if filled > 0 {
+                return Err(io(std::io::Error::other("the scratch report does not end with a newline")));
+            }
+            break;
         }
-        if n == 0 || chunk.len() >= 1 << 20 {
-            if !chunk.is_empty() {
-                if !chunk.ends_with(b"\n") {
-                    chunk.push(b'\n');
-                }
-                w.write_lines(&chunk, lines)?;
-                chunk.clear();
-                lines = 0;
+        match buf[..filled].iter().rposition(|&b| b == b'\n') {
+            Some(last) => {
+                w.write_lines(&buf[..=last], 0)?;
+                buf.copy_within(last + 1..filled, 0);
+                carry = filled - last - 1;
             }
-            if n == 0 {
-                return Ok(());
-            }
+            None if filled == buf.len() => buf.resize(buf.len() * 2, 0),
+            None => carry = filled,
         }
     }
+    // The lines were counted as they were written.
+    w.write_lines(&[], part.entries)?;
+    Ok(())
 }
 
 fn kind_name(k: users::UserKind) -> &'static str {

@@ -17,7 +17,8 @@ use super::{PlanOptions, TransformError};
 use chatport_model::jsonl::JsonlError;
 use chatport_model::ts::parse_micros;
 use chatport_model::{
-    Body, BotInfo, Conversation, Edited, Message, MessageKind, Reaction, SlackTs, SourceRef,
+    Body, BotInfo, Conversation, Edited, FileRecord, FileState, FileUse, Message, MessageKind, Reaction,
+    SlackTs, SourceRef,
 };
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -214,6 +215,58 @@ impl From<MessageIn> for Message {
             reactions: m.reactions,
             files: m.files,
             attachments: m.attachments,
+            extra: Default::default(),
+        }
+    }
+}
+
+/// A `files.jsonl` record without its `extra` (uninterpreted source fields the planners do
+/// not use): same fields and rules as [`FileRecord`]; `extra` is checked and skipped, so the
+/// files of a large export take little memory.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileIn {
+    id: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    mimetype: Option<String>,
+    #[serde(default)]
+    size: Option<u64>,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    created: Option<i64>,
+    state: FileState,
+    #[serde(default)]
+    sha256: Option<String>,
+    #[serde(default)]
+    blob: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    first_seen: Option<FileUse>,
+    #[serde(default, rename = "extra")]
+    _extra: IgnoredAny,
+}
+
+impl From<FileIn> for FileRecord {
+    fn from(f: FileIn) -> Self {
+        FileRecord {
+            id: f.id,
+            name: f.name,
+            title: f.title,
+            mimetype: f.mimetype,
+            size: f.size,
+            user: f.user,
+            created: f.created,
+            state: f.state,
+            sha256: f.sha256,
+            blob: f.blob,
+            url: f.url,
+            first_seen: f.first_seen,
             extra: Default::default(),
         }
     }
