@@ -46,7 +46,7 @@ pub fn plan(
         ));
     }
     let names = display_names(conversations, ctx);
-    plan_all(conversations, ctx, |c| plan_conversation(ctx, canonical, c, &names))
+    plan_all(canonical, conversations, ctx, |c| plan_conversation(ctx, canonical, c, &names))
 }
 
 /// Unique (case-insensitive) display names ≤ 128 characters for the spaces, in

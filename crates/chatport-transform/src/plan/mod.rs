@@ -20,7 +20,6 @@ use chatport_model::plan::{
 };
 use chatport_model::DataFile;
 use chatport_model::{Conversation, DataFileWriter, FileRecord, Manifest, Message, User};
-use rayon::prelude::*;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -696,14 +695,25 @@ pub fn load_context(
         .map(|f| (f.path.clone(), f.bytes))
         .collect();
     let canonical_sha = sha256_hex(&bytes);
-    let users: Vec<User> = read_jsonl(&canonical.join("users.jsonl"))?.collect::<Result<_, _>>()?;
-    let conversations: Vec<Conversation> =
-        read_jsonl(&canonical.join("conversations.jsonl"))?.collect::<Result<_, _>>()?;
-    let mut files: HashMap<String, FileRecord> = HashMap::new();
-    for f in read_jsonl::<stream::FileIn>(&canonical.join("files.jsonl"))? {
-        let f = FileRecord::from(f?);
-        files.insert(f.id.clone(), f);
-    }
+    // The files (the largest of these) are read alongside the users and conversations.
+    let file_count = manifest.files.iter().find(|f| f.path == "files.jsonl").map_or(0, |f| f.records);
+    let read_files = || -> Result<HashMap<String, FileRecord>, TransformError> {
+        let mut files = HashMap::with_capacity(usize::try_from(file_count).unwrap_or(0).min(1 << 24));
+        for f in read_jsonl::<stream::FileIn>(&canonical.join("files.jsonl"))? {
+            let f = FileRecord::from(f?);
+            files.insert(f.id.clone(), f);
+        }
+        Ok(files)
+    };
+    let read_rest = || -> Result<(Vec<User>, Vec<Conversation>), TransformError> {
+        let users: Vec<User> = read_jsonl(&canonical.join("users.jsonl"))?.collect::<Result<_, _>>()?;
+        let conversations: Vec<Conversation> =
+            read_jsonl(&canonical.join("conversations.jsonl"))?.collect::<Result<_, _>>()?;
+        Ok((users, conversations))
+    };
+    let (rest, files) = rayon::join(read_rest, read_files);
+    let (users, conversations) = rest?;
+    let files = files?;
     let rows = mapping.unwrap_or_else(|| users::template(&users, &[]));
     let ctx = Context {
         opts,
@@ -919,7 +929,14 @@ fn kind_name(k: users::UserKind) -> &'static str {
 /// Plans the selected conversations in parallel with `plan_one`, keeping the input order;
 /// the first failing conversation in that order decides the error, so it does not depend
 /// on scheduling.
+///
+/// The largest conversations (by messages file size under `canonical`) are started first
+/// and each worker takes the next one when it is free, so the run does not end with one
+/// worker planning a large conversation while the others idle. The order of work does not
+/// change any output: each conversation is planned on its own and results are kept by
+/// position.
 pub fn plan_all<T, F>(
+    canonical: &Path,
     conversations: &[Conversation],
     ctx: &Context,
     plan_one: F,
@@ -928,9 +945,39 @@ where
     T: Send,
     F: Fn(&Conversation) -> Result<T, TransformError> + Sync,
 {
-    let results: Vec<Result<T, TransformError>> =
-        conversations.par_iter().filter(|c| selected(&ctx.opts, c)).map(&plan_one).collect();
-    results.into_iter().collect()
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let chosen: Vec<&Conversation> = conversations.iter().filter(|c| selected(&ctx.opts, c)).collect();
+    let mut order: Vec<(u64, usize)> = chosen
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (std::fs::metadata(canonical.join(&c.messages_path)).map_or(0, |m| m.len()), i))
+        .collect();
+    order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let slots: Vec<Mutex<Option<Result<T, TransformError>>>> =
+        chosen.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let work = || loop {
+        let k = next.fetch_add(1, Ordering::Relaxed);
+        let Some(&(_, i)) = order.get(k) else { break };
+        let result = plan_one(chosen[i]);
+        *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+    };
+    let workers = rayon::current_num_threads().min(chosen.len()).max(1);
+    rayon::scope(|s| {
+        for _ in 1..workers {
+            s.spawn(|_| work());
+        }
+        work();
+    });
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(|| Err(TransformError::Options("a conversation was not planned".into())))
+        })
+        .collect()
 }
 
 #[cfg(test)]

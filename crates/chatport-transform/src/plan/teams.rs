@@ -141,7 +141,7 @@ pub fn plan(
         _ => Some(Place::OwnTeam),
     };
     let mut planned: Vec<Planned> =
-        plan_all(conversations, ctx, |c| plan_conversation(ctx, canonical, c, place(c).as_ref()))?;
+        plan_all(canonical, conversations, ctx, |c| plan_conversation(ctx, canonical, c, place(c).as_ref()))?;
     let mut out = Vec::with_capacity(planned.len() + 1);
     if let Some(team_time) = planned.iter().filter_map(|p| p.workspace_time).min() {
         // The General channel exists from the team's creation: it carries the team's time.
