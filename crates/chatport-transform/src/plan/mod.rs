@@ -395,6 +395,9 @@ pub struct Report {
     error: Option<TransformError>,
 }
 
+/// A closed report: the entries in memory, or the scratch file; entries per reason key.
+type ReportDone = (Vec<ReportEntry>, Option<ReportPart>, BTreeMap<String, u64>);
+
 /// A scratch report file: its path and how many entries it holds.
 pub struct ReportPart {
     /// The file.
@@ -481,7 +484,7 @@ impl Report {
     }
 
     /// Closes the report: the entries in memory, or the scratch file and the counts.
-    fn done(self) -> Result<(Vec<ReportEntry>, Option<ReportPart>, BTreeMap<String, u64>), TransformError> {
+    fn done(self) -> Result<ReportDone, TransformError> {
         if let Some(e) = self.error {
             return Err(e);
         }
@@ -1003,6 +1006,59 @@ mod tests {
         assert_eq!(parts.concat(), text);
         let parts = split_text("line one\nline two\nline three", 20);
         assert_eq!(parts[0], "line one\nline two\n");
+    }
+
+    #[test]
+    fn borrowed_views_write_the_model_records_byte_for_byte() {
+        let id = OperationId("space-c1/msg/1.000001".into());
+        let action = Action::ChatCompleteImport;
+        let actor = Actor::User { id: "u@corp.example".into() };
+        for (conversation, ts, primary) in
+            [(Some("C1"), Some("1.000001"), true), (Some("C1"), None, false), (None, None, false)]
+        {
+            let model = Operation {
+                id: id.clone(),
+                seq: 7,
+                container: "space-c1".into(),
+                actor: actor.clone(),
+                action: action.clone(),
+                source: conversation.map(|c| OpSource {
+                    conversation: c.into(),
+                    ts: ts.map(str::to_owned),
+                    primary,
+                }),
+            };
+            let view = OpOut {
+                id: &id,
+                seq: 7,
+                container: "space-c1",
+                actor: &actor,
+                action: &action,
+                source: conversation.map(|conversation| SourceOut { conversation, ts, primary }),
+            };
+            assert_eq!(serde_json::to_string(&model).unwrap(), serde_json::to_string(&view).unwrap());
+        }
+        for (ts, op) in [(Some("1.5"), Some(&id)), (None, None)] {
+            let model = ReportEntry {
+                item: "message".into(),
+                outcome: Outcome::Altered,
+                reason: "split".into(),
+                conversation: Some("C1".into()),
+                ts: ts.map(str::to_owned),
+                operation: op.cloned(),
+                detail: "d \"q\"".into(),
+            };
+            let view = EntryOut {
+                item: "message",
+                outcome: Outcome::Altered,
+                reason: "split",
+                conversation: Some("C1"),
+                ts,
+                operation: op,
+                detail: "d \"q\"",
+            };
+            assert_eq!(serde_json::to_string(&model).unwrap(), serde_json::to_string(&view).unwrap());
+        }
     }
 
     #[test]
