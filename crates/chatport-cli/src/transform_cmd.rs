@@ -77,6 +77,12 @@ pub struct TransformArgs {
     /// Teams: the largest image carried inline (hostedContents); larger ones are uploaded.
     #[arg(long, default_value_t = 4 << 20, value_name = "BYTES")]
     pub max_inline_image_bytes: u64,
+    /// Teams: an owner of the migrated teams (repeatable): a source user id (mapped through
+    /// --users) or a destination account (UPN or AAD object id). Added as owner of the
+    /// workspace team, with the Slack owners and admins who have an account; an own team
+    /// gets it only when none of its members can own it (reported).
+    #[arg(long = "team-owner", value_name = "USER")]
+    pub team_owners: Vec<String>,
     /// "Now" for the clamps (RFC 3339 UTC), for reproducible plans; default: the clock.
     #[arg(long)]
     pub now: Option<String>,
@@ -135,6 +141,7 @@ pub fn transform(a: TransformArgs) -> anyhow::Result<Outcome> {
     opts.private_policy = a.private_policy;
     opts.fallback_user = a.fallback_user;
     opts.max_inline_image_bytes = a.max_inline_image_bytes;
+    opts.team_owners = a.team_owners;
     let mapping = a.users.as_deref().map(users::read_csv).transpose()?;
     let summary = chatport_transform::plan::transform(&a.dir, &a.out, opts, mapping)?;
     let c = &summary.manifest.counts;

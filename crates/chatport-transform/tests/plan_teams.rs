@@ -864,3 +864,68 @@ fn a_pilot_names_channels_as_the_full_run_does() {
     assert_eq!(names, ["ENG-backend-ops- (2)"]);
     assert_eq!(containers(&plans).len(), 2, "the workspace team and the one channel");
 }
+
+/// The destination accounts added as owners of a team container.
+fn owners_of(plans: &[ConversationPlan], team: &str) -> Vec<String> {
+    let (_, ops) = containers(plans).into_iter().find(|(c, _)| c.id == team).expect("team container");
+    ops.iter()
+        .filter_map(|o| match &o.action {
+            Action::TeamsAddMember { member } if member["roles"] == serde_json::json!(["owner"]) => {
+                Some(member["user@odata.bind"].as_str().unwrap_or_default().to_owned())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn every_team_ends_with_an_owner_or_a_report_entry() {
+    // Nobody is a Slack owner or admin and no --team-owner: the workspace team has no owner
+    // (reported); each own team makes its first mapped member the owner (reported).
+    let plans = run();
+    assert!(owners_of(&plans, "workspace-team").is_empty());
+    let entries = reports(&plans);
+    assert!(entries.iter().any(|e| e.reason == "team_without_owner" && e.conversation.is_none()));
+    let own_teams: Vec<String> = containers(&plans)
+        .iter()
+        .filter(|(c, _)| c.kind == ContainerKind::TeamsTeam && c.id != "workspace-team")
+        .map(|(c, _)| c.id.clone())
+        .collect();
+    assert!(!own_teams.is_empty());
+    for t in &own_teams {
+        assert_eq!(owners_of(&plans, t).len(), 1, "{t}");
+    }
+    let assigned = entries.iter().filter(|e| e.reason == "owner_assigned").count();
+    assert_eq!(assigned, own_teams.len());
+
+    // Bob is a Slack admin; --team-owner names a destination account and an unmapped user.
+    let mut fixture = Fixture::sample();
+    fixture.users[1].extra.insert("is_admin".into(), serde_json::json!(true));
+    let mut opts = options();
+    opts.team_owners = vec!["it-admin@corp.example".into(), "U4".into(), "it-admin@corp.example".into()];
+    let plans = run_with(&fixture, opts).expect("plan");
+    let owners = owners_of(&plans, "workspace-team");
+    assert_eq!(
+        owners,
+        [
+            "https://graph.microsoft.com/v1.0/users('aad-bob')",
+            "https://graph.microsoft.com/v1.0/users('it-admin@corp.example')"
+        ]
+    );
+    let (_, ops) = containers(&plans).into_iter().find(|(c, _)| c.id == "workspace-team").expect("team");
+    let ids: BTreeSet<&str> = ops.iter().map(|o| o.id.0.as_str()).collect();
+    assert_eq!(ids.len(), ops.len(), "owner operation ids are unique");
+    let entries = reports(&plans);
+    assert!(!entries.iter().any(|e| e.reason == "team_without_owner"));
+    let unmapped: Vec<&&ReportEntry> = entries.iter().filter(|e| e.reason == "owner_unmapped").collect();
+    assert_eq!(unmapped.len(), 1, "{unmapped:?}");
+    assert!(unmapped[0].detail.contains("U4"));
+    // Own teams with Bob as a member make him their owner instead of the first member.
+    for t in containers(&plans)
+        .iter()
+        .filter(|(c, _)| c.kind == ContainerKind::TeamsTeam && c.id != "workspace-team")
+    {
+        let owners = owners_of(&plans, &t.0.id);
+        assert_eq!(owners.len(), 1, "{}", t.0.id);
+    }
+}

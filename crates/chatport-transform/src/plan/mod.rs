@@ -125,6 +125,10 @@ pub struct PlanOptions {
     pub fallback_user: Option<String>,
     /// Teams: largest image carried inline as hostedContents; larger ones become files.
     pub max_inline_image_bytes: u64,
+    /// Teams: owners of the migrated teams (`--team-owner`): source user ids (mapped through
+    /// the user mapping) or destination accounts (UPN or object id).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub team_owners: Vec<String>,
 }
 
 impl PlanOptions {
@@ -142,6 +146,7 @@ impl PlanOptions {
             private_policy: PrivatePolicy::OwnTeam,
             fallback_user: None,
             max_inline_image_bytes: 4 << 20,
+            team_owners: Vec::new(),
         }
     }
 

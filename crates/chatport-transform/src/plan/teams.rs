@@ -223,11 +223,12 @@ fn team_body(name: &str, description: &str, time: i64) -> Value {
     })
 }
 
-/// The body of `POST /teams/{id}/members` for a mapped user.
-fn member_body(target: &str) -> Value {
+/// The body of `POST /teams/{id}/members` for a mapped user, as an owner or a member.
+fn member_body(target: &str, owner: bool) -> Value {
+    let roles: &[&str] = if owner { &["owner"] } else { &[] };
     json!({
         "@odata.type": "#microsoft.graph.aadUserConversationMember",
-        "roles": [],
+        "roles": roles,
         // An OData string literal: a quote in a UPN doubles.
         "user@odata.bind": format!("{GRAPH_USERS}('{}')", target.replace('\'', "''")),
     })
@@ -248,31 +249,154 @@ fn current_members(c: &Conversation) -> BTreeSet<String> {
         .collect()
 }
 
-/// Adds completion and member operations to a team's list; returns why each member that
-/// cannot be added is left out.
-fn complete_team(ctx: &Context, team: &mut OpList, members: &BTreeSet<String>) -> Vec<String> {
+/// Whether the source workspace made a user an owner or admin (Slack's `is_owner`,
+/// `is_admin`, `is_primary_owner`, kept in the canonical user's `extra`).
+fn slack_admin(ctx: &Context, user: &str) -> bool {
+    ctx.users.get(user).is_some_and(|u| {
+        ["is_primary_owner", "is_owner", "is_admin"]
+            .iter()
+            .any(|k| u.extra.get(*k).and_then(Value::as_bool) == Some(true))
+    })
+}
+
+/// The destination accounts of `--team-owner`: a source user id is mapped through the user
+/// mapping (left out, with a note, when it has no account); anything else is taken as a
+/// destination account (UPN or object id). In flag order, without repeats.
+fn flag_owners(ctx: &Context, notes: &mut Vec<TeamNote>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for o in ctx.opts.team_owners.iter().map(|o| o.trim()).filter(|o| !o.is_empty()) {
+        let target = match ctx.mapping.get(o) {
+            Some(_) => match mapped(ctx, o) {
+                Some(t) => t,
+                None => {
+                    let detail = format!("--team-owner {o} ({}) has no destination account", ctx.name_of(o));
+                    notes.push(TeamNote { reason: "owner_unmapped", outcome: Outcome::Dropped, detail });
+                    continue;
+                }
+            },
+            None => o.to_owned(),
+        };
+        if !out.contains(&target) {
+            out.push(target);
+        }
+    }
+    out
+}
+
+/// A report entry of a team's completion: `(reason, outcome, detail)`.
+struct TeamNote {
+    reason: &'static str,
+    outcome: Outcome,
+    detail: String,
+}
+
+/// Adds completion and member operations to a team's list, owners (`roles: ["owner"]`)
+/// among them: every member in `owners` (source ids), then the destination accounts in
+/// `extra_owners` that no member maps to. Returns report notes: members left out, and a
+/// team left without an owner.
+fn complete_team(
+    ctx: &Context,
+    team: &mut OpList,
+    members: &BTreeSet<String>,
+    owners: &BTreeSet<String>,
+    extra_owners: &[String],
+) -> Vec<TeamNote> {
     let base = team.container.clone();
     team.push(format!("{base}/complete"), Actor::App, Action::TeamsCompleteTeam, None, false);
-    let mut unmapped = Vec::new();
+    let mut notes = Vec::new();
     let mut added = BTreeSet::new();
+    let owner_targets: BTreeSet<String> =
+        owners.iter().filter_map(|o| mapped(ctx, o)).chain(extra_owners.iter().cloned()).collect();
     for user in members {
         match mapped(ctx, user) {
             // Two source accounts mapped to one destination user are added once.
             Some(target) if !added.insert(target.clone()) => {}
             Some(target) => {
+                let owner = owner_targets.contains(&target);
                 team.push(
                     format!("{base}/add/{user}"),
                     Actor::App,
-                    Action::TeamsAddMember { member: member_body(&target) },
+                    Action::TeamsAddMember { member: member_body(&target, owner) },
                     None,
                     false,
                 );
             }
-            None => unmapped
-                .push(format!("current member {} ({user}) has no destination account", ctx.name_of(user))),
+            None => notes.push(TeamNote {
+                reason: "member_unmapped",
+                outcome: Outcome::Dropped,
+                detail: format!("current member {} ({user}) has no destination account", ctx.name_of(user)),
+            }),
         }
     }
-    unmapped
+    // Owners who are not members of the conversations: Slack admins, `--team-owner`.
+    let others = owners
+        .iter()
+        .filter(|o| !members.contains(*o))
+        .filter_map(|o| mapped(ctx, o).map(|t| (o.clone(), t)));
+    let extra = extra_owners.iter().map(|t| (format!("owner/{}", id_part(t)), t.clone()));
+    for (key, target) in others.map(|(o, t)| (format!("add/{o}"), t)).chain(extra) {
+        if !added.insert(target.clone()) {
+            continue;
+        }
+        team.push(
+            format!("{base}/{key}"),
+            Actor::App,
+            Action::TeamsAddMember { member: member_body(&target, true) },
+            None,
+            false,
+        );
+    }
+    if owner_targets.is_empty() {
+        notes.push(TeamNote {
+            reason: "team_without_owner",
+            outcome: Outcome::Altered,
+            detail:
+                "no owner could be determined (no mapped Slack owner or admin, no --team-owner): the team \
+                     ends without an owner; add one in the Teams admin center"
+                    .into(),
+        });
+    }
+    notes
+}
+
+/// Owners of a conversation's own team: its mapped members who are Slack owners or admins,
+/// and its creator when a mapped member; else its first mapped member (by source id); else
+/// the `--team-owner` accounts, who then gain access to the conversation. Each fallback is
+/// reported.
+fn own_team_owners(
+    ctx: &Context,
+    conv: &Conversation,
+    members: &BTreeSet<String>,
+) -> (BTreeSet<String>, Vec<String>, Vec<TeamNote>) {
+    let mut notes = Vec::new();
+    let with_account: Vec<&String> = members.iter().filter(|m| mapped(ctx, m).is_some()).collect();
+    let mut owners: BTreeSet<String> = with_account
+        .iter()
+        .filter(|m| slack_admin(ctx, m) || conv.creator.as_deref() == Some(m.as_str()))
+        .map(|m| (*m).clone())
+        .collect();
+    if owners.is_empty() {
+        if let Some(first) = with_account.first() {
+            let detail = format!(
+                "no member is a Slack owner, admin or the creator: {} ({first}) is made the team's owner",
+                ctx.name_of(first)
+            );
+            notes.push(TeamNote { reason: "owner_assigned", outcome: Outcome::Altered, detail });
+            owners.insert((*first).clone());
+        }
+    }
+    let mut extra = Vec::new();
+    if owners.is_empty() {
+        extra = flag_owners(ctx, &mut notes);
+        if !extra.is_empty() {
+            let detail = format!(
+                "no member has a destination account: --team-owner {} own the team and can read the conversation",
+                extra.join(", ")
+            );
+            notes.push(TeamNote { reason: "owner_from_flag", outcome: Outcome::Altered, detail });
+        }
+    }
+    (owners, extra, notes)
 }
 
 /// The workspace team's container: creation at `time`, completion, current members of its
@@ -288,16 +412,27 @@ fn workspace_team(ctx: &Context, public: &[&Conversation], time: i64) -> Convers
         false,
     );
     let members: BTreeSet<String> = public.iter().flat_map(|c| current_members(c)).collect();
-    let report = complete_team(ctx, &mut team, &members)
+    // Owners: the workspace's owners and admins who have an account, and `--team-owner`.
+    let mut notes = Vec::new();
+    let extra = flag_owners(ctx, &mut notes);
+    let mut admins: Vec<&String> = ctx.users.keys().filter(|u| slack_admin(ctx, u)).collect();
+    admins.sort();
+    let owners: BTreeSet<String> = admins.into_iter().filter(|u| mapped(ctx, u).is_some()).cloned().collect();
+    notes.extend(complete_team(ctx, &mut team, &members, &owners, &extra));
+    let report = notes
         .into_iter()
-        .map(|detail| ReportEntry {
-            item: "membership".into(),
-            outcome: Outcome::Dropped,
-            reason: "member_unmapped".into(),
+        .map(|n| ReportEntry {
+            item: if n.reason == "member_unmapped" { "membership" } else { "team" }.into(),
+            outcome: n.outcome,
+            reason: n.reason.into(),
             conversation: None,
             ts: None,
             operation: None,
-            detail: format!("{detail}: not added to the workspace team"),
+            detail: if n.reason == "member_unmapped" {
+                format!("{}: not added to the workspace team", n.detail)
+            } else {
+                format!("workspace team: {}", n.detail)
+            },
         })
         .collect();
     let container = Container {
@@ -762,8 +897,11 @@ fn plan_conversation(
     let mut containers = Vec::new();
     let parent = match own_team {
         Some((mut team, team_name)) => {
-            for detail in complete_team(ctx, &mut team, &current_members(conv)) {
-                ch.report("membership", Outcome::Dropped, "member_unmapped", None, None, detail);
+            let members = current_members(conv);
+            let (owners, extra, notes) = own_team_owners(ctx, conv, &members);
+            for n in notes.into_iter().chain(complete_team(ctx, &mut team, &members, &owners, &extra)) {
+                let item = if n.reason == "member_unmapped" { "membership" } else { "team" };
+                ch.report(item, n.outcome, n.reason, None, None, n.detail);
             }
             let id = team.container.clone();
             let container = Container {
