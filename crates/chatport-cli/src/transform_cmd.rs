@@ -2,6 +2,7 @@
 
 use crate::Outcome;
 use chatport_model::plan::Destination;
+use chatport_transform::plan::custom_emoji::CustomEmojiPolicy;
 use chatport_transform::plan::{DmPolicy, PlanOptions, PrivatePolicy};
 use chatport_transform::users::{self, DomainRewrite};
 use clap::{Args, ValueEnum};
@@ -83,6 +84,15 @@ pub struct TransformArgs {
     /// gets it only when none of its members can own it (reported).
     #[arg(long = "team-owner", value_name = "USER")]
     pub team_owners: Vec<String>,
+    /// The source workspace's custom emoji: a folder of `<name>.<ext>` images (slackdump's
+    /// emoji dump; its `index.json` is read too). Known names are reported as custom emoji.
+    #[arg(long, value_name = "DIR")]
+    pub custom_emoji: Option<PathBuf>,
+    /// Custom emoji in message text: `text` keeps `:name:`; `image` puts the image inline in
+    /// Teams (hostedContents, within --max-inline-image-bytes; the folder must be inside the
+    /// canonical directory) and keeps `:name:` in Google Chat, which cannot (reported).
+    #[arg(long, default_value = "text")]
+    pub custom_emoji_policy: CustomEmojiPolicy,
     /// "Now" for the clamps (RFC 3339 UTC), for reproducible plans; default: the clock.
     #[arg(long)]
     pub now: Option<String>,
@@ -142,6 +152,8 @@ pub fn transform(a: TransformArgs) -> anyhow::Result<Outcome> {
     opts.fallback_user = a.fallback_user;
     opts.max_inline_image_bytes = a.max_inline_image_bytes;
     opts.team_owners = a.team_owners;
+    opts.custom_emoji = a.custom_emoji;
+    opts.custom_emoji_policy = a.custom_emoji_policy;
     let mapping = a.users.as_deref().map(users::read_csv).transpose()?;
     let summary = chatport_transform::plan::transform(&a.dir, &a.out, opts, mapping)?;
     let c = &summary.manifest.counts;

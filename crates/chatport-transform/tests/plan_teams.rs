@@ -929,3 +929,82 @@ fn every_team_ends_with_an_owner_or_a_report_entry() {
         assert_eq!(owners.len(), 1, "{}", t.0.id);
     }
 }
+
+/// Plans `fixture` with a custom emoji folder written inside the canonical directory:
+/// `party-parrot.gif` (small), `big.png` (over the inline limit), and an `index.json` that
+/// also knows `url-only` (no file) and aliases `parrot-too` → `party-parrot`, `yes` → `+1`.
+fn run_with_emoji(
+    fixture: &Fixture,
+    policy: chatport_transform::plan::custom_emoji::CustomEmojiPolicy,
+    inside: bool,
+) -> Result<Vec<ConversationPlan>, TransformError> {
+    let dir = tempfile::tempdir().map_err(|e| TransformError::Options(e.to_string()))?;
+    let elsewhere = tempfile::tempdir().map_err(|e| TransformError::Options(e.to_string()))?;
+    fixture.write(dir.path());
+    let emoji = if inside { dir.path().join("emoji") } else { elsewhere.path().join("emoji") };
+    std::fs::create_dir_all(&emoji).ok();
+    std::fs::write(emoji.join("party-parrot.gif"), b"GIF89a tiny").ok();
+    std::fs::write(emoji.join("big.png"), [9u8; 4096]).ok();
+    std::fs::write(emoji.join("notes.txt"), b"not an image").ok();
+    std::fs::write(
+        emoji.join("index.json"),
+        r#"{"party-parrot":"https://emoji.example/p.gif","big":"https://emoji.example/b.png",
+            "url-only":"https://emoji.example/u.png","parrot-too":"alias:party-parrot","yes":"alias:+1"}"#,
+    )
+    .ok();
+    let mut opts = options();
+    opts.custom_emoji = Some(emoji);
+    opts.custom_emoji_policy = policy;
+    let (ctx, convs, _) = load_context(dir.path(), opts, Some(mapping()))?;
+    teams::plan(dir.path(), &ctx, &convs)
+}
+
+fn emoji_fixture() -> Fixture {
+    let mut f = Fixture::sample();
+    let text = "hi :party-parrot: :parrot-too: :big: :url-only: :yes: :nope:";
+    f.messages.get_mut("C2").expect("C2").push(msg("C2", "1699999001.000000", "U1", text));
+    f
+}
+
+#[test]
+fn custom_emoji_images_are_inline_in_teams_by_policy() {
+    use chatport_transform::plan::custom_emoji::CustomEmojiPolicy;
+    let plans = run_with_emoji(&emoji_fixture(), CustomEmojiPolicy::Image, true).expect("plan");
+    let (_, ops) = channel_of(&plans, "C2");
+    let (_, message, hosted, _) = post(message_op(ops, "1699999001.000000"));
+    let html = message["body"]["content"].as_str().unwrap_or_default();
+    // One hosted image for party-parrot and its alias; big is over --max-inline-image-bytes,
+    // url-only has no file: both text; the alias to a standard emoji is Unicode.
+    assert_eq!(hosted.len(), 1, "{hosted:?}");
+    assert_eq!(hosted[0].temporary_id, "1");
+    assert_eq!(hosted[0].blob.path, "emoji/party-parrot.gif");
+    assert_eq!(hosted[0].blob.content_type, "image/gif");
+    assert_eq!(html.matches("<img src=\"../hostedContents/1/$value\"").count(), 2, "{html}");
+    assert!(html.contains(":big:") && html.contains(":url-only:") && html.contains(":nope:"), "{html}");
+    assert!(html.contains('👍'), "{html}");
+    check_balanced(html);
+    let entries = reports(&plans);
+    let about = |reason: &str| {
+        entries.iter().filter(|e| e.ts.as_deref() == Some("1699999001.000000") && e.reason == reason).count()
+    };
+    assert_eq!(about("custom_emoji_as_image"), 2);
+    assert_eq!(about("custom_emoji_as_text"), 2, "big and url-only are known custom emoji kept as text");
+    assert_eq!(about("unknown_emoji"), 1);
+
+    // The text policy keeps every custom emoji as text.
+    let plans = run_with_emoji(&emoji_fixture(), CustomEmojiPolicy::Text, false).expect("plan");
+    let (_, ops) = channel_of(&plans, "C2");
+    let (_, message, hosted, _) = post(message_op(ops, "1699999001.000000"));
+    assert!(hosted.is_empty());
+    assert!(message["body"]["content"].as_str().unwrap_or_default().contains(":party-parrot:"));
+    let entries = reports(&plans);
+    let as_text = entries
+        .iter()
+        .filter(|e| e.ts.as_deref() == Some("1699999001.000000") && e.reason == "custom_emoji_as_text")
+        .count();
+    assert_eq!(as_text, 4);
+
+    // The image policy needs the folder inside the canonical directory.
+    let err = run_with_emoji(&emoji_fixture(), CustomEmojiPolicy::Image, false).err().expect("an error");
+    assert!(err.to_string().contains("inside the canonical directory"), "{err}");
+}

@@ -8,6 +8,7 @@
 //! planned in parallel and written in a fixed order, so a plan is byte-identical run to run.
 
 pub mod chat;
+pub mod custom_emoji;
 pub mod stream;
 pub mod teams;
 
@@ -129,6 +130,16 @@ pub struct PlanOptions {
     /// the user mapping) or destination accounts (UPN or object id).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub team_owners: Vec<String>,
+    /// The source workspace's custom emoji images (`--custom-emoji`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_emoji: Option<PathBuf>,
+    /// How custom emoji in message text are carried (`--custom-emoji-policy`).
+    #[serde(skip_serializing_if = "is_text_policy")]
+    pub custom_emoji_policy: custom_emoji::CustomEmojiPolicy,
+}
+
+fn is_text_policy(p: &custom_emoji::CustomEmojiPolicy) -> bool {
+    *p == custom_emoji::CustomEmojiPolicy::Text
 }
 
 impl PlanOptions {
@@ -147,6 +158,8 @@ impl PlanOptions {
             fallback_user: None,
             max_inline_image_bytes: 4 << 20,
             team_owners: Vec::new(),
+            custom_emoji: None,
+            custom_emoji_policy: custom_emoji::CustomEmojiPolicy::Text,
         }
     }
 
@@ -170,6 +183,8 @@ pub struct Context {
     pub files: HashMap<String, FileRecord>,
     /// Sizes of the canonical directory's blobs, by path.
     pub blob_sizes: HashMap<String, u64>,
+    /// The source workspace's custom emoji, by name (empty without `--custom-emoji`).
+    pub custom_emoji: BTreeMap<String, custom_emoji::CustomEmoji>,
     /// The plan directory being written; planners [`spill`] each conversation there as
     /// soon as it is planned. `None` keeps plans in memory (for callers that plan only).
     pub out: Option<PathBuf>,
@@ -217,6 +232,22 @@ impl MentionResolver for Directory<'_> {
 
     fn channel(&self, id: &str) -> Option<String> {
         self.ctx.conversations.get(id).and_then(|c| c.name.clone())
+    }
+
+    /// A known custom emoji is text here (an empty, unusable image source); an alias to a
+    /// standard emoji is that emoji.
+    fn custom_emoji(&self, name: &str) -> Option<String> {
+        match custom_emoji::resolve(&self.ctx.custom_emoji, name)? {
+            Ok(_) => Some(String::new()),
+            Err(target) => Some(format!("alias:{target}")),
+        }
+    }
+}
+
+impl<'a> Directory<'a> {
+    /// The directory of a planning context.
+    pub fn new(ctx: &'a Context, chat: bool) -> Self {
+        Directory { ctx, chat }
     }
 }
 
@@ -723,6 +754,10 @@ pub fn load_context(
     let (users, conversations) = rest?;
     let files = files?;
     let rows = mapping.unwrap_or_else(|| users::template(&users, &[]));
+    let custom_emoji = match &opts.custom_emoji {
+        Some(dir) => custom_emoji::load(canonical, dir, opts.custom_emoji_policy)?,
+        None => BTreeMap::new(),
+    };
     let ctx = Context {
         opts,
         users: users.into_iter().map(|u| (u.id.clone(), u)).collect(),
@@ -730,6 +765,7 @@ pub fn load_context(
         conversations: conversations.iter().map(|c| (c.id.clone(), c.clone())).collect(),
         files,
         blob_sizes,
+        custom_emoji,
         out: None,
     };
     Ok((ctx, conversations, canonical_sha))
@@ -818,6 +854,21 @@ fn write_plan(
             ts: None,
             operation: None,
             detail: format!("{} {} ({}): {what}", r.source_id, r.display_name, kind_name(r.kind)),
+        });
+    }
+    if ctx.opts.destination == Destination::Chat
+        && ctx.opts.custom_emoji_policy == custom_emoji::CustomEmojiPolicy::Image
+    {
+        user_entries.push(ReportEntry {
+            item: "emoji".into(),
+            outcome: Outcome::Altered,
+            reason: "custom_emoji_image_not_importable".into(),
+            conversation: None,
+            ts: None,
+            operation: None,
+            detail: "--custom-emoji-policy image: Google Chat message text cannot hold an inline image, so \
+                     custom emoji stay `:name:` text (each reported as custom_emoji_as_text)"
+                .into(),
         });
     }
     let global = ConversationPlan {

@@ -17,8 +17,8 @@ use super::{PlanOptions, TransformError};
 use chatport_model::jsonl::JsonlError;
 use chatport_model::ts::parse_micros;
 use chatport_model::{
-    Body, BotInfo, Conversation, Edited, FileRecord, FileState, FileUse, Message, MessageKind, Reaction,
-    SlackTs, SourceRef,
+    Body, BotInfo, Conversation, Edited, FileRecord, FileState, Message, MessageKind, Reaction, SlackTs,
+    SourceRef,
 };
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -220,9 +220,10 @@ impl From<MessageIn> for Message {
     }
 }
 
-/// A `files.jsonl` record without its `extra` (uninterpreted source fields the planners do
-/// not use): same fields and rules as [`FileRecord`]; `extra` is checked and skipped, so the
-/// files of a large export take little memory.
+/// A `files.jsonl` record with only what the planners use (name, type, size, state,
+/// content): same fields and rules as [`FileRecord`], but `user`, `created`, `url`,
+/// `first_seen` and `extra` are checked and skipped, not kept, so the files of a large
+/// export take less memory.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileIn {
@@ -235,19 +236,19 @@ pub struct FileIn {
     mimetype: Option<String>,
     #[serde(default)]
     size: Option<u64>,
-    #[serde(default)]
-    user: Option<String>,
-    #[serde(default)]
-    created: Option<i64>,
+    #[serde(default, rename = "user")]
+    _user: Option<IgnoredAny>,
+    #[serde(default, rename = "created")]
+    _created: Option<IgnoredAny>,
     state: FileState,
     #[serde(default)]
     sha256: Option<String>,
     #[serde(default)]
     blob: Option<String>,
-    #[serde(default)]
-    url: Option<String>,
-    #[serde(default)]
-    first_seen: Option<FileUse>,
+    #[serde(default, rename = "url")]
+    _url: Option<IgnoredAny>,
+    #[serde(default, rename = "first_seen")]
+    _first_seen: Option<IgnoredAny>,
     #[serde(default, rename = "extra")]
     _extra: IgnoredAny,
 }
@@ -260,13 +261,13 @@ impl From<FileIn> for FileRecord {
             title: f.title,
             mimetype: f.mimetype,
             size: f.size,
-            user: f.user,
-            created: f.created,
+            user: None,
+            created: None,
             state: f.state,
             sha256: f.sha256,
             blob: f.blob,
-            url: f.url,
-            first_seen: f.first_seen,
+            url: None,
+            first_seen: None,
             extra: Default::default(),
         }
     }

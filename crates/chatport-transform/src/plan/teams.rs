@@ -48,13 +48,14 @@
 //! Operation ids are `<container>/create|general|complete|add/<user>` and
 //! `<container>/msg/<ts>[/upload/<file>|/part/<n>]`: derived from source ids only.
 
+use super::custom_emoji::{self, CustomEmojiPolicy};
 use super::stream::{self, Messages, Presence};
 use super::{
     assemble, blob_of, decide, file_note, file_unavailable, ops_path, plan_all, selected, slug, Context,
     ConversationPlan, Decision, Directory, Made, OpList, Poster, PrivatePolicy, Report, Timeline,
     TransformError,
 };
-use crate::markup::{render_teams, render_teams_parts, Document};
+use crate::markup::{render_teams, render_teams_parts, Document, MentionResolver, ResolvedUser};
 use crate::users::UserAction;
 use chatport_model::jsonl::sha256_hex;
 use chatport_model::plan::{
@@ -64,6 +65,7 @@ use chatport_model::ts::format_rfc3339;
 use chatport_model::{Conversation, ConversationKind, Message};
 use html_escape::{encode_double_quoted_attribute, encode_text};
 use serde_json::{json, Value};
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
@@ -606,15 +608,30 @@ impl Channel<'_> {
         let reply_to = root.and_then(|r| self.threads.get(&r).cloned());
 
         // Body: the text, then inline images and file placeholders, then the reactions.
-        let attached = attach(self, m, &op_base, &mut doc);
-        let rendered = render_teams(&doc, &self.dir);
+        let mut attached = attach(self, m, &op_base, &mut doc);
         let tail = format!("{}{}", attached.html, reaction_footer(m));
         let budget =
             MESSAGE_LIMIT.saturating_sub(ENVELOPE_RESERVE + FILE_RESERVE * attached.uploads.len()).max(4_000);
-        let parts = if json_len(&rendered.text) + json_len(&tail) <= budget {
-            vec![rendered.text.clone()]
-        } else {
-            split_parts(&doc, &self.dir, budget.saturating_sub(json_len(&tail)).max(budget / 4))
+        // Custom emoji as inline images (after the attached ones) when the policy asks and
+        // the body fits one message; split bodies keep them as text.
+        let (rendered, parts) = {
+            let images = EmojiImages::new(&self.dir, ctx, attached.hosted.len());
+            let rendered = match &images {
+                Some(images) => render_teams(&doc, images),
+                None => render_teams(&doc, &self.dir),
+            };
+            if json_len(&rendered.text) + json_len(&tail) <= budget {
+                if let Some(images) = images {
+                    attached.hosted.extend(images.hosted());
+                }
+                let text = rendered.text.clone();
+                (rendered, vec![text])
+            } else {
+                let rendered = if images.is_some() { render_teams(&doc, &self.dir) } else { rendered };
+                let parts =
+                    split_parts(&doc, &self.dir, budget.saturating_sub(json_len(&tail)).max(budget / 4));
+                (rendered, parts)
+            }
         };
 
         let wanted = t.min(ceiling);
@@ -707,6 +724,78 @@ impl Channel<'_> {
         }
         report_reactions(self, m, ts, &main);
         Ok(true)
+    }
+}
+
+/// The renderers' view for one Teams message under `--custom-emoji-policy image`: custom
+/// emoji with an image within the inline size limit become `../hostedContents/N/$value`
+/// references, numbered after the message's attached images, while image slots remain
+/// ([`MAX_HOSTED_CONTENTS`]); the others stay text.
+struct EmojiImages<'a> {
+    dir: &'a Directory<'a>,
+    ctx: &'a Context,
+    first: usize,
+    room: usize,
+    used: RefCell<Vec<BlobRef>>,
+}
+
+impl<'a> EmojiImages<'a> {
+    /// `None` unless the image policy is on and custom emoji are known.
+    fn new(dir: &'a Directory<'a>, ctx: &'a Context, attached_images: usize) -> Option<Self> {
+        (ctx.opts.custom_emoji_policy == CustomEmojiPolicy::Image && !ctx.custom_emoji.is_empty()).then(
+            || EmojiImages {
+                dir,
+                ctx,
+                first: attached_images + 1,
+                room: MAX_HOSTED_CONTENTS.saturating_sub(attached_images),
+                used: RefCell::new(Vec::new()),
+            },
+        )
+    }
+
+    /// The images the rendered body references, with their temporary ids.
+    fn hosted(self) -> impl Iterator<Item = HostedContent> {
+        let first = self.first;
+        self.used
+            .into_inner()
+            .into_iter()
+            .enumerate()
+            .map(move |(i, blob)| HostedContent { temporary_id: (first + i).to_string(), blob })
+    }
+}
+
+impl MentionResolver for EmojiImages<'_> {
+    fn user(&self, id: &str) -> Option<ResolvedUser> {
+        self.dir.user(id)
+    }
+
+    fn channel(&self, id: &str) -> Option<String> {
+        self.dir.channel(id)
+    }
+
+    fn user_group(&self, id: &str) -> Option<String> {
+        self.dir.user_group(id)
+    }
+
+    fn custom_emoji(&self, name: &str) -> Option<String> {
+        let emoji = match custom_emoji::resolve(&self.ctx.custom_emoji, name)? {
+            Ok(e) => e,
+            Err(target) => return Some(format!("alias:{target}")),
+        };
+        let Some(blob) = emoji.image.as_ref().filter(|b| b.bytes <= self.ctx.opts.max_inline_image_bytes)
+        else {
+            return Some(String::new());
+        };
+        let mut used = self.used.borrow_mut();
+        let i = match used.iter().position(|b| b.path == blob.path) {
+            Some(i) => i,
+            None if used.len() < self.room => {
+                used.push(blob.clone());
+                used.len() - 1
+            }
+            None => return Some(String::new()),
+        };
+        Some(format!("../hostedContents/{}/$value", self.first + i))
     }
 }
 
@@ -865,7 +954,7 @@ fn plan_conversation(
         conv,
         ops: OpList::open(out, format!("channel-{}", slug(&conv.id, 40)), Some(conv.id.clone()))?,
         report: Report::open(out, &conv.id),
-        dir: Directory { ctx, chat: false },
+        dir: Directory::new(ctx, false),
         timeline: Timeline::new(1000, channel_time),
         threads: HashMap::new(),
         present: scan.presence(),
