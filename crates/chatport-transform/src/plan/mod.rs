@@ -179,8 +179,8 @@ pub struct Context {
     pub mapping: HashMap<String, MappingRow>,
     /// Conversations by id (for channel mentions).
     pub conversations: HashMap<String, Conversation>,
-    /// Files by id.
-    pub files: HashMap<String, FileRecord>,
+    /// Files by id (boxed: the map's slots stay small for exports with many files).
+    pub files: HashMap<String, Box<FileRecord>>,
     /// Sizes of the canonical directory's blobs, by path.
     pub blob_sizes: HashMap<String, u64>,
     /// The source workspace's custom emoji, by name (empty without `--custom-emoji`).
@@ -736,11 +736,11 @@ pub fn load_context(
     let canonical_sha = sha256_hex(&bytes);
     // The files (the largest of these) are read alongside the users and conversations.
     let file_count = manifest.files.iter().find(|f| f.path == "files.jsonl").map_or(0, |f| f.records);
-    let read_files = || -> Result<HashMap<String, FileRecord>, TransformError> {
+    let read_files = || -> Result<HashMap<String, Box<FileRecord>>, TransformError> {
         let mut files = HashMap::with_capacity(usize::try_from(file_count).unwrap_or(0).min(1 << 24));
         for f in read_jsonl::<stream::FileIn>(&canonical.join("files.jsonl"))? {
             let f = FileRecord::from(f?);
-            files.insert(f.id.clone(), f);
+            files.insert(f.id.clone(), Box::new(f));
         }
         Ok(files)
     };
