@@ -232,3 +232,29 @@ fn a_bad_record_names_the_file_and_line() {
     let msg = err.to_string();
     assert!(msg.contains("C1.jsonl") && msg.contains("line 5"), "{msg}");
 }
+
+#[test]
+fn writing_a_plan_keeps_no_operations_or_entries_in_memory() {
+    use chatport_transform::plan::{chat, load_context};
+    let tmp = tempfile::tempdir().unwrap();
+    write_canonical(tmp.path(), &conversation_messages());
+    let out = tmp.path().join("plan");
+    std::fs::create_dir_all(out.join("ops")).unwrap();
+    let (mut ctx, convs, _) = load_context(tmp.path(), opts(Destination::Chat), None).unwrap();
+    ctx.out = Some(out.clone());
+    let plans = chat::plan(tmp.path(), &ctx, &convs).unwrap();
+    assert_eq!(plans.len(), 1);
+    let plan = &plans[0];
+    let spilled = plan.spilled.as_ref().expect("written to the plan directory");
+    assert!(plan.report.is_empty(), "report entries went to a scratch file");
+    let (container, ops) = &plan.containers[0];
+    assert!(ops.is_empty(), "operations went straight to their file");
+    assert!(container.op_count > 10);
+    assert_eq!(spilled.operations, container.op_count);
+    let on_disk = std::fs::read_to_string(out.join(&container.ops_path)).unwrap();
+    assert_eq!(on_disk.lines().count() as u64, container.op_count);
+    let part = spilled.report.as_ref().expect("a report part");
+    let lines = std::fs::read_to_string(&part.path).unwrap().lines().count() as u64;
+    assert_eq!(lines, part.entries);
+    assert_eq!(spilled.by_reason.values().sum::<u64>(), part.entries);
+}
