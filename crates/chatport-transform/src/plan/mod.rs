@@ -446,7 +446,15 @@ impl Report {
     /// A report for `conversation`, written to a scratch file under `out` when `out` is given.
     pub fn open(out: Option<&Path>, conversation: &str) -> Self {
         Report {
-            spill: out.map(|o| o.join(SPILL).join(format!("{}.jsonl", slug(conversation, 48)))),
+            // The slug is lowercase: a hash of the exact id keeps ids differing in case apart.
+            spill: out.map(|o| {
+                let name = format!(
+                    "{}-{}.jsonl",
+                    slug(conversation, 40),
+                    &sha256_hex(conversation.as_bytes())[..12]
+                );
+                o.join(SPILL).join(name)
+            }),
             ..Report::default()
         }
     }
