@@ -525,7 +525,8 @@ struct Channel<'a> {
     report: Report,
     dir: Directory<'a>,
     timeline: Timeline,
-    /// Thread root `ts` (µs) → the operation that starts the thread in this channel.
+    /// Thread root `ts` (µs) → the operation that starts the thread in this channel (roots
+    /// with replies only).
     threads: HashMap<i64, OperationId>,
     /// Which thread roots are among the considered messages, to tell a dropped root from a
     /// missing one.
@@ -658,7 +659,11 @@ impl Channel<'_> {
                 main.clone()
             }
             (None, None) => {
-                self.threads.insert(t, main.clone());
+                // Only roots that replies will look up are remembered (memory per thread,
+                // not per message).
+                if has_replies {
+                    self.threads.insert(t, main.clone());
+                }
                 main.clone()
             }
         };
