@@ -13,8 +13,10 @@
 //! println!("{} messages, {} warnings", manifest.counts.messages, warnings.len());
 //! ```
 
+pub mod jsonout;
 pub mod slack;
 pub mod source;
+pub mod transcode;
 
 use std::path::PathBuf;
 

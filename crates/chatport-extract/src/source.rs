@@ -299,6 +299,23 @@ impl ExportSource {
         Ok(buf)
     }
 
+    /// Reads a whole entry into `buf` (cleared first, its allocation reused and sized
+    /// from the entry's declared size), failing when it inflates beyond `limit` bytes.
+    pub fn read_into(&self, entry: &Entry, limit: u64, buf: &mut Vec<u8>) -> Result<(), EntryError> {
+        buf.clear();
+        match &self.backing {
+            Backing::Zip(archive) => {
+                let mut archive = archive.clone();
+                let file = archive.by_index(entry.index).map_err(|e| EntryError::Read(e.to_string()))?;
+                // The declared size is only a hint (the bound below is what counts), and a
+                // header may lie: reserve at most 64 MiB up front, grow past that by reading.
+                buf.reserve(file.size().min(limit).min(64 << 20) as usize);
+                bounded_copy(file, limit, buf).map(|_| ())
+            }
+            Backing::Dir(_) => self.copy(entry, limit, buf).map(|_| ()),
+        }
+    }
+
     /// Streams an entry into `out`, failing when it inflates beyond `limit` bytes.
     /// Returns the number of bytes copied.
     pub fn copy(&self, entry: &Entry, limit: u64, out: &mut dyn Write) -> Result<u64, EntryError> {

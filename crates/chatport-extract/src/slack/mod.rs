@@ -55,9 +55,34 @@ struct Run<'a> {
     inflated: AtomicU64,
     known_users: HashSet<String>,
     progress: &'a dyn Progress,
+    /// Buffers of written day outputs, handed to the next day files: large buffers freshly
+    /// allocated each time cost page faults and page clearing.
+    spare_lines: std::sync::Mutex<Vec<Vec<u8>>>,
 }
 
+/// At most this many spare day-output buffers are kept, none larger than this.
+const SPARE_LINES: usize = 4 * DAY_WINDOW;
+const SPARE_LINE_BYTES: usize = 64 << 20;
+
 impl Run<'_> {
+    /// An empty buffer for a day file's lines.
+    fn lines_buffer(&self) -> Vec<u8> {
+        self.spare_lines.lock().ok().and_then(|mut spare| spare.pop()).unwrap_or_default()
+    }
+
+    /// Gives a written day file's lines buffer back for reuse.
+    fn recycle_lines(&self, mut lines: Vec<u8>) {
+        if lines.capacity() > SPARE_LINE_BYTES {
+            return;
+        }
+        lines.clear();
+        if let Ok(mut spare) = self.spare_lines.lock() {
+            if spare.len() < SPARE_LINES {
+                spare.push(lines);
+            }
+        }
+    }
+
     /// The name of an entry relative to the export root, for messages and records.
     fn rel<'e>(&self, entry: &'e Entry) -> &'e str {
         entry.name.strip_prefix(self.prefix.as_str()).unwrap_or(&entry.name)
@@ -102,6 +127,54 @@ impl Run<'_> {
                     format!("invalid UTF-8 at byte {at}: replaced with U+FFFD"),
                 ));
                 Some(String::from_utf8_lossy(e.as_bytes()).into_owned())
+            }
+        }
+    }
+
+    /// Like [`Run::read_text`], into a reused buffer: the text borrows from `buf` unless
+    /// invalid UTF-8 had to be replaced.
+    fn read_text_into<'b>(
+        &self,
+        entry: &Entry,
+        warnings: &mut Vec<Warning>,
+        buf: &'b mut Vec<u8>,
+    ) -> Option<std::borrow::Cow<'b, str>> {
+        let rel = self.rel(entry);
+        match self.source.read_into(entry, self.opts.max_json_bytes, buf) {
+            Ok(()) => {}
+            Err(EntryError::TooLarge { limit }) => {
+                warnings.push(Warning::new(
+                    WarningCode::EntryTooLarge,
+                    Some(rel),
+                    None,
+                    format!("inflates to more than {limit} bytes (--max-json-bytes): skipped"),
+                ));
+                return None;
+            }
+            Err(EntryError::Read(e)) => {
+                warnings.push(Warning::new(
+                    WarningCode::UnreadableSource,
+                    Some(rel),
+                    None,
+                    format!("{e}: skipped"),
+                ));
+                return None;
+            }
+        }
+        if !self.charge(buf.len() as u64, rel, warnings) {
+            return None;
+        }
+        match std::str::from_utf8(buf) {
+            Ok(s) => Some(std::borrow::Cow::Borrowed(s)),
+            Err(e) => {
+                let at = e.valid_up_to();
+                warnings.push(Warning::new(
+                    WarningCode::InvalidUtf8,
+                    Some(rel),
+                    None,
+                    format!("invalid UTF-8 at byte {at}: replaced with U+FFFD"),
+                ));
+                Some(String::from_utf8_lossy(buf).into_owned().into())
             }
         }
     }
@@ -352,19 +425,51 @@ struct DayOutput {
     reactions: u64,
 }
 
+thread_local! {
+    /// Each worker's buffer for the inflated day file it is reading, kept between day
+    /// files so that each one does not allocate and fault in fresh pages.
+    static DAY_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A day file larger than this does not keep its buffer for the next one.
+const KEPT_BUFFER_BYTES: usize = 64 << 20;
+
 fn process_day(run: &Run<'_>, conv_id: &str, entry: &Entry) -> DayOutput {
+    DAY_BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            let out = process_day_in(run, conv_id, entry, &mut buf);
+            if buf.capacity() > KEPT_BUFFER_BYTES {
+                *buf = Vec::new();
+            }
+            out
+        }
+        Err(_) => process_day_in(run, conv_id, entry, &mut Vec::new()),
+    })
+}
+
+fn process_day_in(run: &Run<'_>, conv_id: &str, entry: &Entry, buf: &mut Vec<u8>) -> DayOutput {
     let mut out = DayOutput { file: run.rel(entry).to_owned(), ..Default::default() };
     let mut warnings = Vec::new();
-    let Some(text) = run.read_text(entry, &mut warnings) else {
+    let Some(text) = run.read_text_into(entry, &mut warnings, buf) else {
         out.warnings = warnings;
         return out;
     };
     let may_hold_secrets = urls::suspicious(&text);
+    // The canonical lines are about two thirds of the day file's size: one allocation
+    // instead of a chain of doublings and copies.
+    out.lines = run.lines_buffer();
+    out.lines.reserve(text.len() / 4 * 3);
     let file = out.file.clone();
     let mut refs = Vec::new();
-    let result = dayfile::for_each_element(&text, |index, value| {
+    let result = dayfile::for_each_message(&text, may_hold_secrets, |index, parsed| {
         let mut ctx = Ctx { file: &file, index, warnings: &mut warnings };
-        let Some(conv) = records::message(&mut ctx, conv_id, value, may_hold_secrets) else { return };
+        let Some(fields) = parsed.fields.take() else {
+            records::not_an_object(&mut ctx);
+            return;
+        };
+        let Some(mut conv) = records::message_fields(&mut ctx, conv_id, fields, may_hold_secrets) else {
+            return;
+        };
         let msg = &conv.message;
         let Some(ts) = msg.ts.micros() else { return };
         let may_be_root = msg.reply_to.is_none() && (msg.thread_ts.is_some() || msg.reply_count.is_some());
@@ -387,9 +492,12 @@ fn process_day(run: &Run<'_>, conv_id: &str, entry: &Entry) -> DayOutput {
                 out.unknown_users.push((id, index));
             }
         }
-        if serde_json::to_writer(&mut out.lines, msg).is_ok() {
+        let start = out.lines.len();
+        if write_message(&mut out.lines, &mut conv.message, parsed).is_ok() {
             out.lines.push(b'\n');
             out.records += 1;
+        } else {
+            out.lines.truncate(start);
         }
         out.files.extend(conv.files);
     });
@@ -403,6 +511,72 @@ fn process_day(run: &Run<'_>, conv_id: &str, entry: &Entry) -> DayOutput {
     }
     out.warnings = warnings;
     out
+}
+
+/// Appends the canonical JSON of `msg` whose `extra` is its own `extra` (the interpreted
+/// fields left over) merged with the passed-through fields of `parsed`: the same bytes as
+/// serializing a `Message` holding all of them in `extra`. `msg.extra` is emptied.
+fn write_message(
+    out: &mut Vec<u8>,
+    msg: &mut chatport_model::Message,
+    parsed: &mut dayfile::ParsedMessage<'_>,
+) -> Result<(), crate::jsonout::Error> {
+    use crate::jsonout::{to_vec_into, to_vec_spliced, write_str, Splice};
+    let own = std::mem::take(&mut msg.extra);
+    // `blocks` and `attachments` were re-encoded while parsing: a placeholder makes the
+    // field serialized, and the splice writes the bytes in its place.
+    let mut splices = Vec::new();
+    if let Some(json) = parsed.verbatim(parsed.blocks) {
+        msg.body.blocks = Some(serde_json::Value::Null);
+        splices.push(Splice { in_struct: "Body", field: "blocks", json });
+    }
+    if let Some(json) = parsed.verbatim(parsed.attachments) {
+        msg.attachments = Some(serde_json::Value::Null);
+        splices.push(Splice { in_struct: "Message", field: "attachments", json });
+    }
+    to_vec_spliced(out, msg, &splices)?;
+    let mut passed = parsed.sorted_passthrough().peekable();
+    let mut own = own.iter().peekable();
+    if passed.peek().is_none() && own.peek().is_none() {
+        return Ok(());
+    }
+    // `extra` is the last field of a message: reopen the object to append it.
+    if out.pop() != Some(b'}') {
+        return Err(serde::ser::Error::custom("a message should serialize as an object"));
+    }
+    out.extend_from_slice(b",\"extra\":{");
+    let mut first = true;
+    loop {
+        let take_own = match (own.peek(), passed.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some((a, _)), Some((b, _))) => a.as_bytes() < b.as_bytes(),
+        };
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        if take_own {
+            if let Some((k, v)) = own.next() {
+                write_str(out, k);
+                out.push(b':');
+                to_vec_into(out, v)?;
+            }
+        } else if let Some((k, bytes)) = passed.next() {
+            crate::transcode::write_key(out, k);
+            out.push(b':');
+            out.extend_from_slice(bytes);
+        }
+    }
+    out.extend_from_slice(b"}}");
+    Ok(())
+}
+
+/// The id of a spooled file record: the first member of its canonical line.
+fn spooled_file_id(record: &[u8]) -> Option<String> {
+    let rest = record.strip_prefix(b"{\"id\":")?;
+    serde_json::Deserializer::from_slice(rest).into_iter::<String>().next()?.ok()
 }
 
 /// What one conversation yields.
@@ -446,8 +620,9 @@ fn process_conversation(
         previous_ts = std::mem::take(&mut recent_ts);
         let outputs: Vec<DayOutput> =
             window.par_iter().map(|e| process_day(run, &conversation.id, e)).collect();
-        for day in outputs {
+        for mut day in outputs {
             writer.write_lines(&day.lines, day.records)?;
+            run.recycle_lines(std::mem::take(&mut day.lines));
             run.progress.advance(1, day.records);
             for (ts, root, index, may_be_root) in &day.metas {
                 if previous_ts.contains(ts) || !recent_ts.insert(*ts) {
@@ -475,7 +650,8 @@ fn process_conversation(
                         spool =
                             Some(std::io::BufWriter::new(std::fs::File::create(&spool_path).map_err(io)?));
                     }
-                    let mut line = serde_json::to_vec(&f).map_err(|e| io(e.into()))?;
+                    let mut line = Vec::new();
+                    crate::jsonout::to_vec_into(&mut line, &f).map_err(|e| io(std::io::Error::other(e)))?;
                     line.push(b'\n');
                     if let Some(w) = spool.as_mut() {
                         w.write_all(&line).map_err(io)?;
@@ -624,6 +800,7 @@ fn extract_from(
         inflated: AtomicU64::new(0),
         known_users: HashSet::new(),
         progress,
+        spare_lines: std::sync::Mutex::new(Vec::new()),
     };
     let source_name = source.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     for note in source.notes() {
@@ -776,10 +953,17 @@ fn extract_from(
 
     // Conversations, in parallel.
     progress.set_total(work.iter().map(|(_, d)| d.len() as u64).sum());
-    let outputs: Vec<ConversationOutput> = work
-        .into_par_iter()
-        .map(|(c, days)| process_conversation(&run, c, &days))
-        .collect::<Result<_, _>>()?;
+    // Largest conversations (by day files) first, pulled one at a time by whichever thread
+    // is free, so that no big conversation starts last and leaves a core idle at the end.
+    let mut queue: Vec<(usize, (Conversation, Vec<&Entry>))> = work.into_iter().enumerate().collect();
+    queue.sort_by(|a, b| b.1 .1.len().cmp(&a.1 .1.len()).then(a.0.cmp(&b.0)));
+    let mut done: Vec<(usize, Result<ConversationOutput, ExtractError>)> = queue
+        .into_iter()
+        .par_bridge()
+        .map(|(i, (c, days))| (i, process_conversation(&run, c, &days)))
+        .collect();
+    done.sort_by_key(|(i, _)| *i);
+    let outputs: Vec<ConversationOutput> = done.into_iter().map(|(_, o)| o).collect::<Result<_, _>>()?;
 
     // Merge in conversation order.
     let mut counts = Counts::default();
@@ -833,21 +1017,38 @@ fn extract_from(
     let mut referenced_blobs: HashSet<&str> = HashSet::new();
     for path in &spools {
         let io = |e: std::io::Error| ExtractError::Output { path: path.clone(), source: e };
-        let reader = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
-        for line in std::io::BufRead::lines(reader) {
-            let line = line.map_err(io)?;
-            let mut f: FileRecord = serde_json::from_str(&line).map_err(|e| io(std::io::Error::other(e)))?;
-            let key: [u8; 16] = Sha256::digest(f.id.as_bytes())[..16].try_into().unwrap_or([0; 16]);
+        let mut reader =
+            std::io::BufReader::with_capacity(256 * 1024, std::fs::File::open(path).map_err(io)?);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if std::io::BufRead::read_until(&mut reader, b'\n', &mut line).map_err(io)? == 0 {
+                break;
+            }
+            let bad = |e: serde_json::Error| io(std::io::Error::other(e));
+            let record = line.strip_suffix(b"\n").unwrap_or(&line);
+            let id = match spooled_file_id(record) {
+                Some(id) => id,
+                None => serde_json::from_slice::<FileRecord>(record).map_err(bad)?.id,
+            };
+            let key: [u8; 16] = Sha256::digest(id.as_bytes())[..16].try_into().unwrap_or([0; 16]);
             if !emitted.insert(key) {
                 continue;
             }
-            if let Some(b) = blob_by_file.get(f.id.as_str()) {
+            if let Some(b) = blob_by_file.get(id.as_str()) {
+                let mut f: FileRecord = serde_json::from_slice(record).map_err(bad)?;
                 f.state = FileState::Present;
                 f.sha256 = Some(b.sha256.clone());
                 f.blob = Some(b.path.clone());
                 referenced_blobs.insert(b.path.as_str());
+                w.write(&f)?;
+            } else {
+                // The spooled line is already the canonical record: copied, not re-encoded.
+                if !line.ends_with(b"\n") {
+                    line.push(b'\n');
+                }
+                w.write_lines(&line, 1)?;
             }
-            w.write(&f)?;
         }
     }
     if spool_dir.exists() {
@@ -954,6 +1155,235 @@ mod tests {
                 Membership { user: "U2".into(), joined: None, left: Some(SlackTs::new("3")) },
             ]
         );
+    }
+
+    /// The day-file path before the fast path: every element parsed into a `Value`,
+    /// converted, then written by serde_json.
+    fn reference_lines(text: &str, strip: bool) -> (Vec<u8>, Vec<Warning>, u64) {
+        let mut lines = Vec::new();
+        let mut warnings = Vec::new();
+        let r = dayfile::for_each_element(text, |index, value| {
+            let mut ctx = Ctx { file: "f", index, warnings: &mut warnings };
+            if let Some(c) = records::message(&mut ctx, "C1", value, strip) {
+                serde_json::to_writer(&mut lines, &c.message).unwrap();
+                lines.push(b'\n');
+            }
+        });
+        let read = match r {
+            DayParse::Complete => u64::MAX,
+            DayParse::Broken { read, .. } => read,
+        };
+        (lines, warnings, read)
+    }
+
+    fn fast_lines(text: &str, strip: bool) -> (Vec<u8>, Vec<Warning>, u64) {
+        let mut lines = Vec::new();
+        let mut warnings = Vec::new();
+        let r = dayfile::for_each_message(text, strip, |index, parsed| {
+            let mut ctx = Ctx { file: "f", index, warnings: &mut warnings };
+            let Some(fields) = parsed.fields.take() else {
+                records::not_an_object(&mut ctx);
+                return;
+            };
+            if let Some(mut c) = records::message_fields(&mut ctx, "C1", fields, strip) {
+                write_message(&mut lines, &mut c.message, parsed).unwrap();
+                lines.push(b'\n');
+            }
+        });
+        let read = match r {
+            DayParse::Complete => u64::MAX,
+            DayParse::Broken { read, .. } => read,
+        };
+        (lines, warnings, read)
+    }
+
+    fn assert_same(name: &str, text: &str) {
+        for strip in [false, true] {
+            let (a, wa, ra) = reference_lines(text, strip);
+            let (b, wb, rb) = fast_lines(text, strip);
+            assert_eq!(String::from_utf8_lossy(&a), String::from_utf8_lossy(&b), "{name} strip={strip}");
+            assert_eq!(wa, wb, "{name} strip={strip}");
+            assert_eq!(ra, rb, "{name} strip={strip}");
+        }
+    }
+
+    #[test]
+    fn fast_path_writes_the_same_bytes_on_every_fixture() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+        let mut stack = vec![root];
+        let mut seen = 0;
+        while let Some(dir) = stack.pop() {
+            for item in std::fs::read_dir(&dir).unwrap() {
+                let path = item.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "json") {
+                    let bytes = std::fs::read(&path).unwrap();
+                    let text = String::from_utf8_lossy(&bytes);
+                    assert_same(&path.display().to_string(), &text);
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen > 100, "fixtures not found: {seen}");
+    }
+
+    #[test]
+    fn fast_path_writes_the_same_bytes_on_odd_records() {
+        let cases = [
+            r#"[{"ts":"1.000001","text":"a","zeta":1,"alpha":{"b":[1,{"y":2,"x":"\u00e9"}],"a":null},"alpha":"again"}]"#,
+            r#"[{"ts":"1.5","user":7,"thread_ts":"nope","reactions":[{"name":"x","users":["U1",3],"odd":1},5],"files":[{"name":"noid"},{"id":"F1","url_private":"https://f/x?t=xoxe-1","pub_secret":"p","extra":{"u":"https://g/?token=xoxb-2"}}],"file":"str","files_without_id":"input","reactions_unparsed":"input","extra":"x","z":"https://h/?t=xoxp-3&k=1"}]"#,
+            r#"[1,"two",null,[3],{"ts":2.5,"subtype":"bot_message","username":"b","icons":{"emoji":":x:"},"app_id":"A1"},{"no":"ts"}]"#,
+            r#"[{"ts":"3.3","subtype":"file_comment","comment":{"user":"U9"},"type":"message","reply_users":["U1","U2"],"edited":{"user":"U3","ts":"4.4","more":true},"pub_secret":"zz"}]"#,
+            r#"[{"ts":"1.1","text":"x"},{"ts":"1.2","bad":[1,2"#,
+            r#"[{"ts":"1.1"}] trailing"#,
+            r#"{"not":"an array"}"#,
+            r#"[]"#,
+            r#"[{"ts":"1.1","blocks":null,"attachments":null},{"ts":"1.2","blocks":[{"b":1,"a":{"z":1,"y":2}}],"blocks":[{"x":"second"}],"attachments":"str"}]"#,
+            r#"[{"ts":"1.3","attachments":[{"pub_secret":"s","url":"https://x/?t=xoxe-1","fallback":"f"}],"blocks":{"k":"https://y/?token=xoxb-1"}},{"ts":"1.4","blocks":[],"attachments":{}}]"#,
+            r#"[{"ts":"9.9","\u0041":"escaped key","A":"plain key","big":18446744073709551616,"neg":-12,"f":1.0e-7}]"#,
+        ];
+        for (i, text) in cases.iter().enumerate() {
+            assert_same(&format!("case {i}"), text);
+        }
+    }
+
+    /// A JSON tree whose objects keep their member order and may repeat keys, as input
+    /// text can.
+    #[derive(Debug, Clone)]
+    enum Json {
+        Null,
+        Bool(bool),
+        Int(i64),
+        Float(f64),
+        Str(String),
+        Arr(Vec<Json>),
+        Obj(Vec<(String, Json)>),
+    }
+
+    fn json_text(j: &Json, slash_escapes: bool, out: &mut String) {
+        let string = |s: &str, out: &mut String| {
+            let quoted = serde_json::to_string(s).unwrap();
+            // `\/` is a valid escape serde_json never writes: the string is no longer borrowed.
+            out.push_str(&if slash_escapes { quoted.replace('/', "\\/") } else { quoted });
+        };
+        match j {
+            Json::Null => out.push_str("null"),
+            Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Json::Int(i) => out.push_str(&i.to_string()),
+            Json::Float(f) => out.push_str(&serde_json::to_string(f).unwrap()),
+            Json::Str(s) => string(s, out),
+            Json::Arr(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    json_text(item, slash_escapes, out);
+                }
+                out.push(']');
+            }
+            Json::Obj(members) => {
+                out.push('{');
+                for (i, (k, v)) in members.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    string(k, out);
+                    out.push(':');
+                    json_text(v, slash_escapes, out);
+                }
+                out.push('}');
+            }
+        }
+    }
+
+    fn arb_json() -> impl proptest::strategy::Strategy<Value = Json> {
+        use proptest::prelude::*;
+        let key = prop_oneof![
+            Just("text".to_owned()),
+            Just("user".to_owned()),
+            Just("blocks".to_owned()),
+            Just("attachments".to_owned()),
+            Just("reactions".to_owned()),
+            Just("files".to_owned()),
+            Just("pub_secret".to_owned()),
+            Just("thread_ts".to_owned()),
+            Just("a".to_owned()),
+            "[a-z_é\\\"\u{1}]{0,6}",
+        ];
+        let leaf = prop_oneof![
+            Just(Json::Null),
+            any::<bool>().prop_map(Json::Bool),
+            any::<i64>().prop_map(Json::Int),
+            (-1e6f64..1e6).prop_map(Json::Float),
+            prop_oneof![
+                "[ -~]{0,20}",
+                "https://x/[a-z]{0,5}\\?(t=xoxe-1|token=2|pub_secret=3|v=4)(&[a-z]=[a-z0-9]{1,3}){0,2}",
+                "[\u{0}-\u{1f}\"\\\\/é中🚀a]{0,12}",
+            ]
+            .prop_map(Json::Str),
+        ];
+        leaf.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Json::Arr),
+                proptest::collection::vec((key.clone(), inner), 0..6).prop_map(Json::Obj),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_path_matches_the_value_path_on_any_message(
+            members in proptest::collection::vec((arb_json_key(), arb_json()), 0..8),
+            ts in proptest::prop_oneof![
+                proptest::strategy::Just("\"1.000100\"".to_owned()),
+                proptest::strategy::Just("2.5".to_owned()),
+                proptest::strategy::Just("\"x\"".to_owned()),
+            ],
+            slash_escapes in proptest::bool::ANY,
+        ) {
+            let mut text = format!("[{{\"ts\":{ts}");
+            for (k, v) in &members {
+                text.push(',');
+                json_text(&Json::Str(k.clone()), slash_escapes, &mut text);
+                text.push(':');
+                json_text(v, slash_escapes, &mut text);
+            }
+            text.push_str("}]");
+            for strip in [false, true] {
+                let (a, wa, ra) = reference_lines(&text, strip);
+                let (b, wb, rb) = fast_lines(&text, strip);
+                proptest::prop_assert_eq!(String::from_utf8_lossy(&a), String::from_utf8_lossy(&b), "{}", text);
+                proptest::prop_assert_eq!(&wa, &wb);
+                proptest::prop_assert_eq!(ra, rb);
+            }
+        }
+    }
+
+    fn arb_json_key() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just("text".to_owned()),
+            Just("blocks".to_owned()),
+            Just("attachments".to_owned()),
+            Just("reactions".to_owned()),
+            Just("files".to_owned()),
+            Just("edited".to_owned()),
+            Just("subtype".to_owned()),
+            Just("pub_secret".to_owned()),
+            Just("user_profile".to_owned()),
+            Just("zz".to_owned()),
+            "[a-z_]{1,8}",
+        ]
+    }
+
+    #[test]
+    fn spooled_ids() {
+        assert_eq!(spooled_file_id(br#"{"id":"F1","state":"remote_only"}"#).as_deref(), Some("F1"));
+        assert_eq!(spooled_file_id(br#"{"id":"F\u00e9\"","name":"x"}"#).as_deref(), Some("Fé\""));
+        assert_eq!(spooled_file_id(br#"{"name":"x","id":"F1"}"#), None);
+        assert_eq!(spooled_file_id(br#"{"id":5}"#), None);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Turning one Slack JSON record (user, conversation, message, file) into its canonical
 //! record. Pure: values in, values and warnings out.
 
-use super::fields::Ctx;
+use super::fields::{Ctx, Fields, MessageFields};
 use super::urls::{strip_url_tokens, strip_value};
 use chatport_model::{
     Body, BotInfo, Conversation, ConversationKind, Edited, FileRecord, FileState, Message, MessageKind,
@@ -183,10 +183,25 @@ pub fn message(
     value: Value,
     may_hold_secrets: bool,
 ) -> Option<ConvertedMessage> {
-    let Value::Object(mut m) = value else {
-        ctx.warn(WarningCode::WrongType, "a message record should be an object: skipped");
+    let Value::Object(m) = value else {
+        not_an_object(ctx);
         return None;
     };
+    message_fields(ctx, conversation, m.into(), may_hold_secrets)
+}
+
+/// Reports a day-file element that is not an object.
+pub fn not_an_object(ctx: &mut Ctx<'_>) {
+    ctx.warn(WarningCode::WrongType, "a message record should be an object: skipped");
+}
+
+/// [`message`] on the fields of a message object.
+pub fn message_fields(
+    ctx: &mut Ctx<'_>,
+    conversation: &str,
+    mut m: MessageFields,
+    may_hold_secrets: bool,
+) -> Option<ConvertedMessage> {
     if may_hold_secrets {
         for v in m.values_mut() {
             strip_value(v);
@@ -253,7 +268,7 @@ pub fn message(
                 WarningCode::WrongType,
                 format!("`thread_ts` {t:?} is not a Slack timestamp: kept in extra"),
             );
-            m.insert("thread_ts".into(), Value::String(t));
+            m.insert("thread_ts", Value::String(t));
             None
         }
         None => None,
@@ -274,7 +289,7 @@ pub fn message(
             Value::Null => {}
             other => {
                 ctx.warn(WarningCode::WrongType, "field `file` should be an object");
-                m.insert("file".into(), other);
+                m.insert("file", other);
             }
         }
     }
@@ -293,7 +308,7 @@ pub fn message(
         }
     }
     if !unidentified.is_empty() {
-        m.insert("files_without_id".into(), Value::Array(unidentified));
+        m.insert("files_without_id", Value::Array(unidentified));
     }
     let attachments = m.remove("attachments").filter(|a| !a.is_null());
     let message = Message {
@@ -313,12 +328,12 @@ pub fn message(
         reactions,
         files: file_ids,
         attachments,
-        extra: m,
+        extra: m.into_map(),
     };
     Some(ConvertedMessage { message, files })
 }
 
-fn reactions(ctx: &mut Ctx<'_>, m: &mut Map<String, Value>) -> Vec<Reaction> {
+fn reactions(ctx: &mut Ctx<'_>, m: &mut impl Fields) -> Vec<Reaction> {
     let Some(items) = ctx.take_array(m, "reactions") else { return Vec::new() };
     let mut out = Vec::with_capacity(items.len());
     let mut bad = Vec::new();
@@ -346,7 +361,7 @@ fn reactions(ctx: &mut Ctx<'_>, m: &mut Map<String, Value>) -> Vec<Reaction> {
             WarningCode::WrongType,
             format!("{} reaction item(s) not understood: kept in extra", bad.len()),
         );
-        m.insert("reactions_unparsed".into(), Value::Array(bad));
+        m.insert("reactions_unparsed", Value::Array(bad));
     }
     out
 }
@@ -421,7 +436,7 @@ pub fn referenced_users(msg: &Message, files: &[FileRecord], out: &mut Vec<Strin
 /// Appends the user ids of `<@U…>` / `<@U…|name>` mentions in Slack text.
 pub fn mentions(text: &str, out: &mut Vec<String>) {
     let mut rest = text;
-    while let Some(p) = rest.find("<@") {
+    while let Some(p) = find_mention_start(rest) {
         let after = &rest[p + 2..];
         let end = after.find(['>', '|']).unwrap_or(after.len());
         let id = &after[..end];
@@ -430,6 +445,20 @@ pub fn mentions(text: &str, out: &mut Vec<String>) {
         }
         rest = after;
     }
+}
+
+/// Where the next `<@` starts: `memchr` for the `<`, then a look at the byte after.
+fn find_mention_start(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut from = 0;
+    while let Some(q) = memchr::memchr(b'<', &b[from..]) {
+        let p = from + q;
+        if b.get(p + 1) == Some(&b'@') {
+            return Some(p);
+        }
+        from = p + 1;
+    }
+    None
 }
 
 /// Whether a user id looks like one Slack issues (so a placeholder makes sense).
@@ -509,7 +538,7 @@ mod tests {
     #[test]
     fn mention_scan() {
         let mut out = Vec::new();
-        mentions("a <@U1> b <@W2|x> <@bad id> &lt;@U9&gt; <@", &mut out);
-        assert_eq!(out, vec!["U1", "W2"]);
+        mentions("a <@U1> b <@W2|x> <@bad id> &lt;@U9&gt; <<@U3> < @U4> <@", &mut out);
+        assert_eq!(out, vec!["U1", "W2", "U3"]);
     }
 }
