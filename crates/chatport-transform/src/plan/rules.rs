@@ -45,7 +45,9 @@ pub fn chat_parts(
     let mut max = budget;
     loop {
         let parts = crate::markup::render_chat_parts(doc, dir, max);
-        let worst = parts.iter().map(|p| json_len(&p.text)).max().unwrap_or(0);
+        // Escaping grows a byte to at most six: parts that short cannot be over the budget.
+        let worst =
+            parts.iter().filter(|p| p.text.len() * 6 > budget).map(|p| json_len(&p.text)).max().unwrap_or(0);
         if worst <= budget || max <= 64 {
             return parts;
         }
