@@ -2,6 +2,7 @@
 
 use crate::Outcome;
 use chatport_model::plan::Destination;
+use chatport_transform::plan::custom_emoji::CustomEmojiPolicy;
 use chatport_transform::plan::{DmPolicy, PlanOptions, PrivatePolicy};
 use chatport_transform::users::{self, DomainRewrite};
 use clap::{Args, ValueEnum};
@@ -97,6 +98,21 @@ pub struct TransformArgs {
     /// Teams: the largest image carried inline (hostedContents); larger ones are uploaded.
     #[arg(long, default_value_t = 4 << 20, value_name = "BYTES")]
     pub max_inline_image_bytes: u64,
+    /// Teams: an owner of the migrated teams (repeatable): a source user id (mapped through
+    /// --users) or a destination account (UPN or AAD object id). Added as owner of the
+    /// workspace team, with the Slack owners and admins who have an account; an own team
+    /// gets it only when none of its members can own it (reported).
+    #[arg(long = "team-owner", value_name = "USER")]
+    pub team_owners: Vec<String>,
+    /// The source workspace's custom emoji: a folder of `<name>.<ext>` images (slackdump's
+    /// emoji dump; its `index.json` is read too). Known names are reported as custom emoji.
+    #[arg(long, value_name = "DIR")]
+    pub custom_emoji: Option<PathBuf>,
+    /// Custom emoji in message text: `text` keeps `:name:`; `image` puts the image inline in
+    /// Teams (hostedContents, within --max-inline-image-bytes; the folder must be inside the
+    /// canonical directory) and keeps `:name:` in Google Chat, which cannot (reported).
+    #[arg(long, default_value = "text")]
+    pub custom_emoji_policy: CustomEmojiPolicy,
     /// "Now" for the clamps (RFC 3339 UTC), for reproducible plans; default: the clock.
     #[arg(long)]
     pub now: Option<String>,
@@ -171,6 +187,9 @@ pub fn transform(a: TransformArgs) -> anyhow::Result<Outcome> {
     opts.private_policy = a.private_policy;
     opts.fallback_user = a.fallback_user;
     opts.max_inline_image_bytes = a.max_inline_image_bytes;
+    opts.team_owners = a.team_owners;
+    opts.custom_emoji = a.custom_emoji;
+    opts.custom_emoji_policy = a.custom_emoji_policy;
     let mapping = a.users.as_deref().map(users::read_csv).transpose()?;
     let summary = chatport_transform::plan::transform(&a.dir, &a.out, opts, mapping)?;
     let c = &summary.manifest.counts;

@@ -353,6 +353,26 @@ proptest! {
     }
 }
 
+/// A case the property test found: an inline code span whose escaping (`"` → `&quot;`,
+/// `<` → `&lt;`) made one 256-byte piece render over the budget.
+#[test]
+fn split_code_spans_that_grow_when_escaped() {
+    let s = "`<@U1|a\"b> :+1::skin-tone-3:<script>wave:+1::skin-tone-3:<https://e.x/?a=1&b=\"2\"><!subteam^S1|@g>Z91. \
+             <!subteam^S1|@g> wave\0&gt;<@U1|a\"b>wave [l](javascript:x) &gt;&gt;&gt;<img src=x onerror=y>* \
+             <<!date^1^{date}^javascript:x|d>    < <script><*`";
+    let doc = parse_mrkdwn(s);
+    let whole = render_teams(&doc, &NoDirectory);
+    let parts = render_teams_parts(&doc, &NoDirectory, 300);
+    assert!(parts.len() > 1);
+    let mut joined = String::new();
+    for p in &parts {
+        assert!(p.text.len() <= 300, "part of {}: {:?}", p.text.len(), p.text);
+        check_teams_html(&p.text).expect("safe");
+        joined.push_str(&visible_text(&p.text));
+    }
+    assert_eq!(joined, visible_text(&whole.text));
+}
+
 #[test]
 fn split_big_messages_of_every_kind() {
     let big = [

@@ -714,6 +714,46 @@ fn chat_group_chat_replies_are_flattened_without_thread_options() {
     assert_eq!(flattened[0].ts.as_deref(), Some("1700000002.000000"));
 }
 
+/// Pass 2 streams one message at a time, so a flattened reply's quote of its root is kept
+/// per thread root: a reply dated before its root (its root is read ahead) and a reply whose
+/// root is absent still get the right line, both for a file in time order (streamed) and
+/// one out of order (read whole and sorted).
+#[test]
+fn chat_group_chat_quotes_roots_dated_after_their_reply() {
+    let root = "1700000005.000000";
+    let mut later_root = msg("G1", root, "U1", "The plan for Friday");
+    later_root.thread_ts = Some(SlackTs::new(root));
+    let early = reply("G1", "1700000002.000000", root, "U2", "agreed");
+    let absent = reply("G1", "1700000003.000000", "1600000000.000000", "U2", "and this");
+    let in_order = vec![early.clone(), absent.clone(), later_root.clone()];
+    let out_of_order = vec![later_root, absent, early];
+    let mut texts = Vec::new();
+    for msgs in [in_order, out_of_order] {
+        let mut fx = Fixture::new();
+        fx.add(conv("G1", ConversationKind::GroupDm, None, &["U1", "U2"]), msgs);
+        let tmp = tempfile::tempdir().expect("tmp");
+        let plan = run(tmp.path(), &fx, chat_options(), None);
+        let by_ts: BTreeMap<String, String> = plan
+            .ops
+            .iter()
+            .filter_map(|o| match &o.action {
+                Action::ChatCreateMessage { message, .. } => Some((
+                    o.source.as_ref().and_then(|s| s.ts.clone()).unwrap_or_default(),
+                    message["text"].as_str().unwrap_or_default().to_owned(),
+                )),
+                _ => None,
+            })
+            .collect();
+        let text = &by_ts["1700000002.000000"];
+        assert!(text.starts_with("_↪ reply to Ana: “The plan for Friday”_\n"), "{text}");
+        let text = &by_ts["1700000003.000000"];
+        assert!(text.starts_with("_↪ reply to a message that is not carried_\n"), "{text}");
+        assert_eq!(reasons(&plan, "thread_flattened").len(), 2);
+        texts.push(by_ts);
+    }
+    assert_eq!(texts[0], texts[1], "streamed and sorted-in-memory planning agree");
+}
+
 // ---- 14. Chat reports replies whose root is dropped --------------------------------
 
 #[test]

@@ -195,3 +195,42 @@ fn group_dm_is_a_group_chat_and_dm_a_private_space() {
     let gc = spaces.iter().find(|s| s["spaceType"] == "GROUP_CHAT").unwrap();
     assert!(gc.get("displayName").is_none(), "GROUP_CHAT has no display name");
 }
+
+#[test]
+fn custom_emoji_stay_text_in_chat_and_the_report_says_why() {
+    use chatport_transform::plan::custom_emoji::CustomEmojiPolicy;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut m = msg("C1", "1600000001.000001", "U1", "ship it :party-parrot: :nope:");
+    m.reactions = vec![Reaction { name: "party-parrot".into(), users: vec!["U1".into()], count: None }];
+    write_canonical(
+        tmp.path(),
+        &[(conv("C1", ConversationKind::PublicChannel, Some(1_600_000_000)), vec![m])],
+    );
+    let emoji = tmp.path().join("emoji");
+    std::fs::create_dir_all(&emoji).unwrap();
+    std::fs::write(emoji.join("party-parrot.gif"), b"GIF89a").unwrap();
+    let mut o = opts();
+    o.custom_emoji = Some(emoji);
+    o.custom_emoji_policy = CustomEmojiPolicy::Image;
+    let ops = plan(tmp.path(), o);
+    let texts: Vec<String> =
+        messages(&ops).iter().map(|(_, m)| m["text"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(texts, ["ship it :party-parrot: :nope:"]);
+    assert!(
+        !ops.iter().any(|o| matches!(o.action, Action::ChatCreateReaction { .. })),
+        "custom reaction dropped"
+    );
+    let report = std::fs::read_to_string(tmp.path().join("plan/report.jsonl")).unwrap();
+    let reasons: Vec<String> = report
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["reason"].as_str().unwrap().to_owned())
+        .collect();
+    for r in [
+        "custom_emoji_image_not_importable",
+        "custom_emoji_as_text",
+        "unknown_emoji",
+        "custom_emoji_reaction",
+    ] {
+        assert_eq!(reasons.iter().filter(|x| *x == r).count(), 1, "{r}: {reasons:?}");
+    }
+}

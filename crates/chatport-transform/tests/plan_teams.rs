@@ -873,3 +873,147 @@ fn a_pilot_names_channels_as_the_full_run_does() {
     assert_eq!(names, ["General", "ENG-backend-ops- (2)"]);
     assert_eq!(containers(&plans).len(), 3, "the workspace team, its General channel and the one channel");
 }
+
+/// The destination accounts added as owners of a team container.
+fn owners_of(plans: &[ConversationPlan], team: &str) -> Vec<String> {
+    let (_, ops) = containers(plans).into_iter().find(|(c, _)| c.id == team).expect("team container");
+    ops.iter()
+        .filter_map(|o| match &o.action {
+            Action::TeamsAddMember { member } if member["roles"] == serde_json::json!(["owner"]) => {
+                Some(member["user@odata.bind"].as_str().unwrap_or_default().to_owned())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn every_team_ends_with_an_owner_or_a_report_entry() {
+    // Nobody is a Slack owner or admin and no --team-owner: the workspace team has no owner
+    // (reported); each own team makes its first mapped member the owner (reported).
+    let plans = run();
+    assert!(owners_of(&plans, "workspace-team").is_empty());
+    let entries = reports(&plans);
+    assert!(entries.iter().any(|e| e.reason == "team_without_owner" && e.conversation.is_none()));
+    let own_teams: Vec<String> = containers(&plans)
+        .iter()
+        .filter(|(c, _)| c.kind == ContainerKind::TeamsTeam && c.id != "workspace-team")
+        .map(|(c, _)| c.id.clone())
+        .collect();
+    assert!(!own_teams.is_empty());
+    for t in &own_teams {
+        assert_eq!(owners_of(&plans, t).len(), 1, "{t}");
+    }
+    let assigned = entries.iter().filter(|e| e.reason == "owner_assigned").count();
+    assert_eq!(assigned, own_teams.len());
+
+    // Bob is a Slack admin; --team-owner names a destination account and an unmapped user.
+    let mut fixture = Fixture::sample();
+    fixture.users[1].extra.insert("is_admin".into(), serde_json::json!(true));
+    let mut opts = options();
+    opts.team_owners = vec!["it-admin@corp.example".into(), "U4".into(), "it-admin@corp.example".into()];
+    let plans = run_with(&fixture, opts).expect("plan");
+    let owners = owners_of(&plans, "workspace-team");
+    assert_eq!(
+        owners,
+        [
+            "https://graph.microsoft.com/v1.0/users('0000000a-0000-4000-8000-00000000a002')",
+            "https://graph.microsoft.com/v1.0/users('it-admin@corp.example')"
+        ]
+    );
+    let (_, ops) = containers(&plans).into_iter().find(|(c, _)| c.id == "workspace-team").expect("team");
+    let ids: BTreeSet<&str> = ops.iter().map(|o| o.id.0.as_str()).collect();
+    assert_eq!(ids.len(), ops.len(), "owner operation ids are unique");
+    let entries = reports(&plans);
+    assert!(!entries.iter().any(|e| e.reason == "team_without_owner"));
+    let unmapped: Vec<&&ReportEntry> = entries.iter().filter(|e| e.reason == "owner_unmapped").collect();
+    assert_eq!(unmapped.len(), 1, "{unmapped:?}");
+    assert!(unmapped[0].detail.contains("U4"));
+    // Own teams with Bob as a member make him their owner instead of the first member.
+    for t in containers(&plans)
+        .iter()
+        .filter(|(c, _)| c.kind == ContainerKind::TeamsTeam && c.id != "workspace-team")
+    {
+        let owners = owners_of(&plans, &t.0.id);
+        assert_eq!(owners.len(), 1, "{}", t.0.id);
+    }
+}
+
+/// Plans `fixture` with a custom emoji folder written inside the canonical directory:
+/// `party-parrot.gif` (small), `big.png` (over the inline limit), and an `index.json` that
+/// also knows `url-only` (no file) and aliases `parrot-too` → `party-parrot`, `yes` → `+1`.
+fn run_with_emoji(
+    fixture: &Fixture,
+    policy: chatport_transform::plan::custom_emoji::CustomEmojiPolicy,
+    inside: bool,
+) -> Result<Vec<ConversationPlan>, TransformError> {
+    let dir = tempfile::tempdir().map_err(|e| TransformError::Options(e.to_string()))?;
+    let elsewhere = tempfile::tempdir().map_err(|e| TransformError::Options(e.to_string()))?;
+    fixture.write(dir.path());
+    let emoji = if inside { dir.path().join("emoji") } else { elsewhere.path().join("emoji") };
+    std::fs::create_dir_all(&emoji).ok();
+    std::fs::write(emoji.join("party-parrot.gif"), b"GIF89a tiny").ok();
+    std::fs::write(emoji.join("big.png"), [9u8; 4096]).ok();
+    std::fs::write(emoji.join("notes.txt"), b"not an image").ok();
+    std::fs::write(
+        emoji.join("index.json"),
+        r#"{"party-parrot":"https://emoji.example/p.gif","big":"https://emoji.example/b.png",
+            "url-only":"https://emoji.example/u.png","parrot-too":"alias:party-parrot","yes":"alias:+1"}"#,
+    )
+    .ok();
+    let mut opts = options();
+    opts.custom_emoji = Some(emoji);
+    opts.custom_emoji_policy = policy;
+    let (ctx, convs, _) = load_context(dir.path(), opts, Some(mapping()))?;
+    teams::plan(dir.path(), &ctx, &convs)
+}
+
+fn emoji_fixture() -> Fixture {
+    let mut f = Fixture::sample();
+    let text = "hi :party-parrot: :parrot-too: :big: :url-only: :yes: :nope:";
+    f.messages.get_mut("C2").expect("C2").push(msg("C2", "1699999001.000000", "U1", text));
+    f
+}
+
+#[test]
+fn custom_emoji_images_are_inline_in_teams_by_policy() {
+    use chatport_transform::plan::custom_emoji::CustomEmojiPolicy;
+    let plans = run_with_emoji(&emoji_fixture(), CustomEmojiPolicy::Image, true).expect("plan");
+    let (_, ops) = channel_of(&plans, "C2");
+    let (_, message, hosted, _) = post(message_op(ops, "1699999001.000000"));
+    let html = message["body"]["content"].as_str().unwrap_or_default();
+    // One hosted image for party-parrot and its alias; big is over --max-inline-image-bytes,
+    // url-only has no file: both text; the alias to a standard emoji is Unicode.
+    assert_eq!(hosted.len(), 1, "{hosted:?}");
+    assert_eq!(hosted[0].temporary_id, "1");
+    assert_eq!(hosted[0].blob.path, "emoji/party-parrot.gif");
+    assert_eq!(hosted[0].blob.content_type, "image/gif");
+    assert_eq!(html.matches("<img src=\"../hostedContents/1/$value\"").count(), 2, "{html}");
+    assert!(html.contains(":big:") && html.contains(":url-only:") && html.contains(":nope:"), "{html}");
+    assert!(html.contains('👍'), "{html}");
+    check_balanced(html);
+    let entries = reports(&plans);
+    let about = |reason: &str| {
+        entries.iter().filter(|e| e.ts.as_deref() == Some("1699999001.000000") && e.reason == reason).count()
+    };
+    assert_eq!(about("custom_emoji_as_image"), 2);
+    assert_eq!(about("custom_emoji_as_text"), 2, "big and url-only are known custom emoji kept as text");
+    assert_eq!(about("unknown_emoji"), 1);
+
+    // The text policy keeps every custom emoji as text.
+    let plans = run_with_emoji(&emoji_fixture(), CustomEmojiPolicy::Text, false).expect("plan");
+    let (_, ops) = channel_of(&plans, "C2");
+    let (_, message, hosted, _) = post(message_op(ops, "1699999001.000000"));
+    assert!(hosted.is_empty());
+    assert!(message["body"]["content"].as_str().unwrap_or_default().contains(":party-parrot:"));
+    let entries = reports(&plans);
+    let as_text = entries
+        .iter()
+        .filter(|e| e.ts.as_deref() == Some("1699999001.000000") && e.reason == "custom_emoji_as_text")
+        .count();
+    assert_eq!(as_text, 4);
+
+    // The image policy needs the folder inside the canonical directory.
+    let err = run_with_emoji(&emoji_fixture(), CustomEmojiPolicy::Image, false).err().expect("an error");
+    assert!(err.to_string().contains("inside the canonical directory"), "{err}");
+}

@@ -120,15 +120,17 @@ fn cut_block(block: &Block, max: usize, size: &dyn Fn(&[Block]) -> usize) -> Vec
                     })
                     .collect();
             }
-            let atoms: Vec<Inline> = inlines.iter().flat_map(atoms_of).collect();
-            pack(atoms, max, &|chunk: &[Inline]| size(&[Block::Paragraph(chunk.to_vec())]))
+            let measure = |chunk: &[Inline]| size(&[Block::Paragraph(chunk.to_vec())]);
+            let atoms = fit_atoms(inlines.iter().flat_map(atoms_of).collect(), max, &measure);
+            pack(atoms, max, &measure)
                 .into_iter()
                 .map(|chunk| Block::Paragraph(normalize_inlines(chunk)))
                 .collect()
         }
         Block::Heading { level, content } => {
-            let atoms: Vec<Inline> = content.iter().flat_map(atoms_of).collect();
-            pack(atoms, max, &|chunk: &[Inline]| size(&[Block::Paragraph(chunk.to_vec())]))
+            let measure = |chunk: &[Inline]| size(&[Block::Paragraph(chunk.to_vec())]);
+            let atoms = fit_atoms(content.iter().flat_map(atoms_of).collect(), max, &measure);
+            pack(atoms, max, &measure)
                 .into_iter()
                 .map(|chunk| Block::Heading { level: *level, content: normalize_inlines(chunk) })
                 .collect()
@@ -249,6 +251,32 @@ fn atoms_of(inline: &Inline) -> Vec<Inline> {
         Inline::Underline(c) => wrap(c, Inline::Underline),
         other => vec![other.clone()],
     }
+}
+
+/// Re-cuts the atoms that render larger than `max` on their own (a word or code span whose
+/// escaping grows it, e.g. `"` → `&quot;`) into pieces of at most `max / 8` bytes, within the
+/// same spans; escaping grows a byte to at most six.
+fn fit_atoms(atoms: Vec<Inline>, max: usize, measure: &dyn Fn(&[Inline]) -> usize) -> Vec<Inline> {
+    fn cut(atom: &Inline, piece: usize) -> Vec<Inline> {
+        let wrap = |c: &[Inline], f: fn(Vec<Inline>) -> Inline| -> Vec<Inline> {
+            c.iter().flat_map(|a| cut(a, piece)).map(|a| f(vec![a])).collect()
+        };
+        match atom {
+            Inline::Text(t) => chunks_of(t, piece).into_iter().map(Inline::Text).collect(),
+            Inline::Code(t) => chunks_of(t, piece).into_iter().map(Inline::Code).collect(),
+            Inline::Bold(c) => wrap(c, Inline::Bold),
+            Inline::Italic(c) => wrap(c, Inline::Italic),
+            Inline::Strike(c) => wrap(c, Inline::Strike),
+            Inline::Underline(c) => wrap(c, Inline::Underline),
+            other => vec![other.clone()],
+        }
+    }
+    atoms
+        .into_iter()
+        .flat_map(
+            |a| if measure(std::slice::from_ref(&a)) > max { cut(&a, (max / 8).max(1)) } else { vec![a] },
+        )
+        .collect()
 }
 
 /// Words with their trailing whitespace; long words in [`MAX_WORD`]-byte chunks.

@@ -24,22 +24,23 @@
 //! merged, or several source accounts map to one user) and widened to cover the messages
 //! they post as themselves, measured on the messages' assigned `createTime`s
 //! (`synthetic_membership`). These operations come after the messages and before
-//! completion, since only then are the assigned times known. A current member (listed in
-//! the conversation, or with an open interval) gets no historical membership: the
-//! membership added after completion is their one membership, and covers the space's whole
-//! history for them; their past intervals are reported (`membership_history_folded`).
+//! completion, since only then are the assigned times known (the messages stream, and each
+//! user's first and last assigned time is all that is kept of them). A current member
+//! (listed in the conversation, or with an open interval) gets no historical membership:
+//! the membership added after completion is their one membership, and covers the space's
+//! whole history for them; their past intervals are reported (`membership_history_folded`).
 
+use super::stream::{self, Fact, Pass1};
 use super::{
-    blob_of, decide, file_note, file_unavailable, in_window, plan_all, roots_with_replies, slug, uuid_from,
-    Context, ConversationPlan, Decision, Directory, DmPolicy, OpList, Poster, Report, Timeline,
-    TransformError,
+    assemble, blob_of, decide, file_note, file_unavailable, ops_path, plan_all, slug, uuid_from, Context,
+    ConversationPlan, Decision, Directory, DmPolicy, Made, OpList, Poster, Report, Timeline, TransformError,
 };
 use crate::users::UserAction;
 use chatport_model::plan::{Action, Actor, Container, ContainerKind, OperationId, Outcome};
 use chatport_model::ts::format_rfc3339;
-use chatport_model::{Conversation, ConversationKind, Message};
+use chatport_model::{Conversation, ConversationKind};
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 /// 2000-01-01T00:00:00Z, the earliest space `createTime`.
@@ -65,7 +66,7 @@ pub fn plan(
         ));
     }
     let names = display_names(conversations, ctx);
-    plan_all(canonical, conversations, ctx, |c, msgs| plan_conversation(ctx, c, msgs, &names))
+    plan_all(canonical, conversations, ctx, |c| plan_conversation(ctx, canonical, c, &names))
 }
 
 /// Unique (case-insensitive) display names ≤ 128 characters for the spaces, in
@@ -140,63 +141,101 @@ impl Builder<'_> {
     }
 }
 
+/// The space's `createTime`: a second before the earliest record, on a whole second,
+/// clamped to [2000-01-01, now]; and whether the clamp moved history.
+fn space_time(conv: &Conversation, first_msg: Option<i64>, latest: i64) -> (i64, bool) {
+    let created = conv.created.map(|s| s * 1_000_000);
+    let earliest_record = [first_msg, created].into_iter().flatten().min().unwrap_or(latest);
+    let mut space_time = (earliest_record - 1_000_000).clamp(EARLIEST, latest - 1_000_000);
+    space_time -= space_time.rem_euclid(1_000_000);
+    (space_time, earliest_record - 1_000_000 < EARLIEST)
+}
+
+/// A closed membership interval as imported: after the space's creation, before now, not empty.
+fn closed_interval(joined: Option<i64>, left: i64, space_time: i64, latest: i64) -> (i64, i64) {
+    let start = joined.unwrap_or(space_time + 1).max(space_time + 1);
+    let end = left.min(latest).max(start + 1);
+    (start, end)
+}
+
+/// Pass-1 facts of a space: its authors (for `externalUserAllowed`). Memberships need the
+/// messages' assigned times, so they are gathered in pass 2.
+#[derive(Default)]
+struct ChatScan {
+    authors: HashSet<String>,
+}
+
+impl Pass1 for ChatScan {
+    fn fact(&mut self, f: &Fact<'_>) {
+        let Some(a) = f.author else { return };
+        if !self.authors.contains(a) {
+            self.authors.insert(a.to_owned());
+        }
+    }
+
+    fn reset(&mut self) {
+        self.authors.clear();
+    }
+}
+
 fn plan_conversation(
     ctx: &Context,
+    canonical: &Path,
     conv: &Conversation,
-    msgs: Vec<Message>,
     names: &HashMap<String, String>,
-) -> ConversationPlan {
+) -> Result<ConversationPlan, TransformError> {
     let importer = ctx.opts.importer.clone().unwrap_or_default();
     let latest = ctx.opts.latest();
-    let (msgs, filtered): (Vec<Message>, Vec<Message>) =
-        msgs.into_iter().partition(|m| m.ts.micros().is_some_and(|t| in_window(&ctx.opts, t)));
+    let mut own = ChatScan::default();
+    let (scan, msgs) = stream::scan(canonical, conv, &ctx.opts, &mut own)?;
+    let out = ctx.out.as_deref();
+    let considered = scan.considered;
+    if conv.kind == ConversationKind::Dm && ctx.opts.dm_policy == DmPolicy::Skip {
+        let mut report = Report::open(out, &conv.id);
+        report.add(
+            "conversation",
+            Outcome::Dropped,
+            "dm_not_importable",
+            &conv.id,
+            None,
+            None,
+            "1:1 DMs cannot be imported into Google Chat; --dm-policy skip",
+        );
+        msgs.for_each(|m| {
+            let ts = Some(m.ts.as_str());
+            report.add(
+                "message",
+                Outcome::Dropped,
+                "dm_not_importable",
+                &conv.id,
+                ts,
+                None,
+                "in a skipped DM",
+            );
+            Ok(())
+        })?;
+        return assemble(Made {
+            containers: Vec::new(),
+            report,
+            considered,
+            carried: 0,
+            dropped: considered,
+            filtered: scan.filtered,
+        });
+    }
     let container_id = format!("space-{}", slug(&conv.id, 40));
     let mut b = Builder {
         ctx,
         conv,
         container: container_id.clone(),
-        list: OpList::new(container_id, Some(conv.id.clone())),
-        report: Report::default(),
+        list: OpList::open(out, container_id, Some(conv.id.clone()))?,
+        report: Report::open(out, &conv.id),
     };
-    let considered = msgs.len() as u64;
-    if conv.kind == ConversationKind::Dm && ctx.opts.dm_policy == DmPolicy::Skip {
-        b.report(
-            "conversation",
-            Outcome::Dropped,
-            "dm_not_importable",
-            None,
-            None,
-            "1:1 DMs cannot be imported into Google Chat; --dm-policy skip",
-        );
-        for m in &msgs {
-            b.report(
-                "message",
-                Outcome::Dropped,
-                "dm_not_importable",
-                Some(m.ts.as_str()),
-                None,
-                "in a skipped DM",
-            );
-        }
-        return ConversationPlan {
-            containers: Vec::new(),
-            report: b.report.entries,
-            considered,
-            carried: 0,
-            dropped: considered,
-            filtered: filtered.len() as u64,
-            spilled: None,
-        };
-    }
 
     // The space.
     // From every message, filtered or not, so a pilot creates the space as the full run will.
-    let first_msg = super::rules::first_time(&msgs, &filtered);
-    let created = conv.created.map(|s| s * 1_000_000);
-    let earliest_record = [first_msg, created].into_iter().flatten().min().unwrap_or(latest);
-    let mut space_time = (earliest_record - 1_000_000).clamp(EARLIEST, latest - 1_000_000);
-    space_time -= space_time.rem_euclid(1_000_000);
-    if earliest_record - 1_000_000 < EARLIEST {
+    let (space_time, clamped) = space_time(conv, super::rules::first_time(&scan), latest);
+    if clamped {
         b.report(
             "conversation",
             Outcome::Altered,
@@ -215,9 +254,7 @@ fn plan_conversation(
     if let Some(note) = kind_note {
         b.report("conversation", Outcome::Altered, "dm_as_space", None, None, note);
     }
-    let people: BTreeSet<&String> =
-        conv.members.iter().chain(msgs.iter().filter_map(|m| m.author.as_ref())).collect();
-    let external = people.iter().any(|p| {
+    let external = conv.members.iter().chain(own.authors.iter()).any(|p| {
         let row = ctx.who(p);
         row.kind == crate::users::UserKind::External && row.action != UserAction::Skip
     });
@@ -290,9 +327,8 @@ fn plan_conversation(
             current.insert(iv.user.clone());
             continue;
         };
-        let joined = iv.joined.as_ref().and_then(|t| t.micros()).unwrap_or(space_time + 1);
-        let start = joined.max(space_time + 1);
-        let end = left.min(latest).max(start + 1);
+        let (start, end) =
+            closed_interval(iv.joined.as_ref().and_then(|t| t.micros()), left, space_time, latest);
         if b.member_name(&iv.user).is_none() {
             let row = ctx.who(&iv.user);
             let why = if super::rules::chat_outsider_target(&row).is_some() {
@@ -316,20 +352,41 @@ fn plan_conversation(
     // Messages, reactions and attachments in time order.
     let dir = Directory { ctx, chat: true };
     let mut timeline = Timeline::new(1, space_time);
-    let roots = roots_with_replies(&msgs);
-    let present: std::collections::HashSet<i64> = msgs.iter().filter_map(|m| m.ts.micros()).collect();
+    let mut presence = scan.presence();
     let mut used_ids: BTreeSet<String> = BTreeSet::new();
+    let mut t_run = None;
     let conv_slug = slug(&conv.id, 20);
-    // GROUP_CHAT spaces have no threads: replies are flattened (see `rules::flatten_reply`).
+    // GROUP_CHAT spaces have no threads: replies are flattened (see `rules::flatten_reply`),
+    // each quoting its root: the quote is kept per root that has replies, not per message.
     let group_chat = space_type == "GROUP_CHAT";
-    let by_ts: HashMap<&str, &Message> =
-        if group_chat { msgs.iter().map(|m| (m.ts.as_str(), m)).collect() } else { HashMap::new() };
+    let mut markers: HashMap<i64, String> = HashMap::new();
+    if group_chat && scan.has_roots_ahead() {
+        // Replies dated before their root (rare): quote those roots before pass 2.
+        msgs.peek(|m| {
+            if let Some(t) = m.ts.micros().filter(|t| scan.is_root_ahead(*t)) {
+                markers.insert(t, super::rules::reply_marker(ctx, m));
+            }
+            Ok(())
+        })?;
+    }
     let (mut carried, mut dropped) = (0u64, 0u64);
-    let mut carried_ts: std::collections::HashSet<i64> = std::collections::HashSet::new();
-    for m in &msgs {
+    // Thread roots (with replies) carried so far, for `orphan_reply`.
+    let mut carried_roots: HashSet<i64> = HashSet::new();
+    msgs.for_each(|m| {
+        let m = &m;
+        if t_run != m.ts.micros() {
+            // Ids repeat only within one time: forget those of earlier times.
+            t_run = m.ts.micros();
+            used_ids.clear();
+        }
         let ts = m.ts.as_str();
-        let Some(t) = m.ts.micros() else { continue };
-        let decision = decide(ctx, m, roots.contains(&t));
+        let Some(t) = m.ts.micros() else { return Ok(()) };
+        presence.reached(t);
+        let is_root = scan.roots.contains(&t);
+        if group_chat && is_root {
+            markers.insert(t, super::rules::reply_marker(ctx, m));
+        }
+        let decision = decide(ctx, m, is_root);
         let (poster, mut doc, notes) = match decision {
             Decision::Drop { reason, detail } => {
                 dropped += 1;
@@ -346,13 +403,13 @@ fn plan_conversation(
                         );
                     }
                 }
-                continue;
+                return Ok(());
             }
             Decision::Carry { poster, doc, notes } => (poster, doc, notes),
         };
         let flattened = if group_chat {
-            let root = m.reply_to.as_ref().and_then(|r| by_ts.get(r.as_str()).copied());
-            super::rules::flatten_reply(ctx, m, root, &mut doc)
+            let root = m.reply_to.as_ref().and_then(|r| r.micros()).and_then(|r| markers.get(&r));
+            super::rules::flatten_reply(m, root.map(String::as_str), &mut doc)
         } else {
             None
         };
@@ -459,20 +516,24 @@ fn plan_conversation(
         }
         let reply_option = thread_key.as_ref().map(|_| "REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD".to_owned());
         message["text"] = json!(parts[0]);
+        // Continuation parts repeat the message but for their text and time.
+        let template = if parts.len() > 1 { message.clone() } else { serde_json::Value::Null };
         let main = b.push(
             op_base.clone(),
             actor.clone(),
             Action::ChatCreateMessage {
                 message_id: id.clone(),
                 reply_option: reply_option.clone(),
-                message: message.clone(),
+                message,
                 attachments: uploads,
             },
             Some(ts),
             true,
         );
         carried += 1;
-        carried_ts.insert(t);
+        if is_root {
+            carried_roots.insert(t);
+        }
         for (reason, detail) in notes {
             b.report("message", Outcome::Altered, reason, Some(ts), Some(&main), detail);
         }
@@ -509,7 +570,19 @@ fn plan_conversation(
                 "Chat cannot also post a thread reply to the space: carried as a reply",
             );
         }
-        if let Some(detail) = super::rules::orphan_reply(m, t, &present, &carried_ts) {
+        let root_state = |r: i64| {
+            use super::rules::RootState;
+            if carried_roots.contains(&r) {
+                RootState::Carried
+            } else if presence.reached_already(r) {
+                RootState::Dropped
+            } else if presence.present(r) {
+                RootState::Later
+            } else {
+                RootState::Absent
+            }
+        };
+        if let Some(detail) = super::rules::orphan_reply(m, t, root_state) {
             b.report("message", Outcome::Altered, "orphan_reply", Some(ts), Some(&main), detail);
         }
         if parts.len() > 1 {
@@ -524,7 +597,7 @@ fn plan_conversation(
             for (i, part) in parts.iter().enumerate().skip(1) {
                 let (when, _) = timeline.assign(t.min(latest));
                 authored_span.1 = when;
-                let mut cont = message.clone();
+                let mut cont = template.clone();
                 cont["text"] = json!(part);
                 cont["createTime"] = json!(format_rfc3339(when, 6));
                 b.push(
@@ -616,7 +689,8 @@ fn plan_conversation(
                 );
             }
         }
-    }
+        Ok(())
+    })?;
 
     // One historical membership per destination user, covering their messages.
     let member_of = |u: &str| b.member_name(u);
@@ -727,7 +801,6 @@ fn plan_conversation(
         );
     }
 
-    let op_count = b.list.ops.len() as u64;
     let container = Container {
         id: b.container.clone(),
         kind: ContainerKind::ChatSpace,
@@ -735,17 +808,16 @@ fn plan_conversation(
         conversation: Some(conv.id.clone()),
         display_name,
         create_time: format_rfc3339(space_time, 6),
-        ops_path: format!("ops/{}.jsonl", b.container),
-        op_count,
+        ops_path: ops_path(&b.container),
+        op_count: b.list.len(),
         message_count: carried,
     };
-    ConversationPlan {
-        containers: vec![(container, b.list.ops)],
-        report: b.report.entries,
+    assemble(Made {
+        containers: vec![(container, b.list)],
+        report: b.report,
         considered,
         carried,
         dropped,
-        filtered: filtered.len() as u64,
-        spilled: None,
-    }
+        filtered: scan.filtered,
+    })
 }

@@ -8,7 +8,9 @@
 //! planned in parallel and written in a fixed order, so a plan is byte-identical run to run.
 
 pub mod chat;
+pub mod custom_emoji;
 pub mod rules;
+pub mod stream;
 pub mod teams;
 
 use crate::markup::{MentionResolver, ResolvedUser};
@@ -18,9 +20,10 @@ use chatport_model::plan::{
     Action, Actor, Container, Destination, OpSource, Operation, OperationId, Outcome, PlanCounts,
     PlanManifest, ReportEntry, PLAN_FORMAT_VERSION,
 };
+use chatport_model::DataFile;
 use chatport_model::{Conversation, DataFileWriter, FileRecord, Manifest, Message, User};
-use rayon::prelude::*;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -124,6 +127,16 @@ pub struct PlanOptions {
     pub fallback_user: Option<String>,
     /// Teams: largest image carried inline as hostedContents; larger ones become files.
     pub max_inline_image_bytes: u64,
+    /// Teams: owners of the migrated teams (`--team-owner`): source user ids (mapped through
+    /// the user mapping) or destination accounts (UPN or object id).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub team_owners: Vec<String>,
+    /// The source workspace's custom emoji images (`--custom-emoji`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_emoji: Option<PathBuf>,
+    /// How custom emoji in message text are carried (`--custom-emoji-policy`).
+    #[serde(skip_serializing_if = "is_text_policy")]
+    pub custom_emoji_policy: custom_emoji::CustomEmojiPolicy,
     /// Chat: the Workspace's e-mail domains (the importer's is always one). Users whose
     /// target is outside them are external: posted by the app, added after completion.
     pub domains: Vec<String>,
@@ -132,6 +145,10 @@ pub struct PlanOptions {
     pub name_prefix: String,
     /// Put after every space and team name (e.g. ` (Slack)`).
     pub name_suffix: String,
+}
+
+fn is_text_policy(p: &custom_emoji::CustomEmojiPolicy) -> bool {
+    *p == custom_emoji::CustomEmojiPolicy::Text
 }
 
 impl PlanOptions {
@@ -149,6 +166,9 @@ impl PlanOptions {
             private_policy: PrivatePolicy::OwnTeam,
             fallback_user: None,
             max_inline_image_bytes: 4 << 20,
+            team_owners: Vec::new(),
+            custom_emoji: None,
+            custom_emoji_policy: custom_emoji::CustomEmojiPolicy::Text,
             domains: Vec::new(),
             name_prefix: String::new(),
             name_suffix: String::new(),
@@ -171,10 +191,12 @@ pub struct Context {
     pub mapping: HashMap<String, MappingRow>,
     /// Conversations by id (for channel mentions).
     pub conversations: HashMap<String, Conversation>,
-    /// Files by id.
-    pub files: HashMap<String, FileRecord>,
+    /// Files by id (boxed: the map's slots stay small for exports with many files).
+    pub files: HashMap<String, Box<FileRecord>>,
     /// Sizes of the canonical directory's blobs, by path.
     pub blob_sizes: HashMap<String, u64>,
+    /// The source workspace's custom emoji, by name (empty without `--custom-emoji`).
+    pub custom_emoji: BTreeMap<String, custom_emoji::CustomEmoji>,
     /// The plan directory being written; planners [`spill`] each conversation there as
     /// soon as it is planned. `None` keeps plans in memory (for callers that plan only).
     pub out: Option<PathBuf>,
@@ -182,8 +204,11 @@ pub struct Context {
 
 impl Context {
     /// The mapping of a source user (a default `app` row when unknown).
-    pub fn who(&self, id: &str) -> MappingRow {
-        self.mapping.get(id).cloned().unwrap_or_else(|| MappingRow {
+    pub fn who(&self, id: &str) -> Cow<'_, MappingRow> {
+        if let Some(row) = self.mapping.get(id) {
+            return Cow::Borrowed(row);
+        }
+        Cow::Owned(MappingRow {
             source_id: id.to_owned(),
             name: String::new(),
             display_name: self.users.get(id).map(users::display_name).unwrap_or_else(|| id.to_owned()),
@@ -196,7 +221,10 @@ impl Context {
 
     /// The display name of a source user.
     pub fn name_of(&self, id: &str) -> String {
-        self.who(id).display_name
+        match self.who(id) {
+            Cow::Borrowed(row) => row.display_name.clone(),
+            Cow::Owned(row) => row.display_name,
+        }
     }
 }
 
@@ -217,25 +245,90 @@ impl MentionResolver for Directory<'_> {
     fn channel(&self, id: &str) -> Option<String> {
         self.ctx.conversations.get(id).and_then(|c| c.name.clone())
     }
+
+    /// A known custom emoji is text here (an empty, unusable image source); an alias to a
+    /// standard emoji is that emoji.
+    fn custom_emoji(&self, name: &str) -> Option<String> {
+        match custom_emoji::resolve(&self.ctx.custom_emoji, name)? {
+            Ok(_) => Some(String::new()),
+            Err(target) => Some(format!("alias:{target}")),
+        }
+    }
 }
 
-/// The operations of one container, in order.
+impl<'a> Directory<'a> {
+    /// The directory of a planning context.
+    pub fn new(ctx: &'a Context, chat: bool) -> Self {
+        Directory { ctx, chat }
+    }
+}
+
+/// The operations of one container, in order: kept in memory, or written straight to the
+/// container's operations file as they are made (when a plan directory is being written),
+/// so that a conversation's operations never pile up in memory.
 pub struct OpList {
     /// The container.
     pub container: String,
     /// The source conversation, if the container carries one.
     pub conversation: Option<String>,
-    /// The operations so far.
+    /// The operations so far (in memory only; empty when they go to a file).
     pub ops: Vec<Operation>,
+    file: Option<DataFileWriter>,
+    count: u64,
+    by_action: BTreeMap<&'static str, u64>,
+    error: Option<JsonlError>,
+}
+
+/// What an [`OpList`] made once closed.
+pub struct OpsDone {
+    /// The operations, when kept in memory.
+    pub ops: Vec<Operation>,
+    /// The operations file, when written to one.
+    pub file: Option<DataFile>,
+    /// Operations per action type.
+    pub by_action: BTreeMap<&'static str, u64>,
 }
 
 impl OpList {
-    /// An empty list.
+    /// An empty list kept in memory.
     pub fn new(container: String, conversation: Option<String>) -> Self {
-        OpList { container, conversation, ops: Vec::new() }
+        OpList {
+            container,
+            conversation,
+            ops: Vec::new(),
+            file: None,
+            count: 0,
+            by_action: BTreeMap::new(),
+            error: None,
+        }
     }
 
-    /// Appends an operation (its `seq` is its position) and returns its id.
+    /// An empty list written to `out/ops/<container>.jsonl` when `out` is given, else kept
+    /// in memory.
+    pub fn open(
+        out: Option<&Path>,
+        container: String,
+        conversation: Option<String>,
+    ) -> Result<Self, TransformError> {
+        let mut list = OpList::new(container, conversation);
+        if let Some(out) = out {
+            list.file = Some(DataFileWriter::create(out, &ops_path(&list.container))?);
+        }
+        Ok(list)
+    }
+
+    /// Operations so far.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// Whether no operation was added.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Appends an operation (its `seq` is its position) and returns its id. A write error is
+    /// kept and returned by [`OpList::done`].
     pub fn push(
         &mut self,
         id: String,
@@ -245,30 +338,139 @@ impl OpList {
         primary: bool,
     ) -> OperationId {
         let id = OperationId(id);
-        self.ops.push(Operation {
-            id: id.clone(),
-            seq: self.ops.len() as u64,
-            container: self.container.clone(),
-            actor,
-            action,
-            source: self.conversation.as_ref().map(|c| OpSource {
-                conversation: c.clone(),
-                ts: ts.map(str::to_owned),
-                primary,
+        let seq = self.count;
+        self.count += 1;
+        *self.by_action.entry(action.name()).or_default() += 1;
+        match &mut self.file {
+            Some(w) if self.error.is_none() => {
+                let op = OpOut {
+                    id: &id,
+                    seq,
+                    container: &self.container,
+                    actor: &actor,
+                    action: &action,
+                    source: self.conversation.as_deref().map(|conversation| SourceOut {
+                        conversation,
+                        ts,
+                        primary,
+                    }),
+                };
+                if let Err(e) = w.write(&op) {
+                    self.error = Some(e);
+                }
+            }
+            Some(_) => {}
+            None => self.ops.push(Operation {
+                id: id.clone(),
+                seq,
+                container: self.container.clone(),
+                actor,
+                action,
+                source: self.conversation.as_ref().map(|c| OpSource {
+                    conversation: c.clone(),
+                    ts: ts.map(str::to_owned),
+                    primary,
+                }),
             }),
-        });
+        }
         id
+    }
+
+    /// Closes the list.
+    pub fn done(self) -> Result<OpsDone, TransformError> {
+        if let Some(e) = self.error {
+            return Err(e.into());
+        }
+        let file = self.file.map(DataFileWriter::finish).transpose()?;
+        Ok(OpsDone { ops: self.ops, file, by_action: self.by_action })
     }
 }
 
-/// Collects report entries for one conversation.
+/// An [`Operation`] as written, borrowing its parts (same fields, same JSON).
+#[derive(Serialize)]
+struct OpOut<'a> {
+    id: &'a OperationId,
+    seq: u64,
+    container: &'a str,
+    actor: &'a Actor,
+    action: &'a Action,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<SourceOut<'a>>,
+}
+
+/// An [`OpSource`] as written.
+#[derive(Serialize)]
+struct SourceOut<'a> {
+    conversation: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ts: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    primary: bool,
+}
+
+/// A [`ReportEntry`] as written, borrowing its parts (same fields, same JSON).
+#[derive(Serialize)]
+struct EntryOut<'a> {
+    item: &'a str,
+    outcome: Outcome,
+    reason: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conversation: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ts: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operation: Option<&'a OperationId>,
+    detail: &'a str,
+}
+
+/// The operations file of a container.
+pub fn ops_path(container: &str) -> String {
+    format!("ops/{container}.jsonl")
+}
+
+/// Collects report entries for one conversation: in memory, or written as they come to a
+/// scratch file of the plan directory (merged into `report.jsonl` at the end).
 #[derive(Default)]
 pub struct Report {
-    /// Entries in the order they were found.
+    /// Entries in the order they were found (in memory only).
     pub entries: Vec<ReportEntry>,
+    spill: Option<PathBuf>,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    line: Vec<u8>,
+    written: u64,
+    /// Entries per (item, outcome, reason): few distinct ones per conversation.
+    counts: Vec<((String, Outcome, String), u64)>,
+    error: Option<TransformError>,
+}
+
+/// A closed report: the entries in memory, or the scratch file; entries per reason key.
+type ReportDone = (Vec<ReportEntry>, Option<ReportPart>, BTreeMap<String, u64>);
+
+/// A scratch report file: its path and how many entries it holds.
+pub struct ReportPart {
+    /// The file.
+    pub path: PathBuf,
+    /// Its entries (lines).
+    pub entries: u64,
 }
 
 impl Report {
+    /// A report for `conversation`, written to a scratch file under `out` when `out` is given.
+    pub fn open(out: Option<&Path>, conversation: &str) -> Self {
+        Report {
+            // The slug is lowercase: a hash of the exact id keeps ids differing in case apart.
+            spill: out.map(|o| {
+                let name = format!(
+                    "{}-{}.jsonl",
+                    slug(conversation, 40),
+                    &sha256_hex(conversation.as_bytes())[..12]
+                );
+                o.join(SPILL).join(name)
+            }),
+            ..Report::default()
+        }
+    }
+
     /// Adds an entry.
     #[allow(clippy::too_many_arguments)]
     pub fn add(
@@ -281,16 +483,136 @@ impl Report {
         operation: Option<&OperationId>,
         detail: impl Into<String>,
     ) {
-        self.entries.push(ReportEntry {
-            item: item.to_owned(),
+        let Some(path) = &self.spill else {
+            self.entries.push(ReportEntry {
+                item: item.to_owned(),
+                outcome,
+                reason: reason.to_owned(),
+                conversation: Some(conversation.to_owned()),
+                ts: ts.map(str::to_owned),
+                operation: operation.cloned(),
+                detail: detail.into(),
+            });
+            return;
+        };
+        if self.error.is_some() {
+            return;
+        }
+        match self.counts.iter_mut().find(|((i, o, r), _)| i == item && *o == outcome && r == reason) {
+            Some((_, n)) => *n += 1,
+            None => self.counts.push(((item.to_owned(), outcome, reason.to_owned()), 1)),
+        }
+        let detail = detail.into();
+        let entry = EntryOut {
+            item,
             outcome,
-            reason: reason.to_owned(),
-            conversation: Some(conversation.to_owned()),
-            ts: ts.map(str::to_owned),
-            operation: operation.cloned(),
-            detail: detail.into(),
-        });
+            reason,
+            conversation: Some(conversation),
+            ts,
+            operation,
+            detail: &detail,
+        };
+        self.line.clear();
+        if let Err(e) = serde_json::to_writer(&mut self.line, &entry) {
+            self.error =
+                Some(TransformError::Output { path: path.clone(), source: std::io::Error::other(e) });
+            return;
+        }
+        self.line.push(b'\n');
+        if self.file.is_none() {
+            let created = path
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| std::fs::File::create(path));
+            match created {
+                Ok(f) => self.file = Some(std::io::BufWriter::with_capacity(256 * 1024, f)),
+                Err(e) => {
+                    self.error = Some(TransformError::Output { path: path.clone(), source: e });
+                    return;
+                }
+            }
+        }
+        if let Some(Err(e)) = self.file.as_mut().map(|w| std::io::Write::write_all(w, &self.line)) {
+            self.error = Some(TransformError::Output { path: path.clone(), source: e });
+            return;
+        }
+        self.written += 1;
     }
+
+    /// Closes the report: the entries in memory, or the scratch file and the counts.
+    fn done(self) -> Result<ReportDone, TransformError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let part = match (self.file, self.spill) {
+            (Some(w), Some(path)) => {
+                w.into_inner()
+                    .map_err(|e| TransformError::Output { path: path.clone(), source: e.into_error() })?;
+                Some(ReportPart { path, entries: self.written })
+            }
+            _ => None,
+        };
+        let mut by_reason = BTreeMap::new();
+        for ((item, outcome, reason), n) in self.counts {
+            *by_reason.entry(reason_key(&item, outcome, &reason)).or_default() += n;
+        }
+        Ok((self.entries, part, by_reason))
+    }
+}
+
+/// What a planner made for one conversation, before [`assemble`].
+pub struct Made {
+    /// Containers with their operation lists, in order.
+    pub containers: Vec<(Container, OpList)>,
+    /// The report.
+    pub report: Report,
+    /// Source messages considered.
+    pub considered: u64,
+    /// Source messages carried.
+    pub carried: u64,
+    /// Source messages dropped.
+    pub dropped: u64,
+    /// Source messages left out by the filters.
+    pub filtered: u64,
+}
+
+/// Closes a conversation's lists and report into its plan (spilled when they went to files).
+pub fn assemble(made: Made) -> Result<ConversationPlan, TransformError> {
+    let mut containers = Vec::with_capacity(made.containers.len());
+    let mut spilled = Spilled {
+        files: Vec::new(),
+        by_action: BTreeMap::new(),
+        operations: 0,
+        report: None,
+        by_reason: BTreeMap::new(),
+    };
+    let mut on_disk = false;
+    for (mut container, list) in made.containers {
+        container.op_count = list.len();
+        let done = list.done()?;
+        if let Some(f) = done.file {
+            on_disk = true;
+            spilled.files.push(f);
+            spilled.operations += container.op_count;
+            for (a, n) in done.by_action {
+                *spilled.by_action.entry(a.to_owned()).or_default() += n;
+            }
+        }
+        containers.push((container, done.ops));
+    }
+    let spill_target = made.report.spill.is_some();
+    let (entries, path, by_reason) = made.report.done()?;
+    spilled.report = path;
+    spilled.by_reason = by_reason;
+    Ok(ConversationPlan {
+        containers,
+        report: entries,
+        considered: made.considered,
+        carried: made.carried,
+        dropped: made.dropped,
+        filtered: made.filtered,
+        spilled: (on_disk || spill_target).then_some(spilled),
+    })
 }
 
 /// Hands out strictly increasing times at a resolution (1 µs for Chat, 1 ms for Teams):
@@ -389,7 +711,7 @@ pub struct Spilled {
     /// Operations written.
     pub operations: u64,
     /// The conversation's report entries, as JSONL, in a scratch file.
-    pub report: Option<PathBuf>,
+    pub report: Option<ReportPart>,
     /// Report entries by (item, outcome, reason).
     pub by_reason: BTreeMap<String, u64>,
 }
@@ -397,47 +719,12 @@ pub struct Spilled {
 /// Scratch folder of the plan directory for spilled report entries; removed at the end.
 const SPILL: &str = ".report-parts";
 
-fn reason_key(e: &ReportEntry) -> String {
-    let outcome = match e.outcome {
+fn reason_key(item: &str, outcome: Outcome, reason: &str) -> String {
+    let outcome = match outcome {
         Outcome::Altered => "altered",
         Outcome::Dropped => "dropped",
     };
-    format!("{} {} {}", e.item, outcome, e.reason)
-}
-
-/// Writes a conversation's operations files and report entries to the plan directory as
-/// soon as it is planned, so a transform holds only the conversations being planned in
-/// memory. The returned plan keeps its containers (small) and drops its operations.
-pub fn spill(out: &Path, mut plan: ConversationPlan) -> Result<ConversationPlan, TransformError> {
-    let mut spilled = Spilled {
-        files: Vec::new(),
-        by_action: BTreeMap::new(),
-        operations: 0,
-        report: None,
-        by_reason: BTreeMap::new(),
-    };
-    for (container, ops) in &mut plan.containers {
-        let mut w = DataFileWriter::create(out, &container.ops_path)?;
-        for op in ops.iter() {
-            *spilled.by_action.entry(op.action.name().to_owned()).or_default() += 1;
-            w.write(op)?;
-        }
-        spilled.operations += ops.len() as u64;
-        spilled.files.push(w.finish()?);
-        *ops = Vec::new();
-    }
-    if !plan.report.is_empty() {
-        let name = format!("{SPILL}/{}-{}.jsonl", rules::spill_key(&plan), plan.report.len());
-        let mut w = DataFileWriter::create(out, &name)?;
-        for e in plan.report.drain(..) {
-            *spilled.by_reason.entry(reason_key(&e)).or_default() += 1;
-            w.write(&e)?;
-        }
-        w.finish()?;
-        spilled.report = Some(out.join(name));
-    }
-    plan.spilled = Some(spilled);
-    Ok(plan)
+    format!("{item} {outcome} {reason}")
 }
 
 /// The summary of a transform, for the CLI.
@@ -467,21 +754,41 @@ pub fn load_context(
         .map(|f| (f.path.clone(), f.bytes))
         .collect();
     let canonical_sha = sha256_hex(&bytes);
-    let users: Vec<User> = read_jsonl(&canonical.join("users.jsonl"))?.collect::<Result<_, _>>()?;
-    let conversations: Vec<Conversation> =
-        read_jsonl(&canonical.join("conversations.jsonl"))?.collect::<Result<_, _>>()?;
-    let files: Vec<FileRecord> = read_jsonl(&canonical.join("files.jsonl"))?.collect::<Result<_, _>>()?;
+    // The files (the largest of these) are read alongside the users and conversations.
+    let file_count = manifest.files.iter().find(|f| f.path == "files.jsonl").map_or(0, |f| f.records);
+    let read_files = || -> Result<HashMap<String, Box<FileRecord>>, TransformError> {
+        let mut files = HashMap::with_capacity(usize::try_from(file_count).unwrap_or(0).min(1 << 24));
+        for f in read_jsonl::<stream::FileIn>(&canonical.join("files.jsonl"))? {
+            let f = FileRecord::from(f?);
+            files.insert(f.id.clone(), Box::new(f));
+        }
+        Ok(files)
+    };
+    let read_rest = || -> Result<(Vec<User>, Vec<Conversation>), TransformError> {
+        let users: Vec<User> = read_jsonl(&canonical.join("users.jsonl"))?.collect::<Result<_, _>>()?;
+        let conversations: Vec<Conversation> =
+            read_jsonl(&canonical.join("conversations.jsonl"))?.collect::<Result<_, _>>()?;
+        Ok((users, conversations))
+    };
+    let (rest, files) = rayon::join(read_rest, read_files);
+    let (users, conversations) = rest?;
+    let files = files?;
     let mut rows = mapping.unwrap_or_else(|| users::template(&users, &[]));
     if opts.destination == Destination::Chat {
         rules::outsiders_as_app(&mut rows, &rules::workspace_domains(&opts));
     }
+    let custom_emoji = match &opts.custom_emoji {
+        Some(dir) => custom_emoji::load(canonical, dir, opts.custom_emoji_policy)?,
+        None => BTreeMap::new(),
+    };
     let ctx = Context {
         opts,
         users: users.into_iter().map(|u| (u.id.clone(), u)).collect(),
         mapping: rows.into_iter().map(|r| (r.source_id.clone(), r)).collect(),
         conversations: conversations.iter().map(|c| (c.id.clone(), c.clone())).collect(),
-        files: files.into_iter().map(|f| (f.id.clone(), f)).collect(),
+        files,
         blob_sizes,
+        custom_emoji,
         out: None,
     };
     Ok((ctx, conversations, canonical_sha))
@@ -496,13 +803,6 @@ pub fn selected(opts: &PlanOptions, c: &Conversation) -> bool {
 /// Whether a message time passes `--since`/`--until`.
 pub fn in_window(opts: &PlanOptions, micros: i64) -> bool {
     opts.since.is_none_or(|s| micros >= s) && opts.until.is_none_or(|u| micros < u)
-}
-
-/// Reads a conversation's messages, in time order (source order breaks ties).
-pub fn read_messages(canonical: &Path, c: &Conversation) -> Result<Vec<Message>, TransformError> {
-    let mut msgs: Vec<Message> = read_jsonl(&canonical.join(&c.messages_path))?.collect::<Result<_, _>>()?;
-    msgs.sort_by_key(|m| m.ts.micros().unwrap_or(i64::MAX));
-    Ok(msgs)
 }
 
 /// Runs a transform: reads `canonical`, plans every selected conversation for the
@@ -580,6 +880,21 @@ fn write_plan(
         });
     }
     user_entries.extend(rules::non_aad_author_entries(ctx));
+    if ctx.opts.destination == Destination::Chat
+        && ctx.opts.custom_emoji_policy == custom_emoji::CustomEmojiPolicy::Image
+    {
+        user_entries.push(ReportEntry {
+            item: "emoji".into(),
+            outcome: Outcome::Altered,
+            reason: "custom_emoji_image_not_importable".into(),
+            conversation: None,
+            ts: None,
+            operation: None,
+            detail: "--custom-emoji-policy image: Google Chat message text cannot hold an inline image, so \
+                     custom emoji stay `:name:` text (each reported as custom_emoji_as_text)"
+                .into(),
+        });
+    }
     let global = ConversationPlan {
         containers: Vec::new(),
         report: user_entries,
@@ -607,11 +922,8 @@ fn write_plan(
             for (reason, n) in sp.by_reason {
                 *by_reason.entry(reason).or_default() += n;
             }
-            if let Some(path) = sp.report {
-                let text = std::fs::read(&path)
-                    .map_err(|e| TransformError::Output { path: path.clone(), source: e })?;
-                let lines = text.iter().filter(|&&b| b == b'\n').count() as u64;
-                report_w.write_lines(&text, lines)?;
+            if let Some(part) = sp.report {
+                copy_lines(&part, &mut report_w)?;
             }
             continue;
         }
@@ -627,7 +939,7 @@ fn write_plan(
             counts.containers += 1;
         }
         for e in plan.report {
-            *by_reason.entry(reason_key(&e)).or_default() += 1;
+            *by_reason.entry(reason_key(&e.item, e.outcome, &e.reason)).or_default() += 1;
             report_w.write(&e)?;
         }
     }
@@ -652,6 +964,40 @@ fn write_plan(
     Ok(TransformSummary { manifest, by_reason })
 }
 
+/// Appends the lines of a scratch report file to a plan file, a bounded chunk at a time.
+fn copy_lines(part: &ReportPart, w: &mut DataFileWriter) -> Result<(), TransformError> {
+    use std::io::Read;
+    let path = &part.path;
+    let io = |e: std::io::Error| TransformError::Output { path: path.clone(), source: e };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    const CHUNK: usize = 1 << 20;
+    let mut buf = vec![0u8; CHUNK];
+    // Bytes at the front of `buf` that follow the last whole line written.
+    let mut carry = 0;
+    loop {
+        let n = file.read(&mut buf[carry..]).map_err(io)?;
+        let filled = carry + n;
+        if n == 0 {
+            if filled > 0 {
+                return Err(io(std::io::Error::other("the scratch report does not end with a newline")));
+            }
+            break;
+        }
+        match buf[..filled].iter().rposition(|&b| b == b'\n') {
+            Some(last) => {
+                w.write_lines(&buf[..=last], 0)?;
+                buf.copy_within(last + 1..filled, 0);
+                carry = filled - last - 1;
+            }
+            None if filled == buf.len() => buf.resize(buf.len() * 2, 0),
+            None => carry = filled,
+        }
+    }
+    // The lines were counted as they were written.
+    w.write_lines(&[], part.entries)?;
+    Ok(())
+}
+
 fn kind_name(k: users::UserKind) -> &'static str {
     match k {
         users::UserKind::Member => "member",
@@ -663,26 +1009,56 @@ fn kind_name(k: users::UserKind) -> &'static str {
     }
 }
 
-/// Plans conversations in parallel with `plan_one`, keeping the input order.
-pub fn plan_all<F>(
+/// Plans the selected conversations in parallel with `plan_one`, keeping the input order;
+/// the first failing conversation in that order decides the error, so it does not depend
+/// on scheduling.
+///
+/// The largest conversations (by messages file size under `canonical`) are started first
+/// and each worker takes the next one when it is free, so the run does not end with one
+/// worker planning a large conversation while the others idle. The order of work does not
+/// change any output: each conversation is planned on its own and results are kept by
+/// position.
+pub fn plan_all<T, F>(
     canonical: &Path,
     conversations: &[Conversation],
     ctx: &Context,
     plan_one: F,
-) -> Result<Vec<ConversationPlan>, TransformError>
+) -> Result<Vec<T>, TransformError>
 where
-    F: Fn(&Conversation, Vec<Message>) -> ConversationPlan + Sync,
+    T: Send,
+    F: Fn(&Conversation) -> Result<T, TransformError> + Sync,
 {
-    conversations
-        .par_iter()
-        .filter(|c| selected(&ctx.opts, c))
-        .map(|c| {
-            let msgs = read_messages(canonical, c)?;
-            let plan = plan_one(c, msgs);
-            match &ctx.out {
-                Some(out) => spill(out, plan),
-                None => Ok(plan),
-            }
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let chosen: Vec<&Conversation> = conversations.iter().filter(|c| selected(&ctx.opts, c)).collect();
+    let mut order: Vec<(u64, usize)> = chosen
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (std::fs::metadata(canonical.join(&c.messages_path)).map_or(0, |m| m.len()), i))
+        .collect();
+    order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let slots: Vec<Mutex<Option<Result<T, TransformError>>>> =
+        chosen.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let work = || loop {
+        let k = next.fetch_add(1, Ordering::Relaxed);
+        let Some(&(_, i)) = order.get(k) else { break };
+        let result = plan_one(chosen[i]);
+        *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+    };
+    let workers = rayon::current_num_threads().min(chosen.len()).max(1);
+    rayon::scope(|s| {
+        for _ in 1..workers {
+            s.spawn(|_| work());
+        }
+        work();
+    });
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(|| Err(TransformError::Options("a conversation was not planned".into())))
         })
         .collect()
 }
@@ -710,6 +1086,59 @@ mod tests {
         assert_eq!(parts.concat(), text);
         let parts = split_text("line one\nline two\nline three", 20);
         assert_eq!(parts[0], "line one\nline two\n");
+    }
+
+    #[test]
+    fn borrowed_views_write_the_model_records_byte_for_byte() {
+        let id = OperationId("space-c1/msg/1.000001".into());
+        let action = Action::ChatCompleteImport;
+        let actor = Actor::User { id: "u@corp.example".into() };
+        for (conversation, ts, primary) in
+            [(Some("C1"), Some("1.000001"), true), (Some("C1"), None, false), (None, None, false)]
+        {
+            let model = Operation {
+                id: id.clone(),
+                seq: 7,
+                container: "space-c1".into(),
+                actor: actor.clone(),
+                action: action.clone(),
+                source: conversation.map(|c| OpSource {
+                    conversation: c.into(),
+                    ts: ts.map(str::to_owned),
+                    primary,
+                }),
+            };
+            let view = OpOut {
+                id: &id,
+                seq: 7,
+                container: "space-c1",
+                actor: &actor,
+                action: &action,
+                source: conversation.map(|conversation| SourceOut { conversation, ts, primary }),
+            };
+            assert_eq!(serde_json::to_string(&model).unwrap(), serde_json::to_string(&view).unwrap());
+        }
+        for (ts, op) in [(Some("1.5"), Some(&id)), (None, None)] {
+            let model = ReportEntry {
+                item: "message".into(),
+                outcome: Outcome::Altered,
+                reason: "split".into(),
+                conversation: Some("C1".into()),
+                ts: ts.map(str::to_owned),
+                operation: op.cloned(),
+                detail: "d \"q\"".into(),
+            };
+            let view = EntryOut {
+                item: "message",
+                outcome: Outcome::Altered,
+                reason: "split",
+                conversation: Some("C1"),
+                ts,
+                operation: op,
+                detail: "d \"q\"",
+            };
+            assert_eq!(serde_json::to_string(&model).unwrap(), serde_json::to_string(&view).unwrap());
+        }
     }
 
     #[test]
@@ -904,11 +1333,6 @@ pub fn decide(ctx: &Context, msg: &Message, has_replies: bool) -> Decision {
         doc.blocks.insert(0, Block::Paragraph(vec![Inline::Bold(vec![Inline::Text(format!("{label}:"))])]));
     }
     Decision::Carry { poster, doc, notes }
-}
-
-/// The set of thread roots (`ts` µs) that have at least one reply among `msgs`.
-pub fn roots_with_replies(msgs: &[Message]) -> std::collections::HashSet<i64> {
-    msgs.iter().filter_map(|m| m.reply_to.as_ref().and_then(chatport_model::SlackTs::micros)).collect()
 }
 
 /// A paragraph noting a file that is not carried.

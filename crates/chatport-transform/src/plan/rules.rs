@@ -1,30 +1,11 @@
 //! Destination rules shared by the planners that the first version missed (the planner
-//! audit): the spill-file key of a conversation, Google Chat's blocked upload types and
+//! audit): Google Chat's blocked upload types and
 //! file names, request sizes measured as JSON, one membership per user and space, AAD
 //! object ids for Teams authors, and reaction de-duplication.
 //!
 //! Each rule is a small pure function here so that the planners call it at one place.
 
-use super::{slug, ConversationPlan};
-use chatport_model::jsonl::sha256_hex;
-
-/// The key naming a conversation's spilled report file: its first container, or, for a
-/// conversation that produced no container (skipped), the conversation its report entries
-/// are about. Distinct conversations get distinct keys, so parallel spills never share a
-/// file.
-pub fn spill_key(plan: &ConversationPlan) -> String {
-    let key = match plan.containers.first() {
-        Some((c, _)) => format!("container:{}", c.id),
-        None => {
-            let conv = plan.report.iter().find_map(|e| e.conversation.clone()).unwrap_or_default();
-            format!("conversation:{conv}")
-        }
-    };
-    // The key has `:` so `slug` always hashes it: a fixed-width, file-safe name.
-    let name = slug(&key, 48);
-    debug_assert_eq!(name, sha256_hex(key.as_bytes())[..16]);
-    name
-}
+use super::ConversationPlan;
 
 /// Chat: request bytes reserved for everything in a message but its text (`createTime`,
 /// `thread.threadKey`, JSON punctuation).
@@ -64,7 +45,9 @@ pub fn chat_parts(
     let mut max = budget;
     loop {
         let parts = crate::markup::render_chat_parts(doc, dir, max);
-        let worst = parts.iter().map(|p| json_len(&p.text)).max().unwrap_or(0);
+        // Escaping grows a byte to at most six: parts that short cannot be over the budget.
+        let worst =
+            parts.iter().filter(|p| p.text.len() * 6 > budget).map(|p| json_len(&p.text)).max().unwrap_or(0);
         if worst <= budget || max <= 64 {
             return parts;
         }
@@ -384,14 +367,32 @@ pub fn chat_outsider_target(row: &crate::users::MappingRow) -> Option<String> {
 /// Longest excerpt of a thread root quoted in a flattened reply's marker, in characters.
 pub const REPLY_EXCERPT_CHARS: usize = 60;
 
+/// Chat: the line a flattened reply starts with, quoting its thread root `r`:
+/// `↪ reply to <author>: “<excerpt>”`. Kept per thread root (not per message) while a
+/// conversation streams, so it is made when the root is reached.
+pub fn reply_marker(ctx: &super::Context, r: &chatport_model::Message) -> String {
+    let who = r.author.as_deref().map(|a| ctx.name_of(a)).unwrap_or_else(|| "unknown".to_owned());
+    let text = super::body_document(r).plain_text();
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut excerpt: String = flat.chars().take(REPLY_EXCERPT_CHARS).collect();
+    if excerpt.len() < flat.len() {
+        excerpt.push('…');
+    }
+    if excerpt.is_empty() {
+        format!("↪ reply to {who}")
+    } else {
+        format!("↪ reply to {who}: “{excerpt}”")
+    }
+}
+
 /// Chat: a GROUP_CHAT has no threads (`messageReplyOption` and `threadKey` are only for
 /// named spaces), so a reply is posted in time order with a first line naming what it
-/// answers: `↪ reply to <author>: “<excerpt>”`. `root` is the thread root when the export
-/// has it. Returns the report detail, or `None` when `m` is not a reply.
+/// answers: `↪ reply to <author>: “<excerpt>”`. `root` is the thread root's
+/// [`reply_marker`] when the export has the root. Returns the report detail, or `None`
+/// when `m` is not a reply.
 pub fn flatten_reply(
-    ctx: &super::Context,
     m: &chatport_model::Message,
-    root: Option<&chatport_model::Message>,
+    root: Option<&str>,
     doc: &mut crate::markup::Document,
 ) -> Option<String> {
     use crate::markup::{Block, Inline};
@@ -400,20 +401,7 @@ pub fn flatten_reply(
         return None;
     }
     let marker = match root {
-        Some(r) => {
-            let who = r.author.as_deref().map(|a| ctx.name_of(a)).unwrap_or_else(|| "unknown".to_owned());
-            let text = super::body_document(r).plain_text();
-            let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
-            let mut excerpt: String = flat.chars().take(REPLY_EXCERPT_CHARS).collect();
-            if excerpt.len() < flat.len() {
-                excerpt.push('…');
-            }
-            if excerpt.is_empty() {
-                format!("↪ reply to {who}")
-            } else {
-                format!("↪ reply to {who}: “{excerpt}”")
-            }
-        }
+        Some(r) => r.to_owned(),
         None => "↪ reply to a message that is not carried".to_owned(),
     };
     doc.blocks.insert(0, Block::Paragraph(vec![Inline::Italic(vec![Inline::Text(marker.clone())])]));
@@ -423,30 +411,50 @@ pub fn flatten_reply(
     ))
 }
 
+/// Where a reply's thread root stands when the reply is planned (messages are planned in
+/// time order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootState {
+    /// Carried already: the reply joins its thread.
+    Carried,
+    /// Reached already and dropped (a deleted message, a skipped author…).
+    Dropped,
+    /// In the export, but dated after the reply (a reply dated before its root).
+    Later,
+    /// Not in the export, or outside the selected dates.
+    Absent,
+}
+
 /// Chat: why a reply's thread root is not carried before it, if it is not — absent from
-/// the export (or the selected dates), or dropped (a deleted message, a skipped author…).
-/// The reply then starts its thread (the thread key falls back to a new thread).
+/// the export (or the selected dates), dropped (a deleted message, a skipped author…), or
+/// dated after the reply. The reply then starts its thread (the thread key falls back to a
+/// new thread). `root` says where a root time stands.
 pub fn orphan_reply(
     m: &chatport_model::Message,
     t: i64,
-    present: &std::collections::HashSet<i64>,
-    carried: &std::collections::HashSet<i64>,
+    root: impl Fn(i64) -> RootState,
 ) -> Option<&'static str> {
-    let root = m.reply_to.as_ref().and_then(|r| r.micros()).filter(|&r| r != t)?;
-    if carried.contains(&root) {
-        None
-    } else if present.contains(&root) {
-        Some("its thread root is not carried (see its own entry): it starts the thread")
-    } else {
-        Some("its thread root is not in the export or outside the selected dates: it starts the thread")
+    let r = m.reply_to.as_ref().and_then(|r| r.micros()).filter(|&r| r != t)?;
+    match root(r) {
+        RootState::Carried => None,
+        RootState::Dropped => {
+            Some("its thread root is not carried (see its own entry): it starts the thread")
+        }
+        RootState::Later => {
+            Some("its thread root is dated after it: it starts the thread, which the root then joins")
+        }
+        RootState::Absent => {
+            Some("its thread root is not in the export or outside the selected dates: it starts the thread")
+        }
     }
 }
 
-/// The earliest time among a conversation's messages, those the filters left out included:
-/// container creation times must not depend on `--channels`/`--since`/`--until`, or a full
-/// run after a pilot would reuse the pilot's container and import messages before it.
-pub fn first_time(selected: &[chatport_model::Message], filtered: &[chatport_model::Message]) -> Option<i64> {
-    selected.iter().chain(filtered).filter_map(|m| m.ts.micros()).min()
+/// The earliest time among a conversation's messages, those the filters left out included
+/// (pass 1 gathers it, [`super::stream::Scan::first_any`]): container creation times must
+/// not depend on `--channels`/`--since`/`--until`, or a full run after a pilot would reuse
+/// the pilot's container and import messages before it.
+pub fn first_time(scan: &super::stream::Scan) -> Option<i64> {
+    scan.first_any
 }
 
 /// Teams: the workspace team's creation time — the earliest of its selected channels'

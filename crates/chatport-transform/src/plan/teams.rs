@@ -55,12 +55,14 @@
 //! Operation ids are `<container>/create|general|complete|add/<user>` and
 //! `<container>/msg/<ts>[/upload/<file>|/part/<n>]`: derived from source ids only.
 
+use super::custom_emoji::{self, CustomEmojiPolicy};
+use super::stream::{self, Messages, Presence};
 use super::{
-    blob_of, decide, file_note, file_unavailable, in_window, read_messages, roots_with_replies, selected,
-    slug, Context, ConversationPlan, Decision, Directory, OpList, Poster, PrivatePolicy, Report, Timeline,
+    assemble, blob_of, decide, file_note, file_unavailable, ops_path, plan_all, selected, slug, Context,
+    ConversationPlan, Decision, Directory, Made, OpList, Poster, PrivatePolicy, Report, Timeline,
     TransformError,
 };
-use crate::markup::{render_teams, render_teams_parts, Document};
+use crate::markup::{render_teams, render_teams_parts, Document, MentionResolver, ResolvedUser};
 use crate::users::UserAction;
 use chatport_model::jsonl::sha256_hex;
 use chatport_model::plan::{
@@ -69,8 +71,8 @@ use chatport_model::plan::{
 use chatport_model::ts::format_rfc3339;
 use chatport_model::{Conversation, ConversationKind, Message};
 use html_escape::{encode_double_quoted_attribute, encode_text};
-use rayon::prelude::*;
 use serde_json::{json, Value};
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
@@ -133,9 +135,10 @@ pub fn plan(
              as 6f4b2a1e-0000-4000-8000-000000000001), not its e-mail or UPN"
         )));
     }
-    let chosen: Vec<&Conversation> = conversations.iter().filter(|c| selected(&ctx.opts, c)).collect();
-    let public: Vec<&Conversation> =
-        chosen.iter().copied().filter(|c| c.kind == ConversationKind::PublicChannel).collect();
+    let public: Vec<&Conversation> = conversations
+        .iter()
+        .filter(|c| selected(&ctx.opts, c) && c.kind == ConversationKind::PublicChannel)
+        .collect();
     if !public.is_empty() && ctx.opts.team_name.trim().is_empty() {
         return Err(TransformError::Options("--team-name must not be empty".into()));
     }
@@ -144,32 +147,16 @@ pub fn plan(
     let all_public: Vec<&Conversation> =
         conversations.iter().filter(|c| c.kind == ConversationKind::PublicChannel).collect();
     let (general, names) = channel_names(&all_public);
-    let places: Vec<Option<Place>> = chosen
-        .iter()
-        .map(|c| match c.kind {
-            ConversationKind::PublicChannel => Some(Place::Workspace {
-                name: names.get(&c.id).cloned().unwrap_or_else(|| c.id.clone()),
-                general: general.as_deref() == Some(c.id.as_str()),
-            }),
-            _ if ctx.opts.private_policy == PrivatePolicy::Skip => None,
-            _ => Some(Place::OwnTeam),
-        })
-        .collect();
-    // In parallel, in input order; the first failing conversation (in that order) decides
-    // the error, so it does not depend on scheduling.
-    let planned: Vec<Result<Planned, TransformError>> = chosen
-        .par_iter()
-        .zip(places.par_iter())
-        .map(|(c, place)| {
-            let msgs = read_messages(canonical, c)?;
-            let mut planned = plan_conversation(ctx, c, msgs, place.as_ref())?;
-            if let Some(out) = &ctx.out {
-                planned.plan = super::spill(out, planned.plan)?;
-            }
-            Ok(planned)
-        })
-        .collect();
-    let mut planned: Vec<Planned> = planned.into_iter().collect::<Result<_, _>>()?;
+    let place = |c: &Conversation| match c.kind {
+        ConversationKind::PublicChannel => Some(Place::Workspace {
+            name: names.get(&c.id).cloned().unwrap_or_else(|| c.id.clone()),
+            general: general.as_deref() == Some(c.id.as_str()),
+        }),
+        _ if ctx.opts.private_policy == PrivatePolicy::Skip => None,
+        _ => Some(Place::OwnTeam),
+    };
+    let mut planned: Vec<Planned> =
+        plan_all(canonical, conversations, ctx, |c| plan_conversation(ctx, canonical, c, place(c).as_ref()))?;
     let mut out = Vec::with_capacity(planned.len() + 1);
     if let Some(team_time) =
         planned.iter().filter_map(|p| p.workspace_time).min().map(|t| super::rules::team_time(t, &all_public))
@@ -256,11 +243,12 @@ fn team_body(name: &str, description: &str, time: i64) -> Value {
     })
 }
 
-/// The body of `POST /teams/{id}/members` for a mapped user.
-fn member_body(target: &str) -> Value {
+/// The body of `POST /teams/{id}/members` for a mapped user, as an owner or a member.
+fn member_body(target: &str, owner: bool) -> Value {
+    let roles: &[&str] = if owner { &["owner"] } else { &[] };
     json!({
         "@odata.type": "#microsoft.graph.aadUserConversationMember",
-        "roles": [],
+        "roles": roles,
         // An OData string literal: a quote in a UPN doubles.
         "user@odata.bind": format!("{GRAPH_USERS}('{}')", target.replace('\'', "''")),
     })
@@ -281,31 +269,154 @@ fn current_members(c: &Conversation) -> BTreeSet<String> {
         .collect()
 }
 
-/// Adds completion and member operations to a team's list; returns why each member that
-/// cannot be added is left out.
-fn complete_team(ctx: &Context, team: &mut OpList, members: &BTreeSet<String>) -> Vec<String> {
+/// Whether the source workspace made a user an owner or admin (Slack's `is_owner`,
+/// `is_admin`, `is_primary_owner`, kept in the canonical user's `extra`).
+fn slack_admin(ctx: &Context, user: &str) -> bool {
+    ctx.users.get(user).is_some_and(|u| {
+        ["is_primary_owner", "is_owner", "is_admin"]
+            .iter()
+            .any(|k| u.extra.get(*k).and_then(Value::as_bool) == Some(true))
+    })
+}
+
+/// The destination accounts of `--team-owner`: a source user id is mapped through the user
+/// mapping (left out, with a note, when it has no account); anything else is taken as a
+/// destination account (UPN or object id). In flag order, without repeats.
+fn flag_owners(ctx: &Context, notes: &mut Vec<TeamNote>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for o in ctx.opts.team_owners.iter().map(|o| o.trim()).filter(|o| !o.is_empty()) {
+        let target = match ctx.mapping.get(o) {
+            Some(_) => match mapped(ctx, o) {
+                Some(t) => t,
+                None => {
+                    let detail = format!("--team-owner {o} ({}) has no destination account", ctx.name_of(o));
+                    notes.push(TeamNote { reason: "owner_unmapped", outcome: Outcome::Dropped, detail });
+                    continue;
+                }
+            },
+            None => o.to_owned(),
+        };
+        if !out.contains(&target) {
+            out.push(target);
+        }
+    }
+    out
+}
+
+/// A report entry of a team's completion: `(reason, outcome, detail)`.
+struct TeamNote {
+    reason: &'static str,
+    outcome: Outcome,
+    detail: String,
+}
+
+/// Adds completion and member operations to a team's list, owners (`roles: ["owner"]`)
+/// among them: every member in `owners` (source ids), then the destination accounts in
+/// `extra_owners` that no member maps to. Returns report notes: members left out, and a
+/// team left without an owner.
+fn complete_team(
+    ctx: &Context,
+    team: &mut OpList,
+    members: &BTreeSet<String>,
+    owners: &BTreeSet<String>,
+    extra_owners: &[String],
+) -> Vec<TeamNote> {
     let base = team.container.clone();
     team.push(format!("{base}/complete"), Actor::App, Action::TeamsCompleteTeam, None, false);
-    let mut unmapped = Vec::new();
+    let mut notes = Vec::new();
     let mut added = BTreeSet::new();
+    let owner_targets: BTreeSet<String> =
+        owners.iter().filter_map(|o| mapped(ctx, o)).chain(extra_owners.iter().cloned()).collect();
     for user in members {
         match mapped(ctx, user) {
             // Two source accounts mapped to one destination user are added once.
             Some(target) if !added.insert(target.clone()) => {}
             Some(target) => {
+                let owner = owner_targets.contains(&target);
                 team.push(
                     format!("{base}/add/{user}"),
                     Actor::App,
-                    Action::TeamsAddMember { member: member_body(&target) },
+                    Action::TeamsAddMember { member: member_body(&target, owner) },
                     None,
                     false,
                 );
             }
-            None => unmapped
-                .push(format!("current member {} ({user}) has no destination account", ctx.name_of(user))),
+            None => notes.push(TeamNote {
+                reason: "member_unmapped",
+                outcome: Outcome::Dropped,
+                detail: format!("current member {} ({user}) has no destination account", ctx.name_of(user)),
+            }),
         }
     }
-    unmapped
+    // Owners who are not members of the conversations: Slack admins, `--team-owner`.
+    let others = owners
+        .iter()
+        .filter(|o| !members.contains(*o))
+        .filter_map(|o| mapped(ctx, o).map(|t| (o.clone(), t)));
+    let extra = extra_owners.iter().map(|t| (format!("owner/{}", id_part(t)), t.clone()));
+    for (key, target) in others.map(|(o, t)| (format!("add/{o}"), t)).chain(extra) {
+        if !added.insert(target.clone()) {
+            continue;
+        }
+        team.push(
+            format!("{base}/{key}"),
+            Actor::App,
+            Action::TeamsAddMember { member: member_body(&target, true) },
+            None,
+            false,
+        );
+    }
+    if owner_targets.is_empty() {
+        notes.push(TeamNote {
+            reason: "team_without_owner",
+            outcome: Outcome::Altered,
+            detail:
+                "no owner could be determined (no mapped Slack owner or admin, no --team-owner): the team \
+                     ends without an owner; add one in the Teams admin center"
+                    .into(),
+        });
+    }
+    notes
+}
+
+/// Owners of a conversation's own team: its mapped members who are Slack owners or admins,
+/// and its creator when a mapped member; else its first mapped member (by source id); else
+/// the `--team-owner` accounts, who then gain access to the conversation. Each fallback is
+/// reported.
+fn own_team_owners(
+    ctx: &Context,
+    conv: &Conversation,
+    members: &BTreeSet<String>,
+) -> (BTreeSet<String>, Vec<String>, Vec<TeamNote>) {
+    let mut notes = Vec::new();
+    let with_account: Vec<&String> = members.iter().filter(|m| mapped(ctx, m).is_some()).collect();
+    let mut owners: BTreeSet<String> = with_account
+        .iter()
+        .filter(|m| slack_admin(ctx, m) || conv.creator.as_deref() == Some(m.as_str()))
+        .map(|m| (*m).clone())
+        .collect();
+    if owners.is_empty() {
+        if let Some(first) = with_account.first() {
+            let detail = format!(
+                "no member is a Slack owner, admin or the creator: {} ({first}) is made the team's owner",
+                ctx.name_of(first)
+            );
+            notes.push(TeamNote { reason: "owner_assigned", outcome: Outcome::Altered, detail });
+            owners.insert((*first).clone());
+        }
+    }
+    let mut extra = Vec::new();
+    if owners.is_empty() {
+        extra = flag_owners(ctx, &mut notes);
+        if !extra.is_empty() {
+            let detail = format!(
+                "no member has a destination account: --team-owner {} own the team and can read the conversation",
+                extra.join(", ")
+            );
+            notes.push(TeamNote { reason: "owner_from_flag", outcome: Outcome::Altered, detail });
+        }
+    }
+    (owners, extra, notes)
 }
 
 /// The workspace team's container: creation at `time`, completion, current members of its
@@ -328,16 +439,27 @@ fn workspace_team(ctx: &Context, public: &[&Conversation], time: i64) -> Convers
         false,
     );
     let members: BTreeSet<String> = public.iter().flat_map(|c| current_members(c)).collect();
-    let report = complete_team(ctx, &mut team, &members)
+    // Owners: the workspace's owners and admins who have an account, and `--team-owner`.
+    let mut notes = Vec::new();
+    let extra = flag_owners(ctx, &mut notes);
+    let mut admins: Vec<&String> = ctx.users.keys().filter(|u| slack_admin(ctx, u)).collect();
+    admins.sort();
+    let owners: BTreeSet<String> = admins.into_iter().filter(|u| mapped(ctx, u).is_some()).cloned().collect();
+    notes.extend(complete_team(ctx, &mut team, &members, &owners, &extra));
+    let report = notes
         .into_iter()
-        .map(|detail| ReportEntry {
-            item: "membership".into(),
-            outcome: Outcome::Dropped,
-            reason: "member_unmapped".into(),
+        .map(|n| ReportEntry {
+            item: if n.reason == "member_unmapped" { "membership" } else { "team" }.into(),
+            outcome: n.outcome,
+            reason: n.reason.into(),
             conversation: None,
             ts: None,
             operation: None,
-            detail: format!("{detail}: not added to the workspace team"),
+            detail: if n.reason == "member_unmapped" {
+                format!("{}: not added to the workspace team", n.detail)
+            } else {
+                format!("workspace team: {}", n.detail)
+            },
         })
         .collect();
     let container = Container {
@@ -429,13 +551,17 @@ struct Channel<'a> {
     report: Report,
     dir: Directory<'a>,
     timeline: Timeline,
-    /// Thread root `ts` (µs) → the operation that starts the thread in this channel.
+    /// Thread root `ts` (µs) → the operation that starts the thread in this channel (roots
+    /// with replies only).
     threads: HashMap<i64, OperationId>,
-    /// `ts` (µs) of every considered message, to tell a dropped root from a missing one.
-    present: HashSet<i64>,
+    /// Which thread roots are among the considered messages, to tell a dropped root from a
+    /// missing one.
+    present: Presence<'a>,
     /// Thread roots not carried, whose thread a reply started instead.
     promoted: HashSet<i64>,
+    /// Operation ids of messages at the current time (a `ts` repeats only within one time).
     used_ids: BTreeSet<String>,
+    used_at: Option<i64>,
 }
 
 impl Channel<'_> {
@@ -452,7 +578,11 @@ impl Channel<'_> {
     }
 
     /// A message's operation id: `<channel>/msg/<ts>`, made unique should a `ts` repeat.
-    fn message_id(&mut self, ts: &str) -> String {
+    fn message_id(&mut self, ts: &str, t: i64) -> String {
+        if self.used_at != Some(t) {
+            self.used_at = Some(t);
+            self.used_ids.clear();
+        }
         let mut id = format!("{}/msg/{ts}", self.ops.container);
         let mut n = 2;
         while self.used_ids.contains(&id) {
@@ -469,6 +599,7 @@ impl Channel<'_> {
         let ctx = self.ctx;
         let ts = m.ts.as_str();
         let Some(t) = m.ts.micros() else { return Ok(false) };
+        self.present.reached(t);
         let (poster, mut doc, notes) = match decide(ctx, m, has_replies) {
             Decision::Drop { reason, detail } => {
                 self.report("message", Outcome::Dropped, reason, Some(ts), None, detail);
@@ -498,22 +629,37 @@ impl Channel<'_> {
                 (Actor::App, from_user(fallback, label))
             }
         };
-        let op_base = self.message_id(ts);
+        let op_base = self.message_id(ts, t);
 
         // Its place in its thread: a reply to a carried root, or the start of a thread.
         let root = m.reply_to.as_ref().and_then(|r| r.micros());
         let reply_to = root.and_then(|r| self.threads.get(&r).cloned());
 
         // Body: the text, then inline images and file placeholders, then the reactions.
-        let attached = attach(self, m, &op_base, &mut doc);
-        let rendered = render_teams(&doc, &self.dir);
+        let mut attached = attach(self, m, &op_base, &mut doc);
         let tail = format!("{}{}", attached.html, reaction_footer(m));
         let budget =
             MESSAGE_LIMIT.saturating_sub(ENVELOPE_RESERVE + FILE_RESERVE * attached.uploads.len()).max(4_000);
-        let parts = if json_len(&rendered.text) + json_len(&tail) <= budget {
-            vec![rendered.text.clone()]
-        } else {
-            split_parts(&doc, &self.dir, budget.saturating_sub(json_len(&tail)).max(budget / 4))
+        // Custom emoji as inline images (after the attached ones) when the policy asks and
+        // the body fits one message; split bodies keep them as text.
+        let (rendered, parts) = {
+            let images = EmojiImages::new(&self.dir, ctx, attached.hosted.len());
+            let rendered = match &images {
+                Some(images) => render_teams(&doc, images),
+                None => render_teams(&doc, &self.dir),
+            };
+            if json_len(&rendered.text) + json_len(&tail) <= budget {
+                if let Some(images) = images {
+                    attached.hosted.extend(images.hosted());
+                }
+                let text = rendered.text.clone();
+                (rendered, vec![text])
+            } else {
+                let rendered = if images.is_some() { render_teams(&doc, &self.dir) } else { rendered };
+                let parts =
+                    split_parts(&doc, &self.dir, budget.saturating_sub(json_len(&tail)).max(budget / 4));
+                (rendered, parts)
+            }
         };
 
         let wanted = t.min(ceiling);
@@ -540,7 +686,11 @@ impl Channel<'_> {
                 main.clone()
             }
             (None, None) => {
-                self.threads.insert(t, main.clone());
+                // Only roots that replies will look up are remembered (memory per thread,
+                // not per message).
+                if has_replies {
+                    self.threads.insert(t, main.clone());
+                }
                 main.clone()
             }
         };
@@ -567,7 +717,7 @@ impl Channel<'_> {
             self.report("message", Outcome::Altered, "broadcast_as_reply", Some(ts), Some(&main), detail);
         }
         if let Some(r) = root.filter(|r| self.promoted.contains(r)) {
-            let why = if self.present.contains(&r) {
+            let why = if self.present.present(r) {
                 "its thread root is not carried"
             } else {
                 "its thread root is not in the export or outside the selected dates"
@@ -613,6 +763,78 @@ impl Channel<'_> {
     }
 }
 
+/// The renderers' view for one Teams message under `--custom-emoji-policy image`: custom
+/// emoji with an image within the inline size limit become `../hostedContents/N/$value`
+/// references, numbered after the message's attached images, while image slots remain
+/// ([`MAX_HOSTED_CONTENTS`]); the others stay text.
+struct EmojiImages<'a> {
+    dir: &'a Directory<'a>,
+    ctx: &'a Context,
+    first: usize,
+    room: usize,
+    used: RefCell<Vec<BlobRef>>,
+}
+
+impl<'a> EmojiImages<'a> {
+    /// `None` unless the image policy is on and custom emoji are known.
+    fn new(dir: &'a Directory<'a>, ctx: &'a Context, attached_images: usize) -> Option<Self> {
+        (ctx.opts.custom_emoji_policy == CustomEmojiPolicy::Image && !ctx.custom_emoji.is_empty()).then(
+            || EmojiImages {
+                dir,
+                ctx,
+                first: attached_images + 1,
+                room: MAX_HOSTED_CONTENTS.saturating_sub(attached_images),
+                used: RefCell::new(Vec::new()),
+            },
+        )
+    }
+
+    /// The images the rendered body references, with their temporary ids.
+    fn hosted(self) -> impl Iterator<Item = HostedContent> {
+        let first = self.first;
+        self.used
+            .into_inner()
+            .into_iter()
+            .enumerate()
+            .map(move |(i, blob)| HostedContent { temporary_id: (first + i).to_string(), blob })
+    }
+}
+
+impl MentionResolver for EmojiImages<'_> {
+    fn user(&self, id: &str) -> Option<ResolvedUser> {
+        self.dir.user(id)
+    }
+
+    fn channel(&self, id: &str) -> Option<String> {
+        self.dir.channel(id)
+    }
+
+    fn user_group(&self, id: &str) -> Option<String> {
+        self.dir.user_group(id)
+    }
+
+    fn custom_emoji(&self, name: &str) -> Option<String> {
+        let emoji = match custom_emoji::resolve(&self.ctx.custom_emoji, name)? {
+            Ok(e) => e,
+            Err(target) => return Some(format!("alias:{target}")),
+        };
+        let Some(blob) = emoji.image.as_ref().filter(|b| b.bytes <= self.ctx.opts.max_inline_image_bytes)
+        else {
+            return Some(String::new());
+        };
+        let mut used = self.used.borrow_mut();
+        let i = match used.iter().position(|b| b.path == blob.path) {
+            Some(i) => i,
+            None if used.len() < self.room => {
+                used.push(blob.clone());
+                used.len() - 1
+            }
+            None => return Some(String::new()),
+        };
+        Some(format!("../hostedContents/{}/$value", self.first + i))
+    }
+}
+
 /// A message's attachments: inline images, upload operations and the HTML that shows them.
 #[derive(Default)]
 struct Attached {
@@ -622,11 +844,17 @@ struct Attached {
 }
 
 /// What a skipped conversation leaves: a conversation entry and one per message.
-fn skipped(conv: &Conversation, msgs: &[Message], filtered: u64) -> Planned {
-    let mut report = Report::default();
+fn skipped(
+    ctx: &Context,
+    conv: &Conversation,
+    msgs: Messages,
+    considered: u64,
+    filtered: u64,
+) -> Result<Planned, TransformError> {
+    let mut report = Report::open(ctx.out.as_deref(), &conv.id);
     let detail = format!("{} not carried: --private-policy skip", conv.kind.as_str());
     report.add("conversation", Outcome::Dropped, "private_skipped", &conv.id, None, None, detail);
-    for m in msgs {
+    msgs.for_each(|m| {
         let ts = Some(m.ts.as_str());
         report.add(
             "message",
@@ -637,18 +865,17 @@ fn skipped(conv: &Conversation, msgs: &[Message], filtered: u64) -> Planned {
             None,
             "in a skipped conversation",
         );
-    }
-    let considered = msgs.len() as u64;
-    let plan = ConversationPlan {
+        Ok(())
+    })?;
+    let plan = assemble(Made {
         containers: Vec::new(),
-        report: report.entries,
+        report,
         considered,
         carried: 0,
         dropped: considered,
         filtered,
-        spilled: None,
-    };
-    Planned { plan, workspace_time: None, general: false }
+    })?;
+    Ok(Planned { plan, workspace_time: None, general: false })
 }
 
 /// Entries for what a conversation's metadata loses in Teams.
@@ -677,7 +904,7 @@ fn open_channel(
     place: &Place,
     channel_time: i64,
     description: &str,
-) -> (String, Option<(OpList, String)>) {
+) -> Result<(String, Option<(OpList, String)>), TransformError> {
     let conv = ch.conv;
     let base = ch.ops.container.clone();
     let source_name = conv.name.clone().unwrap_or_else(|| conv.id.clone());
@@ -691,7 +918,7 @@ fn open_channel(
                 );
                 ch.report("conversation", Outcome::Altered, "channel_renamed", None, None, detail);
             }
-            ("General".to_owned(), None)
+            Ok(("General".to_owned(), None))
         }
         Place::Workspace { name, general: false } => {
             let body = json!({
@@ -710,11 +937,11 @@ fn open_channel(
                 );
                 ch.report("conversation", Outcome::Altered, "channel_renamed", None, Some(&op), detail);
             }
-            (name.clone(), None)
+            Ok((name.clone(), None))
         }
         Place::OwnTeam => {
             let team_id = format!("team-{}", slug(&conv.id, 40));
-            let mut team = OpList::new(team_id.clone(), Some(conv.id.clone()));
+            let mut team = OpList::open(ch.ctx.out.as_deref(), team_id.clone(), Some(conv.id.clone()))?;
             let team_name = own_team_name(ch.ctx, conv);
             let what = match conv.kind {
                 ConversationKind::Dm => "Slack direct message".to_owned(),
@@ -732,61 +959,63 @@ fn open_channel(
             );
             ch.report("conversation", Outcome::Altered, "private_as_own_team", None, Some(&op), detail);
             ch.ops.push(format!("{base}/general"), Actor::App, Action::TeamsUseGeneralChannel, None, false);
-            ("General".to_owned(), Some((team, team_name)))
+            Ok(("General".to_owned(), Some((team, team_name))))
         }
     }
 }
 
 fn plan_conversation(
     ctx: &Context,
+    canonical: &Path,
     conv: &Conversation,
-    msgs: Vec<Message>,
     place: Option<&Place>,
 ) -> Result<Planned, TransformError> {
     let latest = ctx.opts.latest();
-    let (msgs, filtered): (Vec<Message>, Vec<Message>) =
-        msgs.into_iter().partition(|m| m.ts.micros().is_some_and(|t| in_window(&ctx.opts, t)));
-    // From every message, filtered or not, so a pilot dates the channel as the full run will.
-    let first_any = super::rules::first_time(&msgs, &filtered);
-    let filtered = filtered.len() as u64;
-    let Some(place) = place else { return Ok(skipped(conv, &msgs, filtered)) };
+    let (scan, msgs) = stream::scan(canonical, conv, &ctx.opts, &mut ())?;
+    let filtered = scan.filtered;
+    let considered = scan.considered;
+    let Some(place) = place else { return skipped(ctx, conv, msgs, considered, filtered) };
 
     // A second before the first record, on a whole second, leaving a millisecond per
     // message below `latest` so that none is pushed past it.
-    let first_msg = first_any;
     let created = conv.created.and_then(|s| s.checked_mul(SECOND));
-    let earliest = [first_msg, created].into_iter().flatten().min().unwrap_or(latest);
-    let room = latest - SECOND - 1000 * msgs.len() as i64;
+    // From every message, filtered or not, so a pilot dates the channel as the full run will.
+    let earliest = [super::rules::first_time(&scan), created].into_iter().flatten().min().unwrap_or(latest);
+    let room = latest - SECOND - 1000 * considered as i64;
     let mut channel_time = (earliest - SECOND).min(room);
     channel_time -= channel_time.rem_euclid(SECOND);
 
+    let out = ctx.out.as_deref();
     let mut ch = Channel {
         ctx,
         conv,
-        ops: OpList::new(format!("channel-{}", slug(&conv.id, 40)), Some(conv.id.clone())),
-        report: Report::default(),
-        dir: Directory { ctx, chat: false },
+        ops: OpList::open(out, format!("channel-{}", slug(&conv.id, 40)), Some(conv.id.clone()))?,
+        report: Report::open(out, &conv.id),
+        dir: Directory::new(ctx, false),
         timeline: Timeline::new(1000, channel_time),
         threads: HashMap::new(),
-        present: msgs.iter().filter_map(|m| m.ts.micros()).collect(),
+        present: scan.presence(),
         promoted: HashSet::new(),
         used_ids: BTreeSet::new(),
+        used_at: None,
     };
     let (desc, desc_cut) = description(conv);
     conversation_reports(&mut ch, desc_cut);
-    let (display_name, own_team) = open_channel(&mut ch, place, channel_time, &desc);
+    let (display_name, own_team) = open_channel(&mut ch, place, channel_time, &desc)?;
 
-    let roots = roots_with_replies(&msgs);
     let (mut carried, mut dropped) = (0u64, 0u64);
-    for (i, m) in msgs.iter().enumerate() {
-        let has_replies = m.ts.micros().is_some_and(|t| roots.contains(&t));
-        let ceiling = latest - 1000 * (msgs.len() - i - 1) as i64;
-        if ch.message(m, has_replies, ceiling)? {
+    let mut i = 0u64;
+    msgs.for_each(|m| {
+        let has_replies = m.ts.micros().is_some_and(|t| scan.roots.contains(&t));
+        let ceiling = latest - 1000 * (considered - i - 1) as i64;
+        i += 1;
+        if ch.message(&m, has_replies, ceiling)? {
             carried += 1;
         } else {
             dropped += 1;
         }
-    }
+        Ok(())
+    })?;
     let base = ch.ops.container.clone();
     ch.ops.push(format!("{base}/complete"), Actor::App, Action::TeamsCompleteChannel, None, false);
 
@@ -794,8 +1023,11 @@ fn plan_conversation(
     let mut containers = Vec::new();
     let parent = match own_team {
         Some((mut team, team_name)) => {
-            for detail in complete_team(ctx, &mut team, &current_members(conv)) {
-                ch.report("membership", Outcome::Dropped, "member_unmapped", None, None, detail);
+            let members = current_members(conv);
+            let (owners, extra, notes) = own_team_owners(ctx, conv, &members);
+            for n in notes.into_iter().chain(complete_team(ctx, &mut team, &members, &owners, &extra)) {
+                let item = if n.reason == "member_unmapped" { "membership" } else { "team" };
+                ch.report(item, n.outcome, n.reason, None, None, n.detail);
             }
             let id = team.container.clone();
             let container = Container {
@@ -805,11 +1037,11 @@ fn plan_conversation(
                 conversation: Some(conv.id.clone()),
                 display_name: team_name,
                 create_time: format_rfc3339(channel_time, 3),
-                ops_path: format!("ops/{id}.jsonl"),
-                op_count: team.ops.len() as u64,
+                ops_path: ops_path(&id),
+                op_count: team.len(),
                 message_count: 0,
             };
-            containers.push((container, team.ops));
+            containers.push((container, team));
             id
         }
         None => WORKSPACE_TEAM.to_owned(),
@@ -821,21 +1053,12 @@ fn plan_conversation(
         conversation: Some(conv.id.clone()),
         display_name,
         create_time: format_rfc3339(channel_time, 3),
-        ops_path: format!("ops/{}.jsonl", ch.ops.container),
-        op_count: ch.ops.ops.len() as u64,
+        ops_path: ops_path(&ch.ops.container),
+        op_count: ch.ops.len(),
         message_count: carried,
     };
-    containers.push((container, ch.ops.ops));
-    let considered = msgs.len() as u64;
-    let plan = ConversationPlan {
-        containers,
-        report: ch.report.entries,
-        considered,
-        carried,
-        dropped,
-        filtered,
-        spilled: None,
-    };
+    containers.push((container, ch.ops));
+    let plan = assemble(Made { containers, report: ch.report, considered, carried, dropped, filtered })?;
     let (workspace_time, general) = match place {
         Place::Workspace { general, .. } => (Some(channel_time), *general),
         Place::OwnTeam => (None, false),
