@@ -91,44 +91,8 @@ impl Run<'_> {
     /// Reads an entry with the per-entry and total bounds, as text; problems become
     /// warnings.
     fn read_text(&self, entry: &Entry, warnings: &mut Vec<Warning>) -> Option<String> {
-        let rel = self.rel(entry).to_owned();
-        let bytes = match self.source.read(entry, self.opts.max_json_bytes) {
-            Ok(b) => b,
-            Err(EntryError::TooLarge { limit }) => {
-                warnings.push(Warning::new(
-                    WarningCode::EntryTooLarge,
-                    Some(&rel),
-                    None,
-                    format!("inflates to more than {limit} bytes (--max-json-bytes): skipped"),
-                ));
-                return None;
-            }
-            Err(EntryError::Read(e)) => {
-                warnings.push(Warning::new(
-                    WarningCode::UnreadableSource,
-                    Some(&rel),
-                    None,
-                    format!("{e}: skipped"),
-                ));
-                return None;
-            }
-        };
-        if !self.charge(bytes.len() as u64, &rel, warnings) {
-            return None;
-        }
-        match String::from_utf8(bytes) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                let at = e.utf8_error().valid_up_to();
-                warnings.push(Warning::new(
-                    WarningCode::InvalidUtf8,
-                    Some(&rel),
-                    None,
-                    format!("invalid UTF-8 at byte {at}: replaced with U+FFFD"),
-                ));
-                Some(String::from_utf8_lossy(e.as_bytes()).into_owned())
-            }
-        }
+        let mut buf = Vec::new();
+        self.read_text_into(entry, warnings, &mut buf).map(std::borrow::Cow::into_owned)
     }
 
     /// Like [`Run::read_text`], into a reused buffer: the text borrows from `buf` unless

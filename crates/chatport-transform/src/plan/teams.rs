@@ -531,17 +531,6 @@ fn id_part(id: &str) -> String {
     }
 }
 
-/// The bytes a string takes inside a JSON string literal.
-fn json_len(s: &str) -> usize {
-    s.bytes()
-        .map(|b| match b {
-            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
-            0..=0x1f => 6,
-            _ => 1,
-        })
-        .sum()
-}
-
 /// One channel being planned: its operations, report and timeline, and the threads opened
 /// in it so far.
 struct Channel<'a> {
@@ -648,7 +637,7 @@ impl Channel<'_> {
                 Some(images) => render_teams(&doc, images),
                 None => render_teams(&doc, &self.dir),
             };
-            if json_len(&rendered.text) + json_len(&tail) <= budget {
+            if super::rules::json_len(&rendered.text) + super::rules::json_len(&tail) <= budget {
                 if let Some(images) = images {
                     attached.hosted.extend(images.hosted());
                 }
@@ -656,8 +645,11 @@ impl Channel<'_> {
                 (rendered, vec![text])
             } else {
                 let rendered = if images.is_some() { render_teams(&doc, &self.dir) } else { rendered };
-                let parts =
-                    split_parts(&doc, &self.dir, budget.saturating_sub(json_len(&tail)).max(budget / 4));
+                let parts = split_parts(
+                    &doc,
+                    &self.dir,
+                    budget.saturating_sub(super::rules::json_len(&tail)).max(budget / 4),
+                );
                 (rendered, parts)
             }
         };
@@ -1224,7 +1216,7 @@ fn split_parts(doc: &Document, dir: &Directory<'_>, budget: usize) -> Vec<String
     let mut max = budget;
     loop {
         let parts = render_teams_parts(doc, dir, max);
-        let worst = parts.iter().map(|p| json_len(&p.text)).max().unwrap_or(0);
+        let worst = parts.iter().map(|p| super::rules::json_len(&p.text)).max().unwrap_or(0);
         if worst <= budget || max <= budget / 8 {
             return parts.into_iter().map(|p| p.text).collect();
         }
