@@ -1,8 +1,7 @@
 //! The floor: the least work any extractor must do on an export zip, namely inflate every
 //! `.json` entry and parse it into a generic JSON tree. `chatport extract` is judged by its
-//! time as a ratio of this one. The zip's directory is read once (with the same compact reader
-//! the extractor uses, so neither side gains from a slower zip library); entries are handed out
-//! in archive order to `threads` workers sharing one file handle through positional reads.
+//! time as a ratio of this one. Entries are handed out in archive order to `threads` workers,
+//! each with its own file handle and zip reader over the same file.
 
 use std::fs;
 use std::io::Read;
@@ -11,8 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use chatport_extract::zipdir;
 use serde::Serialize;
+use zip::ZipArchive;
 
 /// What a floor run measured.
 #[derive(Debug, Clone, Serialize)]
@@ -68,45 +67,41 @@ struct Partial {
 pub fn measure_floor(path: &Path, threads: usize) -> Result<FloorReport> {
     let started = Instant::now();
     let file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let len = file.metadata()?.len();
-    let dir = zipdir::read_directory(&file, len)
-        .map_err(|e| anyhow::anyhow!("reading zip {}: {e}", path.display()))?;
-    let targets: Vec<(String, zipdir::ZipEntry, bool)> = dir
-        .into_iter()
-        .filter(|(name, _)| name.ends_with(".json"))
-        .map(|(name, e)| {
-            let day = is_day_file(&name);
-            (name, e, day)
+    let archive = ZipArchive::new(file).with_context(|| format!("reading zip {}", path.display()))?;
+    let targets: Vec<(usize, bool)> = (0..archive.len())
+        .filter_map(|i| {
+            let name = archive.name_for_index(i)?;
+            name.ends_with(".json").then(|| (i, is_day_file(name)))
         })
         .collect();
+    drop(archive);
     let next = AtomicUsize::new(0);
     let threads = threads.max(1);
     let partials = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| -> Result<Partial> {
+                    let file = fs::File::open(path)?;
+                    let mut archive = ZipArchive::new(file)?;
                     let mut part = Partial::default();
                     let mut buf = Vec::new();
                     loop {
                         let k = next.fetch_add(1, Ordering::Relaxed);
-                        let Some((name, entry, day)) = targets.get(k) else {
+                        let Some(&(index, day)) = targets.get(k) else {
                             return Ok(part);
                         };
                         let t0 = Instant::now();
+                        let mut entry = archive.by_index(index)?;
                         buf.clear();
-                        buf.reserve(entry.size.min(64 << 20) as usize);
-                        zipdir::open_entry(&file, len, entry)
-                            .map_err(|e| anyhow::anyhow!("{name}: {e}"))?
-                            .read_to_end(&mut buf)
-                            .with_context(|| format!("inflating {name}"))?;
+                        entry.read_to_end(&mut buf).with_context(|| format!("inflating {}", entry.name()))?;
                         let t1 = Instant::now();
-                        let value: serde_json::Value =
-                            serde_json::from_slice(&buf).with_context(|| format!("parsing {name}"))?;
+                        let value: serde_json::Value = serde_json::from_slice(&buf)
+                            .with_context(|| format!("parsing {}", entry.name()))?;
                         part.inflate += (t1 - t0).as_secs_f64();
                         part.parse += t1.elapsed().as_secs_f64();
                         part.entries += 1;
                         part.bytes += buf.len() as u64;
-                        if let (true, serde_json::Value::Array(items)) = (*day, &value) {
+                        if let (true, serde_json::Value::Array(items)) = (day, &value) {
                             part.messages += items.len() as u64;
                         }
                     }
