@@ -325,7 +325,7 @@ impl Api {
             self.progress.retry(ctx.container, ctx.op, &detail);
             let wait = match retry_after {
                 // The server's word wins over our backoff cap (bounded against nonsense),
-                // and holds every request drawing on the same quota, not only this one.
+                // and holds this container's own quota (see Limiter::pause).
                 Some(w) => {
                     let w = w.min(MAX_RETRY_AFTER);
                     self.limiter.pause(ctx.container, buckets, w);

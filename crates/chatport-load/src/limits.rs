@@ -309,9 +309,13 @@ impl Limiter {
 }
 
 impl Limiter {
-    /// After a 429 with `Retry-After`: holds every bucket in `families` (for `container`)
-    /// for `wait`, so the other requests counted against the same quota back off too
-    /// (Graph's throttling guidance), not only the throttled one.
+    /// After a 429 with `Retry-After`: holds the container's own buckets in `families`
+    /// (per space / per channel) for `wait`, so none of its requests go out before the
+    /// server said. Project/tenant-wide buckets are not held: they already pace every
+    /// container at the documented quota, and one throttled container must not stall the
+    /// others (measured: holding them on every 429 cut a run with 1 % injected 429s from
+    /// 90 % to 28 % of the quota bound). When the shared quota itself is exhausted, every
+    /// container meets 429s and each holds itself, which backs the whole run off.
     pub fn pause(&self, container: &str, families: &[Bucket], wait: Duration) {
         if !self.quotas.enabled {
             return;
@@ -319,7 +323,7 @@ impl Limiter {
         let mut guard = self.lock();
         let inner = &mut *guard;
         let now = Instant::now();
-        for &b in families {
+        for &b in families.iter().filter(|b| b.per_container()) {
             let key = key_of(b, container);
             if self.level(inner, &key, now).is_none() {
                 continue;
@@ -336,13 +340,19 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_paused_bucket_holds_every_caller() {
-        let l = Limiter::new(QuotaOptions { graph_other: 1000.0, ..QuotaOptions::default() });
-        l.acquire("c", &[Bucket::GraphOther]).await;
-        l.pause("c", &[Bucket::GraphOther], Duration::from_millis(300));
+    async fn a_throttled_container_pauses_itself_not_the_others() {
+        let q = QuotaOptions { graph_other: 1000.0, graph_per_channel: 1000.0, ..QuotaOptions::default() };
+        let l = Limiter::new(q);
+        let both = [Bucket::GraphPerChannel, Bucket::GraphOther];
+        l.acquire("c", &both).await;
+        l.acquire("d", &both).await;
+        l.pause("c", &both, Duration::from_millis(300));
+        // Another container on the same tenant-wide bucket goes on at once…
         let start = Instant::now();
-        // Another container, same tenant-wide bucket.
-        l.acquire("d", &[Bucket::GraphOther]).await;
+        l.acquire("d", &both).await;
+        assert!(start.elapsed() < Duration::from_millis(100), "{:?}", start.elapsed());
+        // …the throttled one waits out Retry-After.
+        l.acquire("c", &both).await;
         assert!(start.elapsed() >= Duration::from_millis(250), "{:?}", start.elapsed());
     }
 
