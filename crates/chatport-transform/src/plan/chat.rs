@@ -431,7 +431,7 @@ fn plan_conversation(
         // Attachments: uploaded as the sender; the app cannot upload.
         let mut uploads = Vec::new();
         for fid in &m.files {
-            let Some(f) = ctx.files.get(fid) else {
+            let Some(ref f) = ctx.files.get(fid) else {
                 doc.blocks.push(file_note(fid, "no file record"));
                 b.report(
                     "file",

@@ -9,6 +9,7 @@
 
 pub mod chat;
 pub mod custom_emoji;
+pub mod file_index;
 pub mod rules;
 pub mod stream;
 pub mod teams;
@@ -189,10 +190,10 @@ pub struct Context {
     pub users: HashMap<String, User>,
     /// Mapping rows by source id.
     pub mapping: HashMap<String, MappingRow>,
-    /// Conversations by id (for channel mentions).
-    pub conversations: HashMap<String, Conversation>,
-    /// Files by id (boxed: the map's slots stay small for exports with many files).
-    pub files: HashMap<String, Box<FileRecord>>,
+    /// Conversation names by id (for channel mentions).
+    pub conversations: HashMap<String, Option<String>>,
+    /// Files by id, read from `files.jsonl` when a message refers to them.
+    pub files: file_index::FileIndex,
     /// Sizes of the canonical directory's blobs, by path.
     pub blob_sizes: HashMap<String, u64>,
     /// The source workspace's custom emoji, by name (empty without `--custom-emoji`).
@@ -243,7 +244,7 @@ impl MentionResolver for Directory<'_> {
     }
 
     fn channel(&self, id: &str) -> Option<String> {
-        self.ctx.conversations.get(id).and_then(|c| c.name.clone())
+        self.ctx.conversations.get(id).cloned().flatten()
     }
 
     /// A known custom emoji is text here (an empty, unusable image source); an alias to a
@@ -756,13 +757,8 @@ pub fn load_context(
     let canonical_sha = sha256_hex(&bytes);
     // The files (the largest of these) are read alongside the users and conversations.
     let file_count = manifest.files.iter().find(|f| f.path == "files.jsonl").map_or(0, |f| f.records);
-    let read_files = || -> Result<HashMap<String, Box<FileRecord>>, TransformError> {
-        let mut files = HashMap::with_capacity(usize::try_from(file_count).unwrap_or(0).min(1 << 24));
-        for f in read_jsonl::<stream::FileIn>(&canonical.join("files.jsonl"))? {
-            let f = FileRecord::from(f?);
-            files.insert(f.id.clone(), Box::new(f));
-        }
-        Ok(files)
+    let read_files = || {
+        file_index::FileIndex::build(&canonical.join("files.jsonl"), usize::try_from(file_count).unwrap_or(0))
     };
     let read_rest = || -> Result<(Vec<User>, Vec<Conversation>), TransformError> {
         let users: Vec<User> = read_jsonl(&canonical.join("users.jsonl"))?.collect::<Result<_, _>>()?;
@@ -785,7 +781,7 @@ pub fn load_context(
         opts,
         users: users.into_iter().map(|u| (u.id.clone(), u)).collect(),
         mapping: rows.into_iter().map(|r| (r.source_id.clone(), r)).collect(),
-        conversations: conversations.iter().map(|c| (c.id.clone(), c.clone())).collect(),
+        conversations: conversations.iter().map(|c| (c.id.clone(), c.name.clone())).collect(),
         files,
         blob_sizes,
         custom_emoji,
@@ -821,6 +817,7 @@ pub fn transform(
         Destination::Chat => chat::plan(canonical, &ctx, &conversations)?,
         Destination::Teams => teams::plan(canonical, &ctx, &conversations)?,
     };
+    ctx.files.check()?;
     write_plan(out, &ctx, plans, canonical_sha)
 }
 

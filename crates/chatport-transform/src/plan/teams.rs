@@ -1072,7 +1072,7 @@ fn attach(ch: &mut Channel<'_>, m: &Message, op_base: &str, doc: &mut Document) 
         if !seen.insert(fid.as_str()) {
             continue;
         }
-        let Some(f) = ch.ctx.files.get(fid) else {
+        let Some(ref f) = ch.ctx.files.get(fid) else {
             doc.blocks.push(file_note(fid, "no file record"));
             ch.report(
                 "file",
