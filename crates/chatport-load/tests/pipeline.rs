@@ -108,6 +108,28 @@ impl Env {
         }
     }
 
+    /// Options for `complete` in this environment (import-mode warnings a day ahead).
+    fn complete_options(&self, force: bool, verify_dir: &str) -> CompleteOptions {
+        CompleteOptions {
+            client: self.client(),
+            force,
+            verify_out: self.dir.path().join(verify_dir),
+            expiry_warning: Duration::from_secs(86_400),
+        }
+    }
+
+    /// Replaces the emulator's fault settings (`{}`: no faults).
+    async fn set_faults(&self, faults: &impl serde::Serialize) {
+        reqwest::Client::new()
+            .put(format!("{}/__admin/faults", self.base))
+            .json(faults)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+    }
+
     fn state(&self) -> PathBuf {
         self.dir.path().join("state.db")
     }
@@ -201,10 +223,8 @@ async fn chat_full_pipeline_verifies_clean_and_completes() {
     assert_eq!(again.done, 0);
     assert_eq!(again.requests, 0);
     let opts = CompleteOptions {
-        client: env.client(),
-        force: false,
-        verify_out: env.dir.path().join("verify2"),
         expiry_warning: Duration::from_secs(7 * 86_400),
+        ..env.complete_options(false, "verify2")
     };
     let c = complete(&f.chat, &env.state(), &opts).await.unwrap();
     assert!(c.operations.failures.is_empty(), "{:#?}", c.operations.failures);
@@ -231,12 +251,7 @@ async fn teams_full_pipeline_verifies_clean_and_completes() {
     assert_eq!(assert_teams_exact(&env, &f.teams).await, 0);
     let report = env.verify(&f.teams).await;
     assert!(report.clean, "{:#?}", report.containers);
-    let opts = CompleteOptions {
-        client: env.client(),
-        force: false,
-        verify_out: env.dir.path().join("verify2"),
-        expiry_warning: Duration::from_secs(86_400),
-    };
+    let opts = env.complete_options(false, "verify2");
     let c = complete(&f.teams, &env.state(), &opts).await.unwrap();
     assert!(c.operations.failures.is_empty(), "{:#?}", c.operations.failures);
     let st = env.admin("state").await;
@@ -377,12 +392,7 @@ async fn rejected_4xx_is_reported_once_and_the_run_goes_on() {
     assert!(!report.clean);
     assert!(report.files.iter().any(|p| p.extension().is_some_and(|e| e == "csv")));
     // Only spaces that verified clean are completed.
-    let opts = CompleteOptions {
-        client: env.client(),
-        force: false,
-        verify_out: env.dir.path().join("verify2"),
-        expiry_warning: Duration::from_secs(86_400),
-    };
+    let opts = env.complete_options(false, "verify2");
     let c = complete(&f.chat, &env.state(), &opts).await.unwrap();
     let dirty: Vec<&str> =
         report.containers.iter().filter(|c| !c.clean).map(|c| c.container.as_str()).collect();
@@ -724,12 +734,7 @@ async fn teams_lost_team_creation_answer_leaves_no_orphan() {
     let created = count(&st["graph"]["teams"], |_| true);
     assert_eq!(created, planned(&f.teams, "teams_create_team"), "the POST is not replayed blindly");
     // Answers flow again: the resumed load finds the team instead of creating another.
-    reqwest::Client::new()
-        .put(format!("{}/__admin/faults", env.base))
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .unwrap();
+    env.set_faults(&serde_json::json!({})).await;
     let s = env.load(&f.teams).await.unwrap();
     assert!(s.is_complete(), "{:#?}", s.failures);
     assert_eq!(assert_teams_exact(&env, &f.teams).await, 0);
@@ -888,12 +893,7 @@ async fn chat_verify_checks_memberships_and_reactions_per_user_in_both_phases() 
     assert!(report.clean, "{:#?}", report.containers);
 
     // Complete: now the current members and each user's reactions are read back.
-    let opts = CompleteOptions {
-        client: env.client(),
-        force: false,
-        verify_out: env.dir.path().join("verify2"),
-        expiry_warning: Duration::from_secs(86_400),
-    };
+    let opts = env.complete_options(false, "verify2");
     let c = complete(&f.chat, &env.state(), &opts).await.unwrap();
     assert!(c.operations.failures.is_empty(), "{:#?}", c.operations.failures);
     let report = env.verify(&f.chat).await;
@@ -1022,12 +1022,7 @@ async fn teams_verify_checks_members_after_completion() {
     let report = env.verify(&f.teams).await;
     assert!(report.clean, "{:#?}", report.containers);
     assert!(report.containers.iter().all(|c| c.phase == Some(Phase::Import)));
-    let opts = CompleteOptions {
-        client: env.client(),
-        force: false,
-        verify_out: env.dir.path().join("verify2"),
-        expiry_warning: Duration::from_secs(86_400),
-    };
+    let opts = env.complete_options(false, "verify2");
     let c = complete(&f.teams, &env.state(), &opts).await.unwrap();
     assert!(c.operations.failures.is_empty(), "{:#?}", c.operations.failures);
     let report = env.verify(&f.teams).await;
@@ -1174,12 +1169,7 @@ async fn teams_existing_channels_are_started_loaded_verified_and_completed() {
     // The message from before the load is not counted as extra.
     let report = env.verify(&f.teams).await;
     assert!(report.clean, "{:#?}", report.containers);
-    let opts = CompleteOptions {
-        client: env.client(),
-        force: false,
-        verify_out: env.dir.path().join("verify2"),
-        expiry_warning: Duration::from_secs(86_400),
-    };
+    let opts = env.complete_options(false, "verify2");
     let c = complete(&f.teams, &env.state(), &opts).await.unwrap();
     assert!(c.operations.failures.is_empty(), "{:#?}", c.operations.failures);
     let st = env.admin("state").await;
@@ -1276,12 +1266,7 @@ async fn teams_existing_channels_survive_429_5xx_and_lost_responses() {
         faults.drop_before = 0.04;
         faults.drop_after = 0.06;
         faults.retry_after_secs = 0;
-        reqwest::Client::new()
-            .put(format!("{}/__admin/faults", env.base))
-            .json(&faults)
-            .send()
-            .await
-            .unwrap();
+        env.set_faults(&faults).await;
         chatport_load::teams::bind_existing_channels(
             &f.teams,
             &env.state(),
@@ -1369,12 +1354,7 @@ async fn teams_general_mapped_elsewhere_still_lets_the_new_team_complete() {
     assert!(s.is_complete(), "{:#?}", s.failures);
     let report = env.verify(&f.teams).await;
     assert!(report.clean, "{:#?}", report.containers);
-    let opts = CompleteOptions {
-        client: env.client(),
-        force: false,
-        verify_out: env.dir.path().join("verify2"),
-        expiry_warning: Duration::from_secs(86_400),
-    };
+    let opts = env.complete_options(false, "verify2");
     let c = complete(&f.teams, &env.state(), &opts).await.unwrap();
     assert!(c.operations.failures.is_empty(), "{:#?}", c.operations.failures);
     let st = env.admin("state").await;
@@ -1394,12 +1374,7 @@ async fn teams_lost_team_answer_without_the_list_permission_stays_unsettled() {
     .await;
     let first = env.load(&f.teams).await.unwrap();
     assert!(!first.is_complete());
-    reqwest::Client::new()
-        .put(format!("{}/__admin/faults", env.base))
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .unwrap();
+    env.set_faults(&serde_json::json!({})).await;
     // The team may exist and cannot be looked up: nothing is re-created, and the message
     // says what to grant.
     let second = env.load(&f.teams).await.unwrap();
@@ -1433,12 +1408,7 @@ async fn teams_pipeline_needs_only_the_documented_permissions_and_names_a_missin
     let s = env.load(&f.teams).await.unwrap();
     assert!(s.is_complete(), "{:#?}", s.failures);
     assert!(env.verify(&f.teams).await.clean);
-    let opts = CompleteOptions {
-        client: env.client(),
-        force: false,
-        verify_out: env.dir.path().join("verify2"),
-        expiry_warning: Duration::from_secs(86_400),
-    };
+    let opts = env.complete_options(false, "verify2");
     let c = complete(&f.teams, &env.state(), &opts).await.unwrap();
     assert!(c.operations.failures.is_empty(), "{:#?}", c.operations.failures);
     env.emu.shutdown().await;
@@ -1482,12 +1452,7 @@ async fn teams_plan_without_general_completes_the_teams_own_general() {
         .await
         .unwrap();
     assert!(s.is_complete(), "{:#?}", s.failures);
-    let opts = CompleteOptions {
-        client: env.client(),
-        force: false,
-        verify_out: env.dir.path().join("verify"),
-        expiry_warning: Duration::from_secs(86_400),
-    };
+    let opts = env.complete_options(false, "verify");
     let c = complete(&plan, &env.state(), &opts).await.unwrap();
     assert!(c.operations.failures.is_empty(), "{:#?}", c.operations.failures);
     assert_eq!(c.completed, ["ch", "team"]);
@@ -1523,12 +1488,7 @@ async fn teams_general_completes_only_after_every_other_channel() {
     )
     .await;
     assert_eq!(status, 201, "{v}");
-    let opts = CompleteOptions {
-        client: env.client(),
-        force: false,
-        verify_out: env.dir.path().join("verify"),
-        expiry_warning: Duration::from_secs(86_400),
-    };
+    let opts = env.complete_options(false, "verify");
     let c = complete(&f.teams, &env.state(), &opts).await.unwrap();
     assert!(c.operations.failures.is_empty(), "{:#?}", c.operations.failures);
     let skipped: Vec<&str> = c.skipped.iter().map(|(id, _)| id.as_str()).collect();
@@ -1635,18 +1595,8 @@ async fn chat_lost_complete_import_answer_is_reconciled_without_reading_the_spac
     assert!(s.is_complete(), "{:#?}", s.failures);
     // Half the requests are applied and their answers lost: a replayed completeImport
     // meets FAILED_PRECONDITION, and the completed space no longer answers app auth.
-    reqwest::Client::new()
-        .put(format!("{}/__admin/faults", env.base))
-        .json(&serde_json::json!({"seed": 7, "drop_after": 0.5}))
-        .send()
-        .await
-        .unwrap();
-    let opts = CompleteOptions {
-        client: env.client(),
-        force: true,
-        verify_out: env.dir.path().join("verify"),
-        expiry_warning: Duration::from_secs(86_400),
-    };
+    env.set_faults(&serde_json::json!({"seed": 7, "drop_after": 0.5})).await;
+    let opts = env.complete_options(true, "verify");
     let c = complete(&f.chat, &env.state(), &opts).await.unwrap();
     assert!(c.operations.failures.is_empty(), "{:#?}", c.operations.failures);
     let spaces = planned(&f.chat, "chat_complete_import");
@@ -1680,18 +1630,8 @@ async fn teams_lost_team_completion_answer_is_reconciled_from_the_channels() {
     assert!(s.is_complete(), "{:#?}", s.failures);
     // Half the requests are applied and their answers lost; the replayed team
     // completeMigration gets a 400 whose wording the loader must not rely on.
-    reqwest::Client::new()
-        .put(format!("{}/__admin/faults", env.base))
-        .json(&serde_json::json!({"seed": 11, "drop_after": 0.5}))
-        .send()
-        .await
-        .unwrap();
-    let opts = CompleteOptions {
-        client: env.client(),
-        force: true,
-        verify_out: env.dir.path().join("verify"),
-        expiry_warning: Duration::from_secs(86_400),
-    };
+    env.set_faults(&serde_json::json!({"seed": 11, "drop_after": 0.5})).await;
+    let opts = env.complete_options(true, "verify");
     let c = complete(&f.teams, &env.state(), &opts).await.unwrap();
     assert!(c.operations.failures.is_empty(), "{:#?}", c.operations.failures);
     let reconciled = run_ids(&f.teams, "teams_complete_team")
@@ -1729,12 +1669,7 @@ async fn teams_upload_session_resumes_after_chunks_applied_without_answer() {
         .collect();
     assert_eq!(items.len(), 1, "{items:#?}");
     assert_eq!(items[0]["size"].as_u64(), Some(bytes.len() as u64));
-    reqwest::Client::new()
-        .put(format!("{}/__admin/faults", env.base))
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .unwrap();
+    env.set_faults(&serde_json::json!({})).await;
     assert!(env.verify(&plan).await.clean);
     env.emu.shutdown().await;
 }
@@ -1809,12 +1744,7 @@ async fn chat_member_adds_wait_for_a_completion_that_failed() {
     assert!(s.is_complete(), "{:#?}", s.failures);
     // Every request now fails: completeImport gives up, and the member adds of that
     // space are not tried (they would be refused while the space is in import mode).
-    reqwest::Client::new()
-        .put(format!("{}/__admin/faults", env.base))
-        .json(&serde_json::json!({"seed": 3, "rate_500": 1.0}))
-        .send()
-        .await
-        .unwrap();
+    env.set_faults(&serde_json::json!({"seed": 3, "rate_500": 1.0})).await;
     let mut client = env.client();
     client.retry.max_attempts = 2;
     let opts = CompleteOptions {
@@ -1847,12 +1777,7 @@ async fn teams_team_creation_answered_502_after_it_was_applied_leaves_no_duplica
     let first =
         load(&f.teams, &f.canonical, &env.state(), &LoadOptions { client, dry_run: false }).await.unwrap();
     assert!(!first.is_complete());
-    reqwest::Client::new()
-        .put(format!("{}/__admin/faults", env.base))
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .unwrap();
+    env.set_faults(&serde_json::json!({})).await;
     let second = env.load(&f.teams).await.unwrap();
     assert!(second.is_complete(), "{:#?}", second.failures);
     assert_eq!(assert_teams_exact(&env, &f.teams).await, 0, "a 502 after the write made a second team");
