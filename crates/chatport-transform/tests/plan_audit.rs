@@ -4,8 +4,8 @@
 
 use chatport_model::plan::{Action, Actor, Destination, Operation, ReportEntry};
 use chatport_model::{
-    Body, Conversation, ConversationKind, Counts, DataFile, FileRecord, FileState, Manifest, Membership,
-    Message, MessageKind, Reaction, SlackTs, Source, SourceRef, Tool, User,
+    Conversation, ConversationKind, Counts, DataFile, FileRecord, FileState, Manifest, Membership, Message,
+    MessageKind, Reaction, SlackTs, Source, Tool, User,
 };
 use chatport_transform::plan::{transform, DmPolicy, PlanOptions, PrivatePolicy};
 use chatport_transform::users::{MappingRow, UserAction, UserKind};
@@ -13,83 +13,14 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+mod plan_support;
+use plan_support::{conv, msg, reply, row, user};
+
 /// "Now": 2023-11-14T22:20:00Z, after every fixture message.
 const NOW: i64 = 1_700_000_400_000_000;
 const GUID_ANA: &str = "11111111-1111-4111-8111-111111111111";
 const GUID_BOB: &str = "22222222-2222-4222-8222-222222222222";
 const GUID_FALLBACK: &str = "99999999-9999-4999-8999-999999999999";
-
-fn user(id: &str, name: &str) -> User {
-    User {
-        id: id.into(),
-        real_name: Some(name.into()),
-        email: Some(format!("{}@example.com", name.to_lowercase())),
-        team_id: Some("T1".into()),
-        ..User::default()
-    }
-}
-
-fn row(id: &str, name: &str, target: &str, action: UserAction) -> MappingRow {
-    MappingRow {
-        source_id: id.into(),
-        name: name.to_lowercase(),
-        display_name: name.into(),
-        email: format!("{}@example.com", name.to_lowercase()),
-        kind: UserKind::Member,
-        target: target.into(),
-        action,
-    }
-}
-
-fn conv(id: &str, kind: ConversationKind, name: Option<&str>, members: &[&str]) -> Conversation {
-    Conversation {
-        id: id.into(),
-        kind,
-        name: name.map(str::to_owned),
-        created: None,
-        creator: None,
-        topic: None,
-        purpose: None,
-        archived: false,
-        is_general: false,
-        members: members.iter().map(|m| (*m).to_owned()).collect(),
-        memberships: Vec::new(),
-        listed_in: None,
-        folder: None,
-        messages_path: format!("messages/{id}.jsonl"),
-        message_count: 0,
-        extra: Default::default(),
-    }
-}
-
-fn msg(conversation: &str, ts: &str, author: &str, text: &str) -> Message {
-    Message {
-        conversation: conversation.into(),
-        ts: SlackTs::new(ts),
-        source: SourceRef { file: "x.json".into(), index: 0 },
-        kind: MessageKind::Regular,
-        subtype: None,
-        author: Some(author.into()),
-        bot: None,
-        body: Body { format: "slack_mrkdwn".into(), text: text.into(), blocks: None },
-        thread_ts: None,
-        reply_to: None,
-        reply_count: None,
-        broadcast: false,
-        edited: None,
-        reactions: Vec::new(),
-        files: Vec::new(),
-        attachments: None,
-        extra: Default::default(),
-    }
-}
-
-fn reply(conversation: &str, ts: &str, root: &str, author: &str, text: &str) -> Message {
-    let mut m = msg(conversation, ts, author, text);
-    m.thread_ts = Some(SlackTs::new(root));
-    m.reply_to = Some(SlackTs::new(root));
-    m
-}
 
 fn file(id: &str, name: &str, mime: &str, content: &[u8]) -> (FileRecord, Vec<u8>) {
     let sha = chatport_model::jsonl::sha256_hex(content);

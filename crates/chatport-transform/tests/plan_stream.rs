@@ -9,28 +9,12 @@ use chatport_model::*;
 use chatport_transform::plan::{transform, PlanOptions};
 use std::path::Path;
 
+mod plan_support;
+
 const NOW: i64 = 1_800_000_000_000_000;
 
 fn msg(ts: &str, author: &str, text: &str) -> Message {
-    Message {
-        conversation: "C1".into(),
-        ts: SlackTs::new(ts),
-        source: SourceRef { file: "x.json".into(), index: 0 },
-        kind: MessageKind::Regular,
-        subtype: None,
-        author: Some(author.into()),
-        bot: None,
-        body: Body { format: "slack_mrkdwn".into(), text: text.into(), blocks: None },
-        thread_ts: None,
-        reply_to: None,
-        reply_count: None,
-        broadcast: false,
-        edited: None,
-        reactions: Vec::new(),
-        files: Vec::new(),
-        attachments: None,
-        extra: Default::default(),
-    }
+    plan_support::msg("C1", ts, author, text)
 }
 
 fn reply(ts: &str, root: &str, author: &str, text: &str) -> Message {

@@ -7,41 +7,27 @@ use chatport_model::plan::Destination;
 use chatport_model::plan::{Action, Actor, Container, ContainerKind, Operation, Outcome, ReportEntry};
 use chatport_model::ts::parse_rfc3339;
 use chatport_model::{
-    Body, Conversation, ConversationKind, Counts, DataFile, FileRecord, FileState, Manifest, Membership,
-    Message, MessageKind, Reaction, SlackTs, Source, SourceRef, Tool, User,
+    Conversation, ConversationKind, Counts, DataFile, FileRecord, FileState, Manifest, Membership, Message,
+    MessageKind, Reaction, SlackTs, Source, Tool, User,
 };
 use chatport_transform::markup::TEAMS_TAGS;
 use chatport_transform::plan::{
     load_context, teams, transform, ConversationPlan, PlanOptions, PrivatePolicy, TransformError,
 };
-use chatport_transform::users::{MappingRow, UserAction, UserKind};
+use chatport_transform::users::{MappingRow, UserAction};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+
+mod plan_support;
+use plan_support::row;
 
 /// "Now" for every test: 2023-11-14T22:20:00Z, after all fixture messages.
 const NOW: i64 = 1_700_000_400_000_000;
 const ROOT: &str = "1700000000.000100";
 
 fn user(id: &str, name: &str) -> User {
-    User {
-        id: id.into(),
-        real_name: Some(name.into()),
-        email: Some(format!("{}@example.com", name.to_lowercase())),
-        ..User::default()
-    }
-}
-
-fn row(id: &str, name: &str, target: &str, action: UserAction) -> MappingRow {
-    MappingRow {
-        source_id: id.into(),
-        name: name.to_lowercase(),
-        display_name: name.into(),
-        email: format!("{}@example.com", name.to_lowercase()),
-        kind: UserKind::Member,
-        target: target.into(),
-        action,
-    }
+    User { team_id: None, ..plan_support::user(id, name) }
 }
 
 fn mapping() -> Vec<MappingRow> {
@@ -54,52 +40,18 @@ fn mapping() -> Vec<MappingRow> {
 }
 
 fn conv(id: &str, kind: ConversationKind, name: Option<&str>, members: &[&str]) -> Conversation {
-    Conversation {
-        id: id.into(),
-        kind,
-        name: name.map(str::to_owned),
-        created: Some(1_699_990_000),
-        creator: None,
-        topic: None,
-        purpose: None,
-        archived: false,
-        is_general: false,
-        members: members.iter().map(|m| (*m).to_owned()).collect(),
-        memberships: Vec::new(),
-        listed_in: None,
-        folder: None,
-        messages_path: format!("messages/{id}.jsonl"),
-        message_count: 0,
-        extra: Default::default(),
-    }
+    Conversation { created: Some(1_699_990_000), ..plan_support::conv(id, kind, name, members) }
 }
 
 fn msg(conversation: &str, ts: &str, author: &str, text: &str) -> Message {
-    Message {
-        conversation: conversation.into(),
-        ts: SlackTs::new(ts),
-        source: SourceRef { file: format!("{conversation}/2023-11-14.json"), index: 0 },
-        kind: MessageKind::Regular,
-        subtype: None,
-        author: Some(author.into()),
-        bot: None,
-        body: Body { format: "slack_mrkdwn".into(), text: text.into(), blocks: None },
-        thread_ts: None,
-        reply_to: None,
-        reply_count: None,
-        broadcast: false,
-        edited: None,
-        reactions: Vec::new(),
-        files: Vec::new(),
-        attachments: None,
-        extra: Default::default(),
-    }
+    let mut m = plan_support::msg(conversation, ts, author, text);
+    m.source.file = format!("{conversation}/2023-11-14.json");
+    m
 }
 
 fn reply(conversation: &str, ts: &str, root: &str, author: &str, text: &str) -> Message {
-    let mut m = msg(conversation, ts, author, text);
-    m.thread_ts = Some(SlackTs::new(root));
-    m.reply_to = Some(SlackTs::new(root));
+    let mut m = plan_support::reply(conversation, ts, root, author, text);
+    m.source.file = format!("{conversation}/2023-11-14.json");
     m
 }
 
