@@ -135,20 +135,8 @@ pub async fn create_team(
     let display_name = opt_str(&body, "displayName")?.filter(|d| !d.trim().is_empty()).ok_or_else(|| {
         GraphError::bad_request("graph.team.display_name_missing", "displayName is required.")
     })?;
-    let created = opt_time(&body, "createdDateTime")?;
     let now = app.now().truncate_to_millis();
-    if created.is_some() && !migration {
-        return Err(GraphError::bad_request(
-            "graph.team.created_without_migration",
-            "createdDateTime can only be set when teamCreationMode is migration.",
-        ));
-    }
-    if created.is_some_and(|c| c > now) {
-        return Err(GraphError::bad_request(
-            "graph.team.created_in_future",
-            "createdDateTime cannot be in the future.",
-        ));
-    }
+    let created = created_time(&body, migration, "team", now)?;
     let members: Vec<Value> = match body.get("members") {
         Some(Value::Array(m)) => m.clone(),
         _ => Vec::new(),
@@ -491,20 +479,8 @@ pub async fn create_channel(
             format!("Invalid membershipType '{membership_type}'."),
         ));
     }
-    let created = opt_time(&body, "createdDateTime")?;
     let now = app.now().truncate_to_millis();
-    if created.is_some() && !migration {
-        return Err(GraphError::bad_request(
-            "graph.channel.created_without_migration",
-            "createdDateTime can only be set when channelCreationMode is migration.",
-        ));
-    }
-    if created.is_some_and(|c| c > now) {
-        return Err(GraphError::bad_request(
-            "graph.channel.created_in_future",
-            "createdDateTime cannot be in the future.",
-        ));
-    }
+    let created = created_time(&body, migration, "channel", now)?;
     let base = origin(&headers);
     let (channel, tenant) = app
         .commit(|st| {
@@ -986,6 +962,30 @@ pub async fn delete_group(
         Ok(StatusCode::NO_CONTENT)
     })
     .await
+}
+
+/// A team or channel body's back-dated `createdDateTime`: only in migration mode, and
+/// never after `now`.
+fn created_time(
+    body: &Map<String, Value>,
+    migration: bool,
+    kind: &str,
+    now: crate::time::Timestamp,
+) -> Result<Option<crate::time::Timestamp>, GraphError> {
+    let created = opt_time(body, "createdDateTime")?;
+    if created.is_some() && !migration {
+        return Err(GraphError::bad_request(
+            &format!("graph.{kind}.created_without_migration"),
+            format!("createdDateTime can only be set when {kind}CreationMode is migration."),
+        ));
+    }
+    if created.is_some_and(|c| c > now) {
+        return Err(GraphError::bad_request(
+            &format!("graph.{kind}.created_in_future"),
+            "createdDateTime cannot be in the future.",
+        ));
+    }
+    Ok(created)
 }
 
 /// Whether a team or channel body asks for migration mode
