@@ -47,6 +47,9 @@ pub struct TokenError {
     /// True when it concerns only this impersonated user (unknown or suspended user), so
     /// the run can go on for others.
     pub user_specific: bool,
+    /// True when the endpoint could not be reached or answered 5xx/429 (an outage worth
+    /// waiting out), false when it refused or the request could not be made.
+    pub outage: bool,
 }
 
 impl TokenError {
@@ -157,14 +160,16 @@ impl GoogleAuth {
             code,
             detail,
             user_specific,
+            outage: false,
         };
         let assertion = self.assertion(sub, scope).map_err(|d| fail(None, d, false))?;
         let form = [
             ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
             ("assertion", assertion.as_str()),
         ];
-        let (status, body) =
-            post_form(&self.http, &self.token_uri, &form).await.map_err(|d| fail(None, d, false))?;
+        let (status, body) = post_form(&self.http, &self.token_uri, &form)
+            .await
+            .map_err(|d| TokenError { outage: true, ..fail(None, d, false) })?;
         if status == 200 {
             let token = body["access_token"].as_str().unwrap_or_default().to_string();
             if token.is_empty() {
@@ -440,6 +445,7 @@ impl MicrosoftAuth {
             code,
             detail,
             user_specific: false,
+            outage: false,
         };
         let assertion;
         let mut form = vec![
@@ -459,8 +465,9 @@ impl MicrosoftAuth {
                 form.push(("client_assertion", assertion.as_str()));
             }
         }
-        let (status, body) =
-            post_form(&self.http, &self.token_endpoint, &form).await.map_err(|d| fail(None, d))?;
+        let (status, body) = post_form(&self.http, &self.token_endpoint, &form)
+            .await
+            .map_err(|d| TokenError { outage: true, ..fail(None, d) })?;
         if status == 200 {
             let token = body["access_token"].as_str().unwrap_or_default().to_string();
             if token.is_empty() {
@@ -481,7 +488,8 @@ impl MicrosoftAuth {
     }
 }
 
-/// POSTs a form to a token endpoint, retrying transport errors and 5xx a few times.
+/// POSTs a form to a token endpoint, retrying transport errors and 5xx a few times; an
+/// `Err` is always an outage (unreachable, 5xx, 429).
 async fn post_form(http: &reqwest::Client, url: &str, form: &[(&str, &str)]) -> Result<(u16, Value), String> {
     let mut last = String::new();
     for attempt in 0..4u32 {

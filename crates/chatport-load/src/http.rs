@@ -176,6 +176,7 @@ impl Api {
             code: None,
             detail: "no credentials file was given for this destination".into(),
             user_specific: false,
+            outage: false,
         };
         match who {
             As::GoogleUser(u) => match &self.creds.google {
@@ -339,12 +340,10 @@ impl Api {
     }
 }
 
-/// Whether a token failure is an outage of the token endpoint (unreachable, 5xx, 429:
-/// the messages `post_form` gives them) rather than a refusal (an OAuth error code) or a
-/// local problem: worth waiting out.
+/// Whether a token failure is an outage of the token endpoint (unreachable, 5xx, 429)
+/// rather than a refusal (an OAuth error code) or a local problem: worth waiting out.
 pub fn token_outage(t: &TokenError) -> bool {
-    t.code.is_none()
-        && (t.detail.starts_with("HTTP ") || t.detail.starts_with("cannot reach the token endpoint"))
+    t.outage
 }
 
 /// Full-jitter exponential backoff: uniform in [0, min(max, base·2^(attempt-1))].
