@@ -16,6 +16,7 @@
 pub mod jsonout;
 pub mod slack;
 pub mod source;
+pub mod spool;
 pub mod transcode;
 pub mod zipdir;
 

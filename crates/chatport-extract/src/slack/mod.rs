@@ -5,8 +5,11 @@
 //! Flow: list entries → parse the metadata files → store file contents as blobs →
 //! conversations in parallel (rayon), each streaming its day files in order, a small
 //! window of them parsed in parallel → merge files, placeholder users and warnings in a
-//! fixed order → write the manifest. Memory is bounded by the window and by the number of
-//! distinct users and files, not by the number of messages.
+//! fixed order → write the manifest. Records that only wait for the final ordered write
+//! (users, conversations with their memberships, file records) wait in `.spool/` inside
+//! the output, and file ids are deduplicated by an external sort (see [`crate::spool`]):
+//! memory is bounded by the window and by the export's directory and user ids, not by the
+//! number of messages, files or memberships.
 
 pub mod dayfile;
 pub mod fields;
@@ -14,6 +17,7 @@ pub mod records;
 pub mod urls;
 
 use crate::source::{Entry, EntryError, ExportSource};
+use crate::spool::{FirstSeen, Spool, SpoolRange};
 use crate::{ExtractError, ExtractOptions, Progress};
 use chatport_model::jsonl::{sha256_hex, write_json_file};
 use chatport_model::{
@@ -58,11 +62,17 @@ struct Run<'a> {
     /// Buffers of written day outputs, handed to the next day files: large buffers freshly
     /// allocated each time cost page faults and page clearing.
     spare_lines: std::sync::Mutex<Vec<Vec<u8>>>,
+    /// Each conversation's finished record, waiting on disk for the final, ordered write.
+    conversations: Spool,
+    /// Every file occurrence's id key, to keep only the first occurrence of each file.
+    first_seen: FirstSeen,
 }
 
-/// At most this many spare day-output buffers are kept, none larger than this.
+/// At most this many spare day-output buffers are kept, none larger than this, and no
+/// more than `SPARE_TOTAL_BYTES` in all.
 const SPARE_LINES: usize = 4 * DAY_WINDOW;
 const SPARE_LINE_BYTES: usize = 64 << 20;
+const SPARE_TOTAL_BYTES: usize = 32 << 20;
 
 impl Run<'_> {
     /// An empty buffer for a day file's lines.
@@ -77,7 +87,8 @@ impl Run<'_> {
         }
         lines.clear();
         if let Ok(mut spare) = self.spare_lines.lock() {
-            if spare.len() < SPARE_LINES {
+            let kept: usize = spare.iter().map(Vec::capacity).sum();
+            if spare.len() < SPARE_LINES && kept + lines.capacity() <= SPARE_TOTAL_BYTES {
                 spare.push(lines);
             }
         }
@@ -166,17 +177,30 @@ impl Run<'_> {
         &self,
         entry: Option<&Entry>,
         warnings: &mut Vec<Warning>,
-        mut convert: impl FnMut(&mut Ctx<'_>, serde_json::Value) -> Option<T>,
+        convert: impl FnMut(&mut Ctx<'_>, serde_json::Value) -> Option<T>,
     ) -> Vec<T> {
-        let Some(entry) = entry else { return Vec::new() };
-        let Some(text) = self.read_text(entry, warnings) else { return Vec::new() };
-        let rel = self.rel(entry).to_owned();
         let mut out = Vec::new();
+        self.metadata_each(entry, warnings, convert, |t| out.push(t));
+        out
+    }
+
+    /// Like [`Run::metadata`], handing each record to `each` as it is read instead of
+    /// collecting them.
+    fn metadata_each<T>(
+        &self,
+        entry: Option<&Entry>,
+        warnings: &mut Vec<Warning>,
+        mut convert: impl FnMut(&mut Ctx<'_>, serde_json::Value) -> Option<T>,
+        mut each: impl FnMut(T),
+    ) {
+        let Some(entry) = entry else { return };
+        let Some(text) = self.read_text(entry, warnings) else { return };
+        let rel = self.rel(entry).to_owned();
         let mut local = Vec::new();
         let result = dayfile::for_each_element(&text, |index, value| {
             let mut ctx = Ctx { file: &rel, index, warnings: &mut local };
             if let Some(t) = convert(&mut ctx, value) {
-                out.push(t);
+                each(t);
             }
         });
         warnings.append(&mut local);
@@ -188,7 +212,6 @@ impl Run<'_> {
                 format!("not a valid JSON array after {read} record(s): {error}"),
             ));
         }
-        out
     }
 }
 
@@ -545,19 +568,43 @@ fn spooled_file_id(record: &[u8]) -> Option<String> {
 
 /// What one conversation yields.
 struct ConversationOutput {
-    conversation: Conversation,
+    /// The conversation's record, in `Run::conversations`.
+    record: SpoolRange,
+    message_count: u64,
+    memberships: u64,
     data_file: Option<DataFile>,
-    /// The spool file holding the file records first seen in this conversation (spooled so
-    /// memory does not grow with them).
+    /// The spool file holding the file records of this conversation's messages, every
+    /// occurrence in message order (spooled so memory does not grow with them).
     file_spool: Option<std::path::PathBuf>,
+    /// Records in `file_spool`.
+    spooled: u64,
+    /// Unknown user ids referenced by messages, with the file and record.
     unknown_users: Vec<(String, String, u64)>,
+    /// Unknown user ids referenced by the conversation's metadata (members, creators), with
+    /// the metadata file.
+    unknown_in_metadata: Vec<(String, String)>,
     warnings: Vec<Warning>,
     replies: u64,
     reactions: u64,
 }
 
+/// The position of a conversation's `seq`-th spooled file record among all of them, as
+/// [`FirstSeen`] orders occurrences: by conversation, then by message order.
+fn file_position(conversation: usize, seq: u64) -> u64 {
+    ((conversation as u64) << 32) | (seq & 0xffff_ffff)
+}
+
+/// The key [`FirstSeen`] deduplicates file records by: 128 bits of the id's SHA-256.
+fn file_key(id: &str) -> u128 {
+    let digest = Sha256::digest(id.as_bytes());
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest[..16]);
+    u128::from_be_bytes(key)
+}
+
 fn process_conversation(
     run: &Run<'_>,
+    index: usize,
     mut conversation: Conversation,
     days: &[&Entry],
 ) -> Result<ConversationOutput, ExtractError> {
@@ -575,7 +622,8 @@ fn process_conversation(
     let spool_path = run.out.join(SPOOL).join(format!("files-{stem}.jsonl"));
     let mut spool: Option<std::io::BufWriter<std::fs::File>> = None;
     let mut spooled = 0u64;
-    let mut file_ids: HashSet<String> = HashSet::new();
+    let mut keys: Vec<(u128, u64)> = Vec::new();
+    let mut line = Vec::new();
     let mut unknown_users = Vec::new();
     let mut unknown_seen: HashSet<String> = HashSet::new();
     let mut events = Vec::new();
@@ -607,21 +655,23 @@ fn process_conversation(
                 }
             }
             for f in day.files {
-                if file_ids.insert(f.id.clone()) {
-                    let io = |e: std::io::Error| ExtractError::Output { path: spool_path.clone(), source: e };
-                    if spool.is_none() {
-                        std::fs::create_dir_all(run.out.join(SPOOL)).map_err(io)?;
-                        spool =
-                            Some(std::io::BufWriter::new(std::fs::File::create(&spool_path).map_err(io)?));
-                    }
-                    let mut line = Vec::new();
-                    crate::jsonout::to_vec_into(&mut line, &f).map_err(|e| io(std::io::Error::other(e)))?;
-                    line.push(b'\n');
-                    if let Some(w) = spool.as_mut() {
-                        w.write_all(&line).map_err(io)?;
-                    }
-                    spooled += 1;
+                let io = |e: std::io::Error| ExtractError::Output { path: spool_path.clone(), source: e };
+                if spool.is_none() {
+                    spool = Some(std::io::BufWriter::new(std::fs::File::create(&spool_path).map_err(io)?));
                 }
+                line.clear();
+                crate::jsonout::to_vec_into(&mut line, &f).map_err(|e| io(std::io::Error::other(e)))?;
+                line.push(b'\n');
+                if let Some(w) = spool.as_mut() {
+                    w.write_all(&line).map_err(io)?;
+                }
+                if spooled > 0xffff_ffff {
+                    return Err(io(std::io::Error::other(
+                        "more than 2^32 file references in one conversation",
+                    )));
+                }
+                keys.push((file_key(&f.id), file_position(index, spooled)));
+                spooled += 1;
             }
             for (id, index) in day.unknown_users {
                 if unknown_seen.insert(id.clone()) {
@@ -633,6 +683,9 @@ fn process_conversation(
             replies += day.replies;
             reactions += day.reactions;
         }
+        run.first_seen
+            .add(&mut keys)
+            .map_err(|e| ExtractError::Output { path: run.out.join(SPOOL), source: e })?;
     }
     for (root, file, index) in pending_replies {
         if !roots.contains(&root) {
@@ -650,11 +703,37 @@ fn process_conversation(
     }
     let data_file = writer.finish()?;
     conversation.message_count = data_file.records;
+    // Users referenced by the conversation's metadata.
+    let listed_in =
+        conversation.listed_in.clone().unwrap_or_else(|| conversation.folder.clone().unwrap_or_default());
+    let topic_creators = [&conversation.topic, &conversation.purpose]
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.creator.as_ref())
+        .chain(conversation.creator.iter());
+    let unknown_in_metadata = conversation
+        .members
+        .iter()
+        .chain(topic_creators)
+        .filter(|id| !run.known_users.contains(*id) && records::plausible_user_id(id))
+        .map(|id| (id.clone(), listed_in.clone()))
+        .collect();
+    let mut record = serde_json::to_vec(&conversation)
+        .map_err(|e| ExtractError::Output { path: run.conversations.path().to_owned(), source: e.into() })?;
+    record.push(b'\n');
+    let record = run
+        .conversations
+        .append(&record)
+        .map_err(|e| ExtractError::Output { path: run.conversations.path().to_owned(), source: e })?;
     Ok(ConversationOutput {
-        conversation,
+        record,
+        message_count: conversation.message_count,
+        memberships: conversation.memberships.len() as u64,
         data_file: Some(data_file),
         file_spool: (spooled > 0).then_some(spool_path),
+        spooled,
         unknown_users,
+        unknown_in_metadata,
         warnings,
         replies,
         reactions,
@@ -756,6 +835,9 @@ fn extract_from(
     progress: &dyn Progress,
 ) -> Result<(Manifest, Vec<Warning>), ExtractError> {
     let mut warnings = Vec::new();
+    let spool_dir = out.join(SPOOL);
+    let scratch = |e: std::io::Error| ExtractError::Output { path: spool_dir.clone(), source: e };
+    std::fs::create_dir_all(&spool_dir).map_err(scratch)?;
     let mut run = Run {
         source,
         opts,
@@ -765,6 +847,8 @@ fn extract_from(
         known_users: HashSet::new(),
         progress,
         spare_lines: std::sync::Mutex::new(Vec::new()),
+        conversations: Spool::create(&spool_dir.join("conversations.jsonl")).map_err(scratch)?,
+        first_seen: FirstSeen::new(&spool_dir, FirstSeen::DEFAULT_RUN),
     };
     let source_name = source.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     for note in source.notes() {
@@ -782,19 +866,40 @@ fn extract_from(
             "absent: every referenced user becomes a placeholder",
         ));
     }
-    let mut users: BTreeMap<String, User> = BTreeMap::new();
-    for u in run.metadata(users_entry, &mut warnings, records::user) {
+    // Each user's record waits in a spool; memory holds only where it is, by id.
+    let user_spool = Spool::create(&spool_dir.join("users.jsonl")).map_err(scratch)?;
+    let mut users: BTreeMap<String, Option<SpoolRange>> = BTreeMap::new();
+    let mut duplicates = Vec::new();
+    let mut spool_failure = None;
+    let mut line = Vec::new();
+    run.metadata_each(users_entry, &mut warnings, records::user, |u: User| {
         if users.contains_key(&u.id) {
-            warnings.push(Warning::new(
+            duplicates.push(Warning::new(
                 WarningCode::DuplicateUser,
                 Some("users.json"),
                 None,
                 format!("user {} listed twice: the first is kept", u.id),
             ));
-        } else {
-            users.insert(u.id.clone(), u);
+            return;
         }
+        line.clear();
+        let spooled = serde_json::to_writer(&mut line, &u).map_err(std::io::Error::from).and_then(|()| {
+            line.push(b'\n');
+            user_spool.append(&line)
+        });
+        match spooled {
+            Ok(range) => {
+                users.insert(u.id, Some(range));
+            }
+            Err(e) => {
+                spool_failure.get_or_insert(e);
+            }
+        }
+    });
+    if let Some(e) = spool_failure {
+        return Err(ExtractError::Output { path: user_spool.path().to_owned(), source: e });
     }
+    warnings.append(&mut duplicates);
     run.known_users = users.keys().cloned().collect();
 
     // Conversations listed in the metadata.
@@ -924,7 +1029,7 @@ fn extract_from(
     let mut done: Vec<(usize, Result<ConversationOutput, ExtractError>)> = queue
         .into_iter()
         .par_bridge()
-        .map(|(i, (c, days))| (i, process_conversation(&run, c, &days)))
+        .map(|(i, (c, days))| (i, process_conversation(&run, i, c, &days)))
         .collect();
     done.sort_by_key(|(i, _)| *i);
     let outputs: Vec<ConversationOutput> = done.into_iter().map(|(_, o)| o).collect::<Result<_, _>>()?;
@@ -932,35 +1037,29 @@ fn extract_from(
     // Merge in conversation order.
     let mut counts = Counts::default();
     let mut data_files: Vec<DataFile> = Vec::new();
-    let mut spools: Vec<std::path::PathBuf> = Vec::new();
+    let mut spools: Vec<(usize, std::path::PathBuf, u64)> = Vec::new();
     let mut unknown: BTreeMap<String, (String, u64)> = BTreeMap::new();
     let mut conv_records = Vec::with_capacity(outputs.len());
-    for o in outputs {
-        counts.messages += o.conversation.message_count;
+    let mut metadata_refs = Vec::new();
+    for (i, o) in outputs.into_iter().enumerate() {
+        counts.messages += o.message_count;
         counts.replies += o.replies;
         counts.reactions += o.reactions;
-        counts.memberships += o.conversation.memberships.len() as u64;
+        counts.memberships += o.memberships;
         data_files.extend(o.data_file);
-        spools.extend(o.file_spool);
+        if let Some(path) = o.file_spool {
+            spools.push((i, path, o.spooled));
+        }
         for (id, file, index) in o.unknown_users {
             unknown.entry(id).or_insert((file, index));
         }
+        metadata_refs.push(o.unknown_in_metadata);
         warnings.extend(o.warnings);
-        conv_records.push(o.conversation);
+        conv_records.push(o.record);
     }
-    // Users referenced by conversation metadata.
-    for c in &conv_records {
-        let listed_in = c.listed_in.clone().unwrap_or_else(|| c.folder.clone().unwrap_or_default());
-        let topic_creators = [&c.topic, &c.purpose]
-            .into_iter()
-            .flatten()
-            .filter_map(|t| t.creator.as_ref())
-            .chain(c.creator.iter());
-        for id in c.members.iter().chain(topic_creators) {
-            if !users.contains_key(id) && records::plausible_user_id(id) {
-                unknown.entry(id.clone()).or_insert((listed_in.clone(), 0));
-            }
-        }
+    // Users referenced by conversation metadata (after every message reference).
+    for (id, listed_in) in metadata_refs.into_iter().flatten() {
+        unknown.entry(id).or_insert((listed_in, 0));
     }
     for (id, (file, index)) in unknown {
         if users.contains_key(&id) {
@@ -972,34 +1071,54 @@ fn extract_from(
             Some(index),
             format!("user {id} is referenced but not described in users.json: a placeholder was written"),
         ));
-        users.insert(id.clone(), User { id, placeholder: true, ..Default::default() });
+        users.insert(id, None);
     }
-    // Files: distinct ids, first occurrence in conversation order, with their blobs.
+    // Files: distinct ids, first occurrence in conversation order, with their blobs. Which
+    // occurrence is the first of its id comes from the external sort of their keys: one bit
+    // per occurrence in memory.
+    let mut bit_base = vec![0u64; conv_records.len()];
+    let mut total = 0u64;
+    for (i, _, n) in &spools {
+        bit_base[*i] = total;
+        total += n;
+    }
+    let mut keep = vec![0u64; usize::try_from(total.div_ceil(64)).unwrap_or(usize::MAX)];
+    run.first_seen
+        .finish(|pos| {
+            let bit = bit_base[(pos >> 32) as usize] + (pos & 0xffff_ffff);
+            keep[(bit / 64) as usize] |= 1 << (bit % 64);
+        })
+        .map_err(scratch)?;
     let mut w = DataFileWriter::create(out, "files.jsonl")?;
-    let spool_dir = out.join(SPOOL);
-    let mut emitted: HashSet<[u8; 16]> = HashSet::new();
     let mut referenced_blobs: HashSet<&str> = HashSet::new();
-    for path in &spools {
+    for (i, path, _) in &spools {
         let io = |e: std::io::Error| ExtractError::Output { path: path.clone(), source: e };
         let mut reader =
             std::io::BufReader::with_capacity(256 * 1024, std::fs::File::open(path).map_err(io)?);
         let mut line = Vec::new();
+        let mut bit = bit_base[*i];
         loop {
             line.clear();
             if std::io::BufRead::read_until(&mut reader, b'\n', &mut line).map_err(io)? == 0 {
                 break;
             }
-            let bad = |e: serde_json::Error| io(std::io::Error::other(e));
-            let record = line.strip_suffix(b"\n").unwrap_or(&line);
-            let id = match spooled_file_id(record) {
-                Some(id) => id,
-                None => serde_json::from_slice::<FileRecord>(record).map_err(bad)?.id,
-            };
-            let key: [u8; 16] = Sha256::digest(id.as_bytes())[..16].try_into().unwrap_or([0; 16]);
-            if !emitted.insert(key) {
+            let first = keep[(bit / 64) as usize] & (1 << (bit % 64)) != 0;
+            bit += 1;
+            if !first {
                 continue;
             }
-            if let Some(b) = blob_by_file.get(id.as_str()) {
+            let bad = |e: serde_json::Error| io(std::io::Error::other(e));
+            let record = line.strip_suffix(b"\n").unwrap_or(&line);
+            let blob = if blob_by_file.is_empty() {
+                None
+            } else {
+                let id = match spooled_file_id(record) {
+                    Some(id) => id,
+                    None => serde_json::from_slice::<FileRecord>(record).map_err(bad)?.id,
+                };
+                blob_by_file.get(id.as_str()).copied()
+            };
+            if let Some(b) = blob {
                 let mut f: FileRecord = serde_json::from_slice(record).map_err(bad)?;
                 f.state = FileState::Present;
                 f.sha256 = Some(b.sha256.clone());
@@ -1014,10 +1133,6 @@ fn extract_from(
                 w.write_lines(&line, 1)?;
             }
         }
-    }
-    if spool_dir.exists() {
-        std::fs::remove_dir_all(&spool_dir)
-            .map_err(|e| ExtractError::Output { path: spool_dir, source: e })?;
     }
     counts.files = w.records();
     data_files.push(w.finish()?);
@@ -1042,19 +1157,30 @@ fn extract_from(
         ));
     }
 
-    // Write the remaining files.
+    // Write the remaining files: users and conversations copied from their spools.
+    let user_spool = user_spool.reader().map_err(scratch)?;
     let mut w = DataFileWriter::create(out, "users.jsonl")?;
-    for u in users.values() {
-        w.write(u)?;
+    for (id, at) in users {
+        match at {
+            Some(range) => {
+                user_spool.read(range, &mut line).map_err(scratch)?;
+                w.write_lines(&line, 1)?;
+            }
+            None => w.write(&User { id, placeholder: true, ..Default::default() })?,
+        }
     }
     counts.users = w.records();
     data_files.push(w.finish()?);
+    let conversation_spool = run.conversations.reader().map_err(scratch)?;
     let mut w = DataFileWriter::create(out, "conversations.jsonl")?;
-    for c in &conv_records {
-        w.write(c)?;
+    for range in conv_records {
+        conversation_spool.read(range, &mut line).map_err(scratch)?;
+        w.write_lines(&line, 1)?;
     }
     counts.conversations = w.records();
     data_files.push(w.finish()?);
+    drop(run);
+    std::fs::remove_dir_all(&spool_dir).map_err(scratch)?;
     let mut w = DataFileWriter::create(out, "warnings.jsonl")?;
     for warning in &warnings {
         w.write(warning)?;

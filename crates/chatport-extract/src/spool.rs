@@ -1,0 +1,255 @@
+//! Scratch storage that keeps the extractor's memory flat as exports grow.
+//!
+//! Owns: [`Spool`], an append-only scratch file of records addressed by `(offset, length)`
+//! so that users and conversation records wait on disk, not in memory, until they are
+//! written in their final order; and [`FirstSeen`], which finds the first occurrence of
+//! each key among many keyed occurrences by sorting them in bounded runs on disk (an
+//! external sort), so that deduplicating file records costs one bit per occurrence in
+//! memory instead of a set of every distinct id.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Where a record sits in a [`Spool`]: byte offset and length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpoolRange {
+    offset: u64,
+    len: u32,
+}
+
+/// An append-only scratch file of records, shared between threads.
+pub struct Spool {
+    path: PathBuf,
+    writer: Mutex<(BufWriter<File>, u64)>,
+}
+
+impl Spool {
+    /// Creates (truncates) the scratch file at `path`.
+    pub fn create(path: &Path) -> io::Result<Spool> {
+        let file =
+            std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path)?;
+        Ok(Spool {
+            path: path.to_owned(),
+            writer: Mutex::new((BufWriter::with_capacity(64 * 1024, file), 0)),
+        })
+    }
+
+    /// The scratch file's path, for error messages.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one record and says where it is.
+    pub fn append(&self, bytes: &[u8]) -> io::Result<SpoolRange> {
+        let len = u32::try_from(bytes.len())
+            .map_err(|_| io::Error::other("a spooled record is larger than 4 GiB"))?;
+        let mut guard = self.writer.lock().map_err(|_| io::Error::other("spool lock poisoned"))?;
+        let (writer, end) = &mut *guard;
+        writer.write_all(bytes)?;
+        let range = SpoolRange { offset: *end, len };
+        *end += u64::from(len);
+        Ok(range)
+    }
+
+    /// Flushes what was appended so far and opens the file for reading records back.
+    pub fn reader(&self) -> io::Result<SpoolReader> {
+        let mut guard = self.writer.lock().map_err(|_| io::Error::other("spool lock poisoned"))?;
+        guard.0.flush()?;
+        Ok(SpoolReader { file: guard.0.get_ref().try_clone()? })
+    }
+}
+
+/// A flushed [`Spool`], read back by range.
+pub struct SpoolReader {
+    file: File,
+}
+
+impl SpoolReader {
+    /// Reads the record at `range` into `buf` (replacing its contents).
+    pub fn read(&self, range: SpoolRange, buf: &mut Vec<u8>) -> io::Result<()> {
+        buf.clear();
+        buf.resize(range.len as usize, 0);
+        self.file.read_exact_at(buf, range.offset)
+    }
+}
+
+/// One keyed occurrence: a 128-bit key and the occurrence's position (unique).
+type Item = (u128, u64);
+
+/// Bytes of one item in a run file.
+const ITEM_BYTES: usize = 24;
+
+/// Finds the first occurrence (smallest position) of every key among occurrences added in
+/// any order from any thread, holding at most `run_len` occurrences in memory: full
+/// batches are sorted and written to run files in `dir`, merged at the end.
+pub struct FirstSeen {
+    dir: PathBuf,
+    run_len: usize,
+    state: Mutex<RunState>,
+}
+
+#[derive(Default)]
+struct RunState {
+    buffer: Vec<Item>,
+    runs: Vec<PathBuf>,
+}
+
+impl FirstSeen {
+    /// Occurrences kept in memory before a sorted run is written (24 bytes each).
+    pub const DEFAULT_RUN: usize = 1 << 17;
+
+    /// A new, empty finder whose run files go to `dir` (which must exist).
+    pub fn new(dir: &Path, run_len: usize) -> FirstSeen {
+        FirstSeen { dir: dir.to_owned(), run_len: run_len.max(1), state: Mutex::new(RunState::default()) }
+    }
+
+    /// Adds the occurrences in `items` (emptying it). Positions must be unique.
+    pub fn add(&self, items: &mut Vec<Item>) -> io::Result<()> {
+        let mut state = self.state.lock().map_err(|_| io::Error::other("first-seen lock poisoned"))?;
+        for item in items.drain(..) {
+            state.buffer.push(item);
+            if state.buffer.len() >= self.run_len {
+                let path = self.dir.join(format!("keys-{}.run", state.runs.len()));
+                write_run(&path, &mut state.buffer)?;
+                state.runs.push(path);
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls `first` with the smallest position of every distinct key, in key order, and
+    /// removes the run files. Takes every occurrence added so far: the finder is empty
+    /// afterwards.
+    pub fn finish(&self, mut first: impl FnMut(u64)) -> io::Result<()> {
+        let state = std::mem::take(
+            &mut *self.state.lock().map_err(|_| io::Error::other("first-seen lock poisoned"))?,
+        );
+        let RunState { mut buffer, runs } = state;
+        buffer.sort_unstable();
+        // Source 0 is the in-memory batch; sources 1.. are the run files.
+        let mut readers = Vec::with_capacity(runs.len());
+        for path in &runs {
+            readers.push(BufReader::with_capacity(32 * 1024, File::open(path)?));
+        }
+        let mut memory = buffer.into_iter();
+        let mut heap = BinaryHeap::new();
+        if let Some(item) = memory.next() {
+            heap.push(Reverse((item, 0usize)));
+        }
+        for (i, r) in readers.iter_mut().enumerate() {
+            if let Some(item) = read_item(r)? {
+                heap.push(Reverse((item, i + 1)));
+            }
+        }
+        let mut last: Option<u128> = None;
+        while let Some(Reverse(((key, pos), source))) = heap.pop() {
+            if last != Some(key) {
+                first(pos);
+                last = Some(key);
+            }
+            let next = if source == 0 { memory.next() } else { read_item(&mut readers[source - 1])? };
+            if let Some(item) = next {
+                heap.push(Reverse((item, source)));
+            }
+        }
+        drop(readers);
+        for path in runs {
+            std::fs::remove_file(path)?;
+        }
+        Ok(())
+    }
+}
+
+fn write_run(path: &Path, buffer: &mut Vec<Item>) -> io::Result<()> {
+    buffer.sort_unstable();
+    let mut w = BufWriter::with_capacity(64 * 1024, File::create(path)?);
+    for (key, pos) in buffer.drain(..) {
+        w.write_all(&key.to_le_bytes())?;
+        w.write_all(&pos.to_le_bytes())?;
+    }
+    w.flush()
+}
+
+fn read_item(r: &mut impl Read) -> io::Result<Option<Item>> {
+    let mut b = [0u8; ITEM_BYTES];
+    match r.read_exact(&mut b) {
+        Ok(()) => {
+            let (key, pos) = b.split_at(16);
+            let key = u128::from_le_bytes(key.try_into().map_err(io::Error::other)?);
+            let pos = u64::from_le_bytes(pos.try_into().map_err(io::Error::other)?);
+            Ok(Some((key, pos)))
+        }
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// The first position of each key, computed the obvious way.
+    fn reference(items: &[Item]) -> Vec<u64> {
+        let mut first: BTreeMap<u128, u64> = BTreeMap::new();
+        for &(k, p) in items {
+            let e = first.entry(k).or_insert(p);
+            *e = (*e).min(p);
+        }
+        first.into_values().collect()
+    }
+
+    fn run_first_seen(items: &[Item], run_len: usize, batch: usize) -> Vec<u64> {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = FirstSeen::new(dir.path(), run_len);
+        for chunk in items.chunks(batch) {
+            fs.add(&mut chunk.to_vec()).unwrap();
+        }
+        let mut out = Vec::new();
+        fs.finish(|p| out.push(p)).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "run files are removed");
+        out
+    }
+
+    #[test]
+    fn first_positions_match_a_map_across_run_sizes() {
+        // Keys repeat with a period; positions arrive out of order.
+        let items: Vec<Item> =
+            (0..5000u64).map(|i| (u128::from((i * 7919) % 613), (i * 2_654_435_761) % 1_000_003)).collect();
+        let expected = reference(&items);
+        assert_eq!(expected.len(), 613);
+        for run_len in [1, 2, 7, 100, 4999, 5000, 100_000] {
+            for batch in [1, 13, 5000] {
+                assert_eq!(run_first_seen(&items, run_len, batch), expected, "run {run_len} batch {batch}");
+            }
+        }
+    }
+
+    #[test]
+    fn empty_and_single() {
+        assert!(run_first_seen(&[], 4, 4).is_empty());
+        assert_eq!(run_first_seen(&[(u128::MAX, 9)], 1, 1), vec![9]);
+    }
+
+    #[test]
+    fn spool_ranges_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::create(&dir.path().join("s")).unwrap();
+        let a = spool.append(b"first\n").unwrap();
+        let b = spool.append(b"").unwrap();
+        let c = spool.append("dritte Zeile ✓\n".as_bytes()).unwrap();
+        let r = spool.reader().unwrap();
+        let mut buf = b"junk".to_vec();
+        r.read(c, &mut buf).unwrap();
+        assert_eq!(buf, "dritte Zeile ✓\n".as_bytes());
+        r.read(a, &mut buf).unwrap();
+        assert_eq!(buf, b"first\n");
+        r.read(b, &mut buf).unwrap();
+        assert!(buf.is_empty());
+    }
+}
