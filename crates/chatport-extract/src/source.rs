@@ -47,12 +47,13 @@ pub enum EntryError {
 }
 
 /// One entry of an export: a file, by its `/`-separated path relative to the export.
+/// Kept small (24 bytes and the name): an export lists one per day file.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Entry {
     /// `/`-separated path inside the export.
-    pub name: String,
+    pub name: Box<str>,
     /// Index in the zip (unused for folders).
-    index: usize,
+    index: u32,
 }
 
 /// A file positioned independently of other clones of the same handle (`pread`), so
@@ -150,22 +151,27 @@ impl ExportSource {
                 return Self::salvage(path, shared, scratch, entry_limit, why);
             }
         };
-        let mut entries = Vec::new();
+        if u32::try_from(listing.len()).is_err() {
+            let why = format!("{} entries: more than a zip directory can list", listing.len());
+            return Err(SourceError::Io { path: path.to_owned(), source: io::Error::other(why) });
+        }
+        let mut entries = Vec::with_capacity(listing.len());
         let mut unsafe_names = Vec::new();
         let mut dir = Vec::with_capacity(listing.len());
-        for (index, (raw, meta)) in listing.into_iter().enumerate() {
+        for (index, (raw, meta)) in (0u32..).zip(listing) {
             dir.push(meta);
             if raw.ends_with('/') {
                 continue;
             }
             if is_safe_name(&raw) {
-                entries.push(Entry { name: raw, index });
+                entries.push(Entry { name: raw.into_boxed_str(), index });
             } else {
                 unsafe_names.push(raw);
             }
         }
         entries.sort();
         entries.dedup_by(|a, b| a.name == b.name);
+        entries.shrink_to_fit();
         Ok(ExportSource {
             path: path.to_owned(),
             backing: Backing::Zip { file, len: meta.len(), dir },
@@ -259,7 +265,7 @@ impl ExportSource {
                 if ty.is_dir() {
                     stack.push(child);
                 } else if ty.is_file() {
-                    entries.push(Entry { name, index: 0 });
+                    entries.push(Entry { name: name.into_boxed_str(), index: 0 });
                 } else {
                     // Symlinks could point outside the export: never followed.
                     unsafe_names.push(name);
@@ -302,6 +308,16 @@ impl ExportSource {
         &self.notes
     }
 
+    /// The entry's inflated size as the export declares it (the zip directory, or the
+    /// file's length in a folder), if known. A hint for planning reads, never trusted as
+    /// a bound.
+    pub fn declared_size(&self, entry: &Entry) -> Option<u64> {
+        match &self.backing {
+            Backing::Zip { dir, .. } => dir.get(entry.index as usize).map(|e| e.size),
+            Backing::Dir(root) => std::fs::metadata(root.join(&*entry.name)).ok().map(|m| m.len()),
+        }
+    }
+
     /// Reads a whole entry, failing when it inflates beyond `limit` bytes.
     pub fn read(&self, entry: &Entry, limit: u64) -> Result<Vec<u8>, EntryError> {
         let mut buf = Vec::new();
@@ -315,7 +331,7 @@ impl ExportSource {
         buf.clear();
         match &self.backing {
             Backing::Zip { file, len, dir } => {
-                let meta = &dir[entry.index];
+                let meta = &dir[entry.index as usize];
                 let reader = crate::zipdir::open_entry(file, *len, meta).map_err(EntryError::Read)?;
                 // The declared size is only a hint (the bound below is what counts), and a
                 // header may lie: reserve at most 64 MiB up front, grow past that by reading.
@@ -331,12 +347,13 @@ impl ExportSource {
     pub fn copy(&self, entry: &Entry, limit: u64, out: &mut dyn Write) -> Result<u64, EntryError> {
         match &self.backing {
             Backing::Zip { file, len, dir } => {
-                let reader =
-                    crate::zipdir::open_entry(file, *len, &dir[entry.index]).map_err(EntryError::Read)?;
+                let reader = crate::zipdir::open_entry(file, *len, &dir[entry.index as usize])
+                    .map_err(EntryError::Read)?;
                 bounded_copy(reader, limit, out)
             }
             Backing::Dir(root) => {
-                let file = File::open(root.join(&entry.name)).map_err(|e| EntryError::Read(e.to_string()))?;
+                let file =
+                    File::open(root.join(&*entry.name)).map_err(|e| EntryError::Read(e.to_string()))?;
                 bounded_copy(file, limit, out)
             }
         }
@@ -360,7 +377,7 @@ impl ExportSource {
             Backing::Dir(root) => {
                 let mut h = Sha256::new();
                 for e in &self.entries {
-                    let mut f = File::open(root.join(&e.name)).map_err(io_err)?;
+                    let mut f = File::open(root.join(&*e.name)).map_err(io_err)?;
                     let mut fh = Sha256::new();
                     io::copy(&mut f, &mut fh).map_err(io_err)?;
                     h.update(e.name.as_bytes());

@@ -60,16 +60,22 @@ impl Spool {
     pub fn reader(&self) -> io::Result<SpoolReader> {
         let mut guard = self.writer.lock().map_err(|_| io::Error::other("spool lock poisoned"))?;
         guard.0.flush()?;
-        Ok(SpoolReader { file: guard.0.get_ref().try_clone()? })
+        Ok(SpoolReader { path: self.path.clone(), file: guard.0.get_ref().try_clone()? })
     }
 }
 
 /// A flushed [`Spool`], read back by range.
 pub struct SpoolReader {
+    path: PathBuf,
     file: File,
 }
 
 impl SpoolReader {
+    /// The scratch file's path, for error messages.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Reads the record at `range` into `buf` (replacing its contents).
     pub fn read(&self, range: SpoolRange, buf: &mut Vec<u8>) -> io::Result<()> {
         buf.clear();
@@ -100,8 +106,9 @@ struct RunState {
 }
 
 impl FirstSeen {
-    /// Occurrences kept in memory before a sorted run is written (24 bytes each).
-    pub const DEFAULT_RUN: usize = 1 << 17;
+    /// Occurrences kept in memory before a sorted run is written (32 bytes each in memory,
+    /// 24 in a run file): 2 MiB.
+    pub const DEFAULT_RUN: usize = 1 << 16;
 
     /// A new, empty finder whose run files go to `dir` (which must exist).
     pub fn new(dir: &Path, run_len: usize) -> FirstSeen {

@@ -17,7 +17,7 @@ pub mod records;
 pub mod urls;
 
 use crate::source::{Entry, EntryError, ExportSource};
-use crate::spool::{FirstSeen, Spool, SpoolRange};
+use crate::spool::{FirstSeen, Spool, SpoolRange, SpoolReader};
 use crate::{ExtractError, ExtractOptions, Progress};
 use chatport_model::jsonl::{sha256_hex, write_json_file};
 use chatport_model::{
@@ -46,8 +46,11 @@ const IGNORED_ROOT_FILES: [&str; 6] = [
 /// Scratch folder inside the output for spooled file records; removed at the end.
 const SPOOL: &str = ".spool";
 
-/// Day files parsed in parallel within one conversation; bounds memory per conversation.
-const DAY_WINDOW: usize = 8;
+/// Day files parsed in parallel within one conversation, at most this many and, past the
+/// first, at most `WINDOW_BYTES` of declared inflated size: bounds memory per conversation
+/// whatever the size of its days.
+const DAY_WINDOW: usize = 4;
+const WINDOW_BYTES: u64 = 1 << 20;
 
 /// Everything the reader needs while running.
 struct Run<'a> {
@@ -70,9 +73,9 @@ struct Run<'a> {
 
 /// At most this many spare day-output buffers are kept, none larger than this, and no
 /// more than `SPARE_TOTAL_BYTES` in all.
-const SPARE_LINES: usize = 4 * DAY_WINDOW;
+const SPARE_LINES: usize = 2 * DAY_WINDOW;
 const SPARE_LINE_BYTES: usize = 64 << 20;
-const SPARE_TOTAL_BYTES: usize = 32 << 20;
+const SPARE_TOTAL_BYTES: usize = 4 << 20;
 
 impl Run<'_> {
     /// An empty buffer for a day file's lines.
@@ -172,21 +175,9 @@ impl Run<'_> {
         true
     }
 
-    /// Parses a metadata file (a JSON array of records) with `convert` per record.
+    /// Parses a metadata file (a JSON array of records) with `convert` per record, handing
+    /// each record to `each` as it is read.
     fn metadata<T>(
-        &self,
-        entry: Option<&Entry>,
-        warnings: &mut Vec<Warning>,
-        convert: impl FnMut(&mut Ctx<'_>, serde_json::Value) -> Option<T>,
-    ) -> Vec<T> {
-        let mut out = Vec::new();
-        self.metadata_each(entry, warnings, convert, |t| out.push(t));
-        out
-    }
-
-    /// Like [`Run::metadata`], handing each record to `each` as it is read instead of
-    /// collecting them.
-    fn metadata_each<T>(
         &self,
         entry: Option<&Entry>,
         warnings: &mut Vec<Warning>,
@@ -566,6 +557,38 @@ fn spooled_file_id(record: &[u8]) -> Option<String> {
     serde_json::Deserializer::from_slice(rest).into_iter::<String>().next()?.ok()
 }
 
+/// A conversation waiting to be processed, with its day files in order.
+struct Pending<'e> {
+    id: String,
+    /// The record: built here (an unlisted folder) or where it waits in the spool of
+    /// listed conversations.
+    conversation: Result<Box<Conversation>, SpoolRange>,
+    /// The folder that holds a listed conversation's day files.
+    folder: Option<String>,
+    days: Vec<&'e Entry>,
+}
+
+impl<'e> Pending<'e> {
+    /// The conversation's record (read back from `listed` if it waits there) and its day
+    /// files.
+    fn into_parts(self, listed: &SpoolReader) -> Result<(Conversation, Vec<&'e Entry>), ExtractError> {
+        let mut c = match self.conversation {
+            Ok(c) => *c,
+            Err(range) => {
+                let mut buf = Vec::new();
+                let io =
+                    |e: std::io::Error| ExtractError::Output { path: listed.path().to_owned(), source: e };
+                listed.read(range, &mut buf).map_err(io)?;
+                serde_json::from_slice(&buf).map_err(|e| io(e.into()))?
+            }
+        };
+        if let Some(folder) = self.folder {
+            c.folder = Some(folder);
+        }
+        Ok((c, self.days))
+    }
+}
+
 /// What one conversation yields.
 struct ConversationOutput {
     /// The conversation's record, in `Run::conversations`.
@@ -628,7 +651,19 @@ fn process_conversation(
     let mut unknown_seen: HashSet<String> = HashSet::new();
     let mut events = Vec::new();
     let (mut replies, mut reactions) = (0, 0);
-    for window in days.chunks(DAY_WINDOW) {
+    let mut rest = days;
+    while !rest.is_empty() {
+        let mut take = 1;
+        let mut bytes = run.source.declared_size(rest[0]).unwrap_or(0);
+        while take < rest.len().min(DAY_WINDOW) {
+            bytes = bytes.saturating_add(run.source.declared_size(rest[take]).unwrap_or(0));
+            if bytes > WINDOW_BYTES {
+                break;
+            }
+            take += 1;
+        }
+        let (window, later) = rest.split_at(take);
+        rest = later;
         previous_ts = std::mem::take(&mut recent_ts);
         let outputs: Vec<DayOutput> =
             window.par_iter().map(|e| process_day(run, &conversation.id, e)).collect();
@@ -872,7 +907,7 @@ fn extract_from(
     let mut duplicates = Vec::new();
     let mut spool_failure = None;
     let mut line = Vec::new();
-    run.metadata_each(users_entry, &mut warnings, records::user, |u: User| {
+    run.metadata(users_entry, &mut warnings, records::user, |u: User| {
         if users.contains_key(&u.id) {
             duplicates.push(Warning::new(
                 WarningCode::DuplicateUser,
@@ -911,7 +946,10 @@ fn extract_from(
             "absent: conversation folders are taken as they are",
         ));
     }
-    let mut conversations: BTreeMap<String, Conversation> = BTreeMap::new();
+    // Each listed conversation waits in a spool until it is processed: member lists can be
+    // long, and memory holds only the id, the name and where the record is.
+    let listed_spool = Spool::create(&spool_dir.join("listed.jsonl")).map_err(scratch)?;
+    let mut conversations: BTreeMap<String, (Option<String>, SpoolRange)> = BTreeMap::new();
     let lists = [
         ("channels.json", ConversationKind::PublicChannel),
         ("groups.json", ConversationKind::PrivateChannel),
@@ -919,43 +957,67 @@ fn extract_from(
         ("dms.json", ConversationKind::Dm),
     ];
     let mut business = false;
+    let mut spool_failure = None;
     for (file, kind) in lists {
-        let listed = run.metadata(layout.metadata.get(file).copied(), &mut warnings, |ctx, v| {
-            records::conversation(ctx, v, kind)
-        });
-        business |= kind != ConversationKind::PublicChannel && !listed.is_empty();
-        for c in listed {
-            if conversations.contains_key(&c.id) {
-                warnings.push(Warning::new(
-                    WarningCode::DuplicateConversation,
-                    Some(file),
-                    None,
-                    format!("conversation {} listed again: the first is kept", c.id),
-                ));
-            } else {
-                conversations.insert(c.id.clone(), c);
-            }
-        }
+        let mut duplicates = Vec::new();
+        let mut any = false;
+        run.metadata(
+            layout.metadata.get(file).copied(),
+            &mut warnings,
+            |ctx, v| records::conversation(ctx, v, kind),
+            |c: Conversation| {
+                any = true;
+                if conversations.contains_key(&c.id) {
+                    duplicates.push(Warning::new(
+                        WarningCode::DuplicateConversation,
+                        Some(file),
+                        None,
+                        format!("conversation {} listed again: the first is kept", c.id),
+                    ));
+                    return;
+                }
+                match serde_json::to_vec(&c)
+                    .map_err(std::io::Error::from)
+                    .and_then(|b| listed_spool.append(&b))
+                {
+                    Ok(range) => {
+                        conversations.insert(c.id, (c.name, range));
+                    }
+                    Err(e) => {
+                        spool_failure.get_or_insert(e);
+                    }
+                }
+            },
+        );
+        business |= kind != ConversationKind::PublicChannel && any;
+        warnings.append(&mut duplicates);
+    }
+    if let Some(e) = spool_failure {
+        return Err(ExtractError::Output { path: listed_spool.path().to_owned(), source: e });
     }
 
     // Match folders to conversations: channels by name, DMs by id.
     let mut folder_owner: HashMap<String, String> = HashMap::new();
-    for c in conversations.values() {
-        for key in [c.name.as_deref(), Some(c.id.as_str())].into_iter().flatten() {
+    for (id, (name, _)) in &conversations {
+        for key in [name.as_deref(), Some(id.as_str())].into_iter().flatten() {
             if layout.folders.contains_key(key) && !folder_owner.contains_key(key) {
-                folder_owner.insert(key.to_owned(), c.id.clone());
+                folder_owner.insert(key.to_owned(), id.clone());
                 break;
             }
         }
     }
-    let mut work: Vec<(Conversation, Vec<&Entry>)> = Vec::new();
+    let mut work: Vec<Pending<'_>> = Vec::new();
     let mut claimed: HashSet<&str> = HashSet::new();
     for (folder, days) in &layout.folders {
         if let Some(id) = folder_owner.get(folder) {
-            if let Some(mut c) = conversations.remove(id) {
-                c.folder = Some(folder.clone());
+            if let Some((_, range)) = conversations.remove(id) {
                 claimed.insert(folder);
-                work.push((c, days.clone()));
+                work.push(Pending {
+                    id: id.clone(),
+                    conversation: Err(range),
+                    folder: Some(folder.clone()),
+                    days: days.clone(),
+                });
             }
         }
     }
@@ -965,7 +1027,7 @@ fn extract_from(
         }
         let kind = guess_kind(folder);
         let mut id = folder.clone();
-        if work.iter().any(|(c, _)| c.id == id) || conversations.contains_key(&id) {
+        if work.iter().any(|p| p.id == id) || conversations.contains_key(&id) {
             id = format!("{folder}~unlisted");
         }
         warnings.push(Warning::new(
@@ -974,8 +1036,9 @@ fn extract_from(
             None,
             format!("folder not listed in the metadata: extracted as a {} with id `{id}`", kind.as_str()),
         ));
-        work.push((
-            Conversation {
+        work.push(Pending {
+            id: id.clone(),
+            conversation: Ok(Box::new(Conversation {
                 id,
                 kind,
                 name: (kind != ConversationKind::Dm).then(|| folder.clone()),
@@ -992,12 +1055,19 @@ fn extract_from(
                 messages_path: String::new(),
                 message_count: 0,
                 extra: Default::default(),
-            },
-            days.clone(),
-        ));
+            })),
+            folder: None,
+            days: days.clone(),
+        });
     }
-    work.extend(conversations.into_values().map(|c| (c, Vec::new())));
-    work.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    work.extend(conversations.into_iter().map(|(id, (_, range))| Pending {
+        id,
+        conversation: Err(range),
+        folder: None,
+        days: Vec::new(),
+    }));
+    work.sort_by(|a, b| a.id.cmp(&b.id));
+    let listed = listed_spool.reader().map_err(scratch)?;
 
     // File contents stored in the archive.
     let blob_results: Vec<(Option<Blob>, Vec<Warning>)> = layout
@@ -1021,15 +1091,18 @@ fn extract_from(
     }
 
     // Conversations, in parallel.
-    progress.set_total(work.iter().map(|(_, d)| d.len() as u64).sum());
+    progress.set_total(work.iter().map(|p| p.days.len() as u64).sum());
     // Largest conversations (by day files) first, pulled one at a time by whichever thread
     // is free, so that no big conversation starts last and leaves a core idle at the end.
-    let mut queue: Vec<(usize, (Conversation, Vec<&Entry>))> = work.into_iter().enumerate().collect();
-    queue.sort_by(|a, b| b.1 .1.len().cmp(&a.1 .1.len()).then(a.0.cmp(&b.0)));
+    let mut queue: Vec<(usize, Pending<'_>)> = work.into_iter().enumerate().collect();
+    queue.sort_by(|a, b| b.1.days.len().cmp(&a.1.days.len()).then(a.0.cmp(&b.0)));
     let mut done: Vec<(usize, Result<ConversationOutput, ExtractError>)> = queue
         .into_iter()
         .par_bridge()
-        .map(|(i, (c, days))| (i, process_conversation(&run, i, c, &days)))
+        .map(|(i, p)| {
+            let result = p.into_parts(&listed).and_then(|(c, days)| process_conversation(&run, i, c, &days));
+            (i, result)
+        })
         .collect();
     done.sort_by_key(|(i, _)| *i);
     let outputs: Vec<ConversationOutput> = done.into_iter().map(|(_, o)| o).collect::<Result<_, _>>()?;
