@@ -44,7 +44,8 @@ pub struct ExtractBenchOptions {
 pub struct ChildRun {
     /// Wall time.
     pub seconds: f64,
-    /// Peak resident set size, KiB (`ru_maxrss`).
+    /// Peak resident set size, KiB (`ru_maxrss`). An upper bound only: on Linux a child
+    /// started by `vfork` + `exec` carries its parent's peak in it.
     pub peak_rss_kib: u64,
     /// Exit code, or `None` when killed by a signal.
     pub exit_code: Option<i32>,
@@ -63,6 +64,9 @@ pub struct ExtractBenchReport {
     pub messages: u64,
     /// The extractor run.
     pub extract: ChildRun,
+    /// The extractor's own peak resident set size, KiB, as it reported it (`VmHWM`,
+    /// which counts only its own memory, not the benchmark's before `exec`).
+    pub extract_peak_rss_kib: Option<u64>,
     /// Extractor messages per second.
     pub messages_per_second: f64,
     /// Floor with one thread.
@@ -161,7 +165,23 @@ pub fn extract_bench(opts: &ExtractBenchOptions) -> Result<ExtractBenchReport> {
         fs::remove_dir_all(&out).with_context(|| format!("removing {}", out.display()))?;
     }
     eprintln!("running {} extract {} --out {}", opts.chatport.display(), zip.display(), out.display());
-    let run = run_measured(Command::new(&opts.chatport).arg("extract").arg(&zip).arg("--out").arg(&out))?;
+    let summary_path =
+        opts.bench_dir.join(format!("extract-{}-seed{}.summary.json", opts.messages, opts.seed));
+    let summary =
+        fs::File::create(&summary_path).with_context(|| format!("creating {}", summary_path.display()))?;
+    let run = run_measured(
+        Command::new(&opts.chatport)
+            .arg("extract")
+            .arg(&zip)
+            .arg("--out")
+            .arg(&out)
+            .arg("--json")
+            .stdout(summary),
+    )?;
+    let extract_peak_rss_kib = fs::read(&summary_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v.get("peak_rss_kib").and_then(serde_json::Value::as_u64));
     match (run.exit_code, run.signal) {
         (Some(0), _) => {}
         (Some(code), _) => bail!(
@@ -185,6 +205,7 @@ pub fn extract_bench(opts: &ExtractBenchOptions) -> Result<ExtractBenchReport> {
         messages_per_second: expected.messages as f64 / run.seconds.max(1e-9),
         ratio_to_floor: run.seconds / floor_2.seconds.max(1e-9),
         extract: run,
+        extract_peak_rss_kib,
         floor_1,
         floor_2,
         count_mismatches,

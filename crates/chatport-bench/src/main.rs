@@ -183,7 +183,7 @@ fn run(cli: Cli) -> Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
-                let rss_mib = r.extract.peak_rss_kib as f64 / 1024.0;
+                let rss_mib = r.extract_peak_rss_kib.unwrap_or(r.extract.peak_rss_kib) as f64 / 1024.0;
                 println!(
                     "export: {} ({:.1} MB, {} messages)",
                     r.export.display(),

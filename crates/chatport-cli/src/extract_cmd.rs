@@ -94,10 +94,11 @@ fn print_summary(a: &ExtractArgs, m: &Manifest, warnings: &[Warning], elapsed: D
     }
     let secs = elapsed.as_secs_f64();
     let rate = if secs > 0.0 { m.counts.messages as f64 / secs } else { 0.0 };
+    let peak = peak_rss_kib();
     if a.json {
         let v = serde_json::json!({
             "out": a.out, "counts": m.counts, "warnings_by_code": by_code,
-            "seconds": secs, "messages_per_second": rate.round(),
+            "seconds": secs, "messages_per_second": rate.round(), "peak_rss_kib": peak,
         });
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return;
@@ -129,4 +130,16 @@ fn print_summary(a: &ExtractArgs, m: &Manifest, warnings: &[Warning], elapsed: D
         println!("    … all {} in {}/warnings.jsonl", warnings.len(), a.out.display());
     }
     println!("  time           {secs:.2} s ({rate:.0} messages/s)");
+    if let Some(kib) = peak {
+        println!("  peak memory    {:.1} MiB resident", kib as f64 / 1024.0);
+    }
+}
+
+/// This process's peak resident set size in KiB (`VmHWM`), where the system tells it.
+/// Unlike `getrusage`, it counts only this program's own memory: on Linux a process
+/// started by `vfork` + `exec` inherits its parent's peak in `ru_maxrss`.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim().parse().ok()
 }

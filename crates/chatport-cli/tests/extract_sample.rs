@@ -256,3 +256,26 @@ fn strict_fails_on_warnings() {
     assert_eq!(o.status.code(), Some(1));
     assert!(out.join("manifest.json").exists(), "the output is still written");
 }
+
+#[test]
+fn json_summary_has_counts_and_own_peak_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("c");
+    let o = chatport()
+        .args(["extract", "--no-progress", "--json"])
+        .arg(sample())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["counts"]["messages"], 35);
+    assert!(out.join("manifest.json").exists());
+    assert!(!out.join(".spool").exists(), "the scratch spool is removed");
+    // `VmHWM` of the extractor itself: more than nothing, far less than a test runner's.
+    if cfg!(target_os = "linux") {
+        let kib = v["peak_rss_kib"].as_u64().unwrap();
+        assert!((1024..1024 * 1024).contains(&kib), "{kib} KiB");
+    }
+}
