@@ -266,3 +266,97 @@ fn duplicate_messages_are_kept_and_named() {
     );
     assert_eq!(counts["messages"], 4, "all kept");
 }
+
+/// `users.json` is streamed record by record: a problem part-way keeps the records before
+/// it (named by index), whether the file breaks, grows past the bound, has bytes that are
+/// not UTF-8, or fails its CRC at the end.
+#[test]
+fn metadata_problems_keep_the_records_before_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let with_users = |users: Vec<u8>| {
+        let mut entries = good_entries();
+        entries[0].1 = users;
+        entries
+    };
+    let extract = |name: &str, entries: &[(String, Vec<u8>)], extra: &[&str]| {
+        let zip = tmp.path().join(format!("{name}.zip"));
+        write_zip(&zip, entries);
+        let out = tmp.path().join(name);
+        let (code, w, counts) = run(&zip, &out, extra);
+        assert_eq!(code, 0, "{name}");
+        (w, counts, jsonl(&out.join("users.jsonl")))
+    };
+    let real = |users: &[Value]| -> Vec<String> {
+        users
+            .iter()
+            .filter(|u| u["placeholder"] != true)
+            .map(|u| u["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // Broken after the second record.
+    let (w, _, users) = extract(
+        "broken",
+        &with_users(br#"[{"id":"U1","name":"a"},{"id":"U2","name":"b"},{"id":"#.to_vec()),
+        &[],
+    );
+    let broken = w.iter().find(|w| w["file"] == "users.json").unwrap();
+    assert_eq!(
+        (broken["code"].as_str(), broken["record"].as_u64()),
+        (Some("invalid_json"), Some(2)),
+        "{w:?}"
+    );
+    assert_eq!(real(&users), ["U1", "U2"]);
+
+    // Past --max-json-bytes: the records wholly before the bound are kept.
+    let mut big = br#"[{"id":"U1","name":"a"}"#.to_vec();
+    for i in 2..5000 {
+        big.extend(format!(r#",{{"id":"U{i}","name":"user {i}"}}"#).bytes());
+    }
+    big.push(b']');
+    let (w, _, users) = extract("big", &with_users(big), &["--max-json-bytes", "50000"]);
+    let bound = w.iter().find(|w| w["file"] == "users.json").unwrap();
+    assert_eq!(bound["code"], "entry_too_large", "{w:?}");
+    let kept = bound["record"].as_u64().unwrap();
+    assert!(kept > 1000 && kept < 2000, "{bound}");
+    assert_eq!(real(&users).len() as u64, kept, "{bound}");
+    assert!(bound["detail"].as_str().unwrap().contains(&format!("the {kept} record(s) before were kept")));
+
+    // Bytes that are not UTF-8, across a name: replaced, and named by their offset.
+    let mut bad = br#"[{"id":"U1","name":"caf"#.to_vec();
+    bad.extend([0xc3, 0xff]);
+    bad.extend(br#""},{"id":"U2","name":"b"}]"#);
+    let (w, counts, users) = extract("utf8", &with_users(bad), &[]);
+    let utf8 = w.iter().find(|w| w["file"] == "users.json").unwrap();
+    assert_eq!(utf8["code"], "invalid_utf8", "{w:?}");
+    assert!(utf8["detail"].as_str().unwrap().contains("at byte 23"), "{utf8}");
+    assert_eq!(users[0]["name"], "caf\u{fffd}\u{fffd}");
+    assert_eq!(real(&users), ["U1", "U2"]);
+    assert_eq!(counts["users"], 2);
+
+    // A CRC mismatch is found at the end: the records read are kept and the file named.
+    let zip = tmp.path().join("crc.zip");
+    {
+        use std::io::Write;
+        let mut z = zip::ZipWriter::new(std::fs::File::create(&zip).unwrap());
+        let stored =
+            zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        for (name, bytes) in &good_entries()[1..] {
+            z.start_file(name.as_str(), stored).unwrap();
+            z.write_all(bytes).unwrap();
+        }
+        z.start_file("users.json", stored).unwrap();
+        z.write_all(br#"[{"id":"U1","name":"CORRUPTME"}]"#).unwrap();
+        z.finish().unwrap();
+    }
+    let mut bytes = std::fs::read(&zip).unwrap();
+    let at = bytes.windows(9).position(|w| w == b"CORRUPTME").unwrap();
+    bytes[at] = b'X';
+    std::fs::write(&zip, &bytes).unwrap();
+    let out = tmp.path().join("crc");
+    let (code, w, _) = run(&zip, &out, &[]);
+    assert_eq!(code, 0);
+    let crc = w.iter().find(|w| w["file"] == "users.json").unwrap();
+    assert_eq!(crc["code"], "unreadable_source", "{w:?}");
+    assert!(crc["detail"].as_str().unwrap().contains("CRC"), "{crc}");
+}

@@ -14,6 +14,7 @@
 //! ```
 
 pub mod jsonout;
+pub mod lossy;
 pub mod slack;
 pub mod source;
 pub mod spool;

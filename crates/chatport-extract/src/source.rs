@@ -342,21 +342,27 @@ impl ExportSource {
         }
     }
 
-    /// Streams an entry into `out`, failing when it inflates beyond `limit` bytes.
-    /// Returns the number of bytes copied.
-    pub fn copy(&self, entry: &Entry, limit: u64, out: &mut dyn Write) -> Result<u64, EntryError> {
+    /// Opens an entry for reading as it inflates, with no bound: the caller bounds it.
+    /// A zip entry's CRC-32 is checked when its end is read.
+    pub fn reader(&self, entry: &Entry) -> Result<Box<dyn Read + '_>, EntryError> {
         match &self.backing {
             Backing::Zip { file, len, dir } => {
                 let reader = crate::zipdir::open_entry(file, *len, &dir[entry.index as usize])
                     .map_err(EntryError::Read)?;
-                bounded_copy(reader, limit, out)
+                Ok(Box::new(reader))
             }
             Backing::Dir(root) => {
                 let file =
                     File::open(root.join(&*entry.name)).map_err(|e| EntryError::Read(e.to_string()))?;
-                bounded_copy(file, limit, out)
+                Ok(Box::new(file))
             }
         }
+    }
+
+    /// Streams an entry into `out`, failing when it inflates beyond `limit` bytes.
+    /// Returns the number of bytes copied.
+    pub fn copy(&self, entry: &Entry, limit: u64, out: &mut dyn Write) -> Result<u64, EntryError> {
+        bounded_copy(self.reader(entry)?, limit, out)
     }
 
     /// SHA-256 of the export: of the zip file's bytes (also when recovered), or, for a folder, of the sorted

@@ -43,9 +43,17 @@ impl<'de, F: FnMut(u64, Value)> Visitor<'de> for Elements<'_, F> {
 }
 
 /// Feeds every element of the JSON array in `text` to `on_element(index, value)`.
-pub fn for_each_element(text: &str, mut on_element: impl FnMut(u64, Value)) -> DayParse {
+pub fn for_each_element(text: &str, on_element: impl FnMut(u64, Value)) -> DayParse {
+    for_each_element_in(serde_json::Deserializer::from_str(text), on_element)
+}
+
+/// Feeds every element of the JSON array that `de` reads (a string or a stream) to
+/// `on_element(index, value)`, one element in memory at a time.
+pub fn for_each_element_in<'de, R: serde_json::de::Read<'de>>(
+    mut de: serde_json::Deserializer<R>,
+    mut on_element: impl FnMut(u64, Value),
+) -> DayParse {
     let mut read = 0u64;
-    let mut de = serde_json::Deserializer::from_str(text);
     let result = (&mut de)
         .deserialize_seq(Elements { on_element: &mut on_element, read: &mut read })
         .and_then(|()| de.end());

@@ -102,15 +102,9 @@ impl Run<'_> {
         entry.name.strip_prefix(self.prefix.as_str()).unwrap_or(&entry.name)
     }
 
-    /// Reads an entry with the per-entry and total bounds, as text; problems become
+    /// Reads an entry with the per-entry and total bounds, as text, into a reused buffer:
+    /// the text borrows from `buf` unless invalid UTF-8 had to be replaced. Problems become
     /// warnings.
-    fn read_text(&self, entry: &Entry, warnings: &mut Vec<Warning>) -> Option<String> {
-        let mut buf = Vec::new();
-        self.read_text_into(entry, warnings, &mut buf).map(std::borrow::Cow::into_owned)
-    }
-
-    /// Like [`Run::read_text`], into a reused buffer: the text borrows from `buf` unless
-    /// invalid UTF-8 had to be replaced.
     fn read_text_into<'b>(
         &self,
         entry: &Entry,
@@ -176,7 +170,8 @@ impl Run<'_> {
     }
 
     /// Parses a metadata file (a JSON array of records) with `convert` per record, handing
-    /// each record to `each` as it is read.
+    /// each record to `each` as it is read. The file is streamed as it inflates, never held
+    /// whole: `users.json` of a large organisation can be hundreds of megabytes.
     fn metadata<T>(
         &self,
         entry: Option<&Entry>,
@@ -185,24 +180,125 @@ impl Run<'_> {
         mut each: impl FnMut(T),
     ) {
         let Some(entry) = entry else { return };
-        let Some(text) = self.read_text(entry, warnings) else { return };
         let rel = self.rel(entry).to_owned();
+        let inner = match self.source.reader(entry) {
+            Ok(r) => r,
+            Err(e) => {
+                warnings.push(Warning::new(
+                    WarningCode::UnreadableSource,
+                    Some(&rel),
+                    None,
+                    format!("{e}: skipped"),
+                ));
+                return;
+            }
+        };
+        let mut bounded = Bounded {
+            inner,
+            inflated: &self.inflated,
+            limit: self.opts.max_json_bytes,
+            total_limit: self.opts.max_total_bytes,
+            read: 0,
+            stop: None,
+        };
+        let mut text = crate::lossy::Utf8Lossy::new(&mut bounded);
         let mut local = Vec::new();
-        let result = dayfile::for_each_element(&text, |index, value| {
+        let de =
+            serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(64 << 10, &mut text));
+        let result = dayfile::for_each_element_in(de, |index, value| {
             let mut ctx = Ctx { file: &rel, index, warnings: &mut local };
             if let Some(t) = convert(&mut ctx, value) {
                 each(t);
             }
         });
-        warnings.append(&mut local);
-        if let DayParse::Broken { read, error } = result {
+        if let Some(at) = text.first_invalid() {
             warnings.push(Warning::new(
-                WarningCode::InvalidJson,
+                WarningCode::InvalidUtf8,
                 Some(&rel),
-                Some(read),
-                format!("not a valid JSON array after {read} record(s): {error}"),
+                None,
+                format!("invalid UTF-8 at byte {at}: replaced with U+FFFD"),
             ));
         }
+        warnings.append(&mut local);
+        let DayParse::Broken { read, error } = result else { return };
+        let kept = format!("the {read} record(s) before were kept, the rest skipped");
+        let (code, why) = match bounded.stop {
+            Some(Stop::TooLarge) => (
+                WarningCode::EntryTooLarge,
+                format!(
+                    "inflates to more than {} bytes (--max-json-bytes): {kept}",
+                    self.opts.max_json_bytes
+                ),
+            ),
+            Some(Stop::Total) => (
+                WarningCode::TotalTooLarge,
+                format!(
+                    "the export inflates beyond {} bytes (--max-total-bytes): {kept}",
+                    self.opts.max_total_bytes
+                ),
+            ),
+            Some(Stop::Read(e)) => (WarningCode::UnreadableSource, format!("{e}: {kept}")),
+            None => {
+                (WarningCode::InvalidJson, format!("not a valid JSON array after {read} record(s): {error}"))
+            }
+        };
+        warnings.push(Warning::new(code, Some(&rel), Some(read), why));
+    }
+}
+
+/// Why a bounded stream stopped before its end.
+enum Stop {
+    /// The entry inflated beyond `--max-json-bytes`.
+    TooLarge,
+    /// The export inflated beyond `--max-total-bytes`.
+    Total,
+    /// The entry could not be read (corrupt data, CRC mismatch, I/O).
+    Read(String),
+}
+
+/// An entry's bytes as they inflate, bounded by the per-entry limit and charged against
+/// the export's total; the first failure is kept for the warning.
+struct Bounded<'r, R> {
+    inner: R,
+    inflated: &'r AtomicU64,
+    limit: u64,
+    total_limit: u64,
+    read: u64,
+    stop: Option<Stop>,
+}
+
+impl<R: std::io::Read> std::io::Read for Bounded<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.stop.is_some() {
+            return Err(std::io::Error::other("the read already stopped"));
+        }
+        // Hand out at most the bound, so the records wholly before it are parsed: one
+        // byte more than the bound, never delivered, shows the entry runs past it.
+        let room = self.limit.saturating_sub(self.read).saturating_add(1);
+        let cap = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        let n = match self.inner.read(&mut buf[..cap]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Err(e),
+            Err(e) => {
+                self.stop = Some(Stop::Read(e.to_string()));
+                return Err(e);
+            }
+        };
+        self.read += n as u64;
+        let before = self.inflated.fetch_add(n as u64, Ordering::Relaxed);
+        if self.read > self.limit {
+            // The byte past the bound is held back; the ones before it still count.
+            self.stop = Some(Stop::TooLarge);
+            return match n - 1 {
+                0 => Err(std::io::Error::other("bound reached")),
+                within => Ok(within),
+            };
+        }
+        if before.saturating_add(n as u64) > self.total_limit {
+            self.stop = Some(Stop::Total);
+            return Err(std::io::Error::other("bound reached"));
+        }
+        Ok(n)
     }
 }
 
