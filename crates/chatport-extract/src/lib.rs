@@ -15,6 +15,7 @@
 
 pub mod jsonout;
 pub mod lossy;
+pub mod names;
 pub mod slack;
 pub mod source;
 pub mod spool;

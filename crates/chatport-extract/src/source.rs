@@ -4,6 +4,7 @@
 //! through positional reads), listing entries, refusing unsafe names, and bounding how
 //! much one entry may inflate to. It never writes anything.
 
+use crate::names::SortedNames;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -46,15 +47,11 @@ pub enum EntryError {
     Read(String),
 }
 
-/// One entry of an export: a file, by its `/`-separated path relative to the export.
-/// Kept small (24 bytes and the name): an export lists one per day file.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Entry {
-    /// `/`-separated path inside the export.
-    pub name: Box<str>,
-    /// Index in the zip (unused for folders).
-    index: u32,
-}
+/// One entry of an export: a file, by its place in the sorted listing. Its name is
+/// [`ExportSource::name`]; an export lists one entry per day file, so an entry is 4 bytes
+/// and names are kept front-coded ([`crate::names`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Entry(u32);
 
 /// A file positioned independently of other clones of the same handle (`pread`), so
 /// threads can read one zip at once without reopening it.
@@ -91,12 +88,13 @@ impl Seek for SharedFile {
 }
 
 enum Backing {
-    /// A zip read through its compact directory ([`crate::zipdir`]); `Entry::index`
-    /// indexes `dir`.
+    /// A zip read through its directory ([`crate::zipdir`]), which stays on disk:
+    /// `records[entry]` is the offset of the entry's directory record.
     Zip {
         file: Arc<File>,
         len: u64,
-        dir: Vec<crate::zipdir::ZipEntry>,
+        dir: crate::zipdir::Directory,
+        records: Vec<u64>,
     },
     Dir(PathBuf),
 }
@@ -114,7 +112,7 @@ impl Drop for Scratch {
 pub struct ExportSource {
     path: PathBuf,
     backing: Backing,
-    entries: Vec<Entry>,
+    names: SortedNames,
     unsafe_names: Vec<String>,
     notes: Vec<String>,
     _scratch: Option<Scratch>,
@@ -144,38 +142,47 @@ impl ExportSource {
         }
         let file = File::open(path).map_err(|source| SourceError::Io { path: path.to_owned(), source })?;
         let file = Arc::new(file);
-        let listing = match crate::zipdir::read_directory(&file, meta.len()) {
-            Ok(l) => l,
-            Err(why) => {
-                let shared = SharedFile { file, pos: 0, len: meta.len() };
-                return Self::salvage(path, shared, scratch, entry_limit, why);
-            }
+        let salvage = |file, why| {
+            let shared = SharedFile { file, pos: 0, len: meta.len() };
+            Self::salvage(path, shared, scratch, entry_limit, why)
         };
-        if u32::try_from(listing.len()).is_err() {
-            let why = format!("{} entries: more than a zip directory can list", listing.len());
-            return Err(SourceError::Io { path: path.to_owned(), source: io::Error::other(why) });
-        }
-        let mut entries = Vec::with_capacity(listing.len());
+        let dir = match crate::zipdir::find_directory(&file, meta.len()) {
+            Ok(d) => d,
+            Err(why) => return salvage(file, why),
+        };
+        // Names wait in one buffer while they are sorted; the listing then keeps them
+        // front-coded and each entry's directory record offset.
+        let mut text = String::new();
+        let mut listed: Vec<(usize, usize, u64)> = Vec::new();
         let mut unsafe_names = Vec::new();
-        let mut dir = Vec::with_capacity(listing.len());
-        for (index, (raw, meta)) in (0u32..).zip(listing) {
-            dir.push(meta);
+        let walked = crate::zipdir::for_each_entry(&file, meta.len(), &dir, |record, raw, _| {
             if raw.ends_with('/') {
-                continue;
+                return;
             }
             if is_safe_name(&raw) {
-                entries.push(Entry { name: raw.into_boxed_str(), index });
+                listed.push((text.len(), raw.len(), record));
+                text.push_str(&raw);
             } else {
                 unsafe_names.push(raw);
             }
+        });
+        if let Err(why) = walked {
+            return salvage(file, why);
         }
-        entries.sort();
-        entries.dedup_by(|a, b| a.name == b.name);
-        entries.shrink_to_fit();
+        if u32::try_from(listed.len()).is_err() {
+            let why = format!("{} entries: more than a zip directory can list", listed.len());
+            return Err(SourceError::Io { path: path.to_owned(), source: io::Error::other(why) });
+        }
+        let name = |&(at, n, _): &(usize, usize, u64)| &text[at..at + n];
+        // Sorted by name; of two entries with one name, the first in the archive is kept.
+        listed.sort_unstable_by(|a, b| name(a).cmp(name(b)).then(a.2.cmp(&b.2)));
+        listed.dedup_by(|a, b| name(a) == name(b));
+        let names = SortedNames::new(listed.iter().map(name));
+        let records = listed.iter().map(|l| l.2).collect();
         Ok(ExportSource {
             path: path.to_owned(),
-            backing: Backing::Zip { file, len: meta.len(), dir },
-            entries,
+            backing: Backing::Zip { file, len: meta.len(), dir, records },
+            names,
             unsafe_names,
             notes: Vec::new(),
             _scratch: None,
@@ -265,7 +272,7 @@ impl ExportSource {
                 if ty.is_dir() {
                     stack.push(child);
                 } else if ty.is_file() {
-                    entries.push(Entry { name: name.into_boxed_str(), index: 0 });
+                    entries.push(name);
                 } else {
                     // Symlinks could point outside the export: never followed.
                     unsafe_names.push(name);
@@ -276,7 +283,7 @@ impl ExportSource {
         Ok(ExportSource {
             path: root.to_owned(),
             backing: Backing::Dir(root.to_owned()),
-            entries,
+            names: SortedNames::new(entries.iter().map(String::as_str)),
             unsafe_names,
             notes: Vec::new(),
             _scratch: None,
@@ -294,8 +301,40 @@ impl ExportSource {
     }
 
     /// Every readable entry, sorted by name.
-    pub fn entries(&self) -> &[Entry] {
-        &self.entries
+    pub fn entries(&self) -> impl Iterator<Item = Entry> {
+        (0..self.names.len() as u32).map(Entry)
+    }
+
+    /// Every readable entry with its name (`/`-separated, relative to the export), sorted
+    /// by name.
+    pub fn named_entries(&self) -> impl Iterator<Item = (Entry, String)> + '_ {
+        self.entries().zip(self.names.iter())
+    }
+
+    /// An entry's `/`-separated path inside the export.
+    pub fn name(&self, entry: Entry) -> String {
+        self.names.get(entry.0 as usize).unwrap_or_default()
+    }
+
+    /// Bytes the listing holds in memory (names and directory record offsets).
+    pub fn listing_bytes(&self) -> usize {
+        let records = match &self.backing {
+            Backing::Zip { records, .. } => records.capacity() * std::mem::size_of::<u64>(),
+            Backing::Dir(_) => 0,
+        };
+        self.names.heap_bytes() + records
+    }
+
+    /// An entry's place and sizes in the zip, read again from its directory record.
+    fn zip_entry(
+        file: &File,
+        len: u64,
+        dir: &crate::zipdir::Directory,
+        records: &[u64],
+        entry: Entry,
+    ) -> Result<crate::zipdir::ZipEntry, EntryError> {
+        let record = records.get(entry.0 as usize).ok_or_else(|| EntryError::Read("no such entry".into()))?;
+        crate::zipdir::entry_at(file, len, dir, *record).map_err(EntryError::Read)
     }
 
     /// Entry names refused as unsafe (`..`, absolute, symlinks, not UTF-8).
@@ -311,15 +350,17 @@ impl ExportSource {
     /// The entry's inflated size as the export declares it (the zip directory, or the
     /// file's length in a folder), if known. A hint for planning reads, never trusted as
     /// a bound.
-    pub fn declared_size(&self, entry: &Entry) -> Option<u64> {
+    pub fn declared_size(&self, entry: Entry) -> Option<u64> {
         match &self.backing {
-            Backing::Zip { dir, .. } => dir.get(entry.index as usize).map(|e| e.size),
-            Backing::Dir(root) => std::fs::metadata(root.join(&*entry.name)).ok().map(|m| m.len()),
+            Backing::Zip { file, len, dir, records } => {
+                Self::zip_entry(file, *len, dir, records, entry).ok().map(|e| e.size)
+            }
+            Backing::Dir(root) => std::fs::metadata(root.join(self.name(entry))).ok().map(|m| m.len()),
         }
     }
 
     /// Reads a whole entry, failing when it inflates beyond `limit` bytes.
-    pub fn read(&self, entry: &Entry, limit: u64) -> Result<Vec<u8>, EntryError> {
+    pub fn read(&self, entry: Entry, limit: u64) -> Result<Vec<u8>, EntryError> {
         let mut buf = Vec::new();
         self.copy(entry, limit, &mut buf)?;
         Ok(buf)
@@ -327,12 +368,12 @@ impl ExportSource {
 
     /// Reads a whole entry into `buf` (cleared first, its allocation reused and sized
     /// from the entry's declared size), failing when it inflates beyond `limit` bytes.
-    pub fn read_into(&self, entry: &Entry, limit: u64, buf: &mut Vec<u8>) -> Result<(), EntryError> {
+    pub fn read_into(&self, entry: Entry, limit: u64, buf: &mut Vec<u8>) -> Result<(), EntryError> {
         buf.clear();
         match &self.backing {
-            Backing::Zip { file, len, dir } => {
-                let meta = &dir[entry.index as usize];
-                let reader = crate::zipdir::open_entry(file, *len, meta).map_err(EntryError::Read)?;
+            Backing::Zip { file, len, dir, records } => {
+                let meta = Self::zip_entry(file, *len, dir, records, entry)?;
+                let reader = crate::zipdir::open_entry(file, *len, &meta).map_err(EntryError::Read)?;
                 // The declared size is only a hint (the bound below is what counts), and a
                 // header may lie: reserve at most 64 MiB up front, grow past that by reading.
                 buf.reserve(meta.size.min(limit).min(64 << 20) as usize);
@@ -344,16 +385,16 @@ impl ExportSource {
 
     /// Opens an entry for reading as it inflates, with no bound: the caller bounds it.
     /// A zip entry's CRC-32 is checked when its end is read.
-    pub fn reader(&self, entry: &Entry) -> Result<Box<dyn Read + '_>, EntryError> {
+    pub fn reader(&self, entry: Entry) -> Result<Box<dyn Read + '_>, EntryError> {
         match &self.backing {
-            Backing::Zip { file, len, dir } => {
-                let reader = crate::zipdir::open_entry(file, *len, &dir[entry.index as usize])
-                    .map_err(EntryError::Read)?;
+            Backing::Zip { file, len, dir, records } => {
+                let meta = Self::zip_entry(file, *len, dir, records, entry)?;
+                let reader = crate::zipdir::open_entry(file, *len, &meta).map_err(EntryError::Read)?;
                 Ok(Box::new(reader))
             }
             Backing::Dir(root) => {
                 let file =
-                    File::open(root.join(&*entry.name)).map_err(|e| EntryError::Read(e.to_string()))?;
+                    File::open(root.join(self.name(entry))).map_err(|e| EntryError::Read(e.to_string()))?;
                 Ok(Box::new(file))
             }
         }
@@ -361,7 +402,7 @@ impl ExportSource {
 
     /// Streams an entry into `out`, failing when it inflates beyond `limit` bytes.
     /// Returns the number of bytes copied.
-    pub fn copy(&self, entry: &Entry, limit: u64, out: &mut dyn Write) -> Result<u64, EntryError> {
+    pub fn copy(&self, entry: Entry, limit: u64, out: &mut dyn Write) -> Result<u64, EntryError> {
         bounded_copy(self.reader(entry)?, limit, out)
     }
 
@@ -382,11 +423,11 @@ impl ExportSource {
             }),
             Backing::Dir(root) => {
                 let mut h = Sha256::new();
-                for e in &self.entries {
-                    let mut f = File::open(root.join(&*e.name)).map_err(io_err)?;
+                for (_, name) in self.named_entries() {
+                    let mut f = File::open(root.join(&name)).map_err(io_err)?;
                     let mut fh = Sha256::new();
                     io::copy(&mut f, &mut fh).map_err(io_err)?;
-                    h.update(e.name.as_bytes());
+                    h.update(name.as_bytes());
                     h.update(b"\0");
                     h.update(hex::encode(fh.finalize()).as_bytes());
                     h.update(b"\n");

@@ -1,11 +1,12 @@
 //! A compact reader of a zip archive's central directory and of single entries.
 //!
 //! Owns: finding the end-of-central-directory record (zip64 included), listing every entry
-//! as a small fixed-size record (where its data is, how it is compressed, its sizes and
-//! CRC), and opening one entry as a bounded, CRC-checked stream from positional reads.
-//! A general zip library keeps hundreds of bytes per entry (names twice, extra fields,
-//! times, a name index); an export of 80,000 day files then costs tens of megabytes before
-//! a message is read. Here an entry costs 32 bytes plus its name, once.
+//! one record at a time (where its data is, how it is compressed, its sizes and CRC),
+//! reading one record again by its offset, and opening one entry as a bounded, CRC-checked
+//! stream from positional reads. A general zip library keeps hundreds of bytes per entry
+//! (names twice, extra fields, times, a name index); an export of 80,000 day files then
+//! costs tens of megabytes before a message is read. Here the directory stays on disk:
+//! a caller keeps a record's offset and reads the record again when it opens the entry.
 //!
 //! Only what exports use is supported: stored and deflated entries, unencrypted. Anything
 //! else is an error for that entry, never a panic. Archives whose directory cannot be found
@@ -74,9 +75,20 @@ fn decode_name(raw: &[u8], utf8_flag: bool) -> String {
     }
 }
 
-/// The zip's entries, in directory order, with their names. Fails (with a message for
-/// the caller's warning) when no valid central directory can be found.
-pub fn read_directory(file: &File, len: u64) -> Result<Vec<(String, ZipEntry)>, String> {
+/// Where an archive's central directory is.
+#[derive(Debug, Clone, Copy)]
+pub struct Directory {
+    /// Offset of the first record in the file.
+    start: u64,
+    /// Bytes of records.
+    size: u64,
+    /// Bytes prepended to the archive (a self-extractor stub): added to every offset.
+    shift: u64,
+}
+
+/// Finds the central directory from the end record (zip64 included). Fails (with a
+/// message for the caller's warning) when there is none.
+pub fn find_directory(file: &File, len: u64) -> Result<Directory, String> {
     // The end record is the last 22 bytes plus a comment of at most 65,535 bytes.
     let tail_len = len.min(22 + 65_535);
     let tail_start = len - tail_len;
@@ -89,7 +101,6 @@ pub fn read_directory(file: &File, len: u64) -> Result<Vec<(String, ZipEntry)>, 
         })
         .ok_or("no end-of-central-directory record (truncated or not a zip)")?;
     let eocd_pos = tail_start + eocd as u64;
-    let mut entries = u64::from(u16_at(&tail, eocd + 10).unwrap_or(0));
     let mut cd_size = u64::from(u32_at(&tail, eocd + 12).unwrap_or(0));
     let mut cd_offset = u64::from(u32_at(&tail, eocd + 16).unwrap_or(0));
     let mut cd_end = eocd_pos;
@@ -102,7 +113,6 @@ pub fn read_directory(file: &File, len: u64) -> Result<Vec<(String, ZipEntry)>, 
             if u32_at(&rec, 0) != Some(ZIP64_EOCD_SIG) {
                 return Err(format!("the zip64 end record at offset {at} is missing"));
             }
-            entries = u64_at(&rec, 32).unwrap_or(0);
             cd_size = u64_at(&rec, 40).unwrap_or(0);
             cd_offset = u64_at(&rec, 48).unwrap_or(0);
             cd_end = at;
@@ -113,64 +123,121 @@ pub fn read_directory(file: &File, len: u64) -> Result<Vec<(String, ZipEntry)>, 
         .checked_sub(cd_size)
         .and_then(|start| start.checked_sub(cd_offset))
         .ok_or("the central directory is larger than the file")?;
-    let cd_start = cd_offset + shift;
-    if cd_size > len || cd_start.checked_add(cd_size).is_none_or(|e| e > len) {
+    let start = cd_offset + shift;
+    if cd_size > len || start.checked_add(cd_size).is_none_or(|e| e > len) {
         return Err("the central directory runs past the end of the file".into());
     }
-    let cd = read_exact_at(file, len, cd_start, cd_size as usize)?;
-    // Each record is at least 46 bytes: a count beyond that is a lie, not an allocation.
-    let mut out = Vec::with_capacity(usize::try_from(entries).unwrap_or(0).min(cd.len() / 46));
-    let mut at = 0usize;
-    while at < cd.len() {
-        let bad = || {
-            format!("central directory record {} at offset {} is damaged", out.len(), cd_start + at as u64)
-        };
-        if u32_at(&cd, at) != Some(CENTRAL_SIG) {
-            return Err(bad());
+    Ok(Directory { start, size: cd_size, shift })
+}
+
+/// Bytes of a central directory record before its name.
+const RECORD_HEAD: usize = 46;
+
+/// The fixed part of a central directory record.
+struct RecordHead {
+    entry: ZipEntry,
+    name_len: usize,
+    extra_len: usize,
+    comment_len: usize,
+}
+
+impl RecordHead {
+    fn parse(h: &[u8]) -> Option<RecordHead> {
+        if u32_at(h, 0)? != CENTRAL_SIG {
+            return None;
         }
-        let field16 = |o: usize| u16_at(&cd, at + o).ok_or_else(bad);
-        let field32 = |o: usize| u32_at(&cd, at + o).ok_or_else(bad);
-        let flags = field16(8)?;
-        let method = field16(10)?;
-        let crc32 = field32(16)?;
-        let mut compressed_size = u64::from(field32(20)?);
-        let mut size = u64::from(field32(24)?);
-        let name_len = usize::from(field16(28)?);
-        let extra_len = usize::from(field16(30)?);
-        let comment_len = usize::from(field16(32)?);
-        let mut header_offset = u64::from(field32(42)?);
-        let name_start = at + 46;
-        let extra_start = name_start + name_len;
-        let next = extra_start + extra_len + comment_len;
-        let name = cd.get(name_start..extra_start).ok_or_else(bad)?;
-        let extra = cd.get(extra_start..extra_start + extra_len).ok_or_else(bad)?;
-        if next > cd.len() {
-            return Err(bad());
-        }
-        // Zip64 sizes and offset, in this order, for the fields saturated above.
-        let mut e = 0;
-        while e + 4 <= extra.len() {
-            let id = u16_at(extra, e).unwrap_or(0);
-            let n = usize::from(u16_at(extra, e + 2).unwrap_or(0));
-            let body = extra.get(e + 4..e + 4 + n).ok_or_else(bad)?;
+        Some(RecordHead {
+            entry: ZipEntry {
+                header_offset: u64::from(u32_at(h, 42)?),
+                compressed_size: u64::from(u32_at(h, 20)?),
+                size: u64::from(u32_at(h, 24)?),
+                crc32: u32_at(h, 16)?,
+                method: u16_at(h, 10)?,
+                flags: u16_at(h, 8)?,
+            },
+            name_len: usize::from(u16_at(h, 28)?),
+            extra_len: usize::from(u16_at(h, 30)?),
+            comment_len: usize::from(u16_at(h, 32)?),
+        })
+    }
+
+    /// Bytes after the fixed part: name, extra field, comment.
+    fn tail_len(&self) -> usize {
+        self.name_len + self.extra_len + self.comment_len
+    }
+
+    /// The entry, with the zip64 sizes and offset from `extra` for the fields saturated
+    /// in the fixed part, and the archive's shift applied.
+    fn finish(mut self, extra: &[u8], shift: u64) -> Option<ZipEntry> {
+        let e = &mut self.entry;
+        let mut at = 0;
+        while at + 4 <= extra.len() {
+            let id = u16_at(extra, at)?;
+            let n = usize::from(u16_at(extra, at + 2)?);
+            let body = extra.get(at + 4..at + 4 + n)?;
             if id == 0x0001 {
                 let mut p = 0;
-                for slot in [&mut size, &mut compressed_size, &mut header_offset] {
+                for slot in [&mut e.size, &mut e.compressed_size, &mut e.header_offset] {
                     if *slot == u64::from(u32::MAX) {
-                        *slot = u64_at(body, p).ok_or_else(bad)?;
+                        *slot = u64_at(body, p)?;
                         p += 8;
                     }
                 }
             }
-            e += 4 + n;
+            at += 4 + n;
         }
-        let header_offset = header_offset.checked_add(shift).ok_or_else(bad)?;
-        out.push((
-            decode_name(name, flags & 0x0800 != 0),
-            ZipEntry { header_offset, compressed_size, size, crc32, method, flags },
-        ));
-        at = next;
+        e.header_offset = e.header_offset.checked_add(shift)?;
+        Some(self.entry)
     }
+}
+
+/// Streams the directory's records in order to `each(record_offset, name, entry)`;
+/// `record_offset` finds the record again ([`entry_at`]). Only one record is in memory
+/// at a time. Fails on the first damaged record.
+pub fn for_each_entry(
+    file: &File,
+    len: u64,
+    dir: &Directory,
+    mut each: impl FnMut(u64, String, ZipEntry),
+) -> Result<u64, String> {
+    let end = dir.start + dir.size;
+    let mut reader =
+        io::BufReader::with_capacity(64 << 10, PositionedReader { file, pos: dir.start, end: end.min(len) });
+    let mut head = [0u8; RECORD_HEAD];
+    let mut tail = Vec::new();
+    let (mut at, mut count) = (dir.start, 0u64);
+    while at < end {
+        let bad = || format!("central directory record {count} at offset {at} is damaged");
+        reader.read_exact(&mut head).map_err(|_| bad())?;
+        let h = RecordHead::parse(&head).ok_or_else(bad)?;
+        tail.resize(h.tail_len(), 0);
+        reader.read_exact(&mut tail).map_err(|_| bad())?;
+        let name = decode_name(&tail[..h.name_len], h.entry.flags & 0x0800 != 0);
+        let record_len = (RECORD_HEAD + h.tail_len()) as u64;
+        let extra = &tail[h.name_len..h.name_len + h.extra_len];
+        let entry = h.finish(extra, dir.shift).ok_or_else(bad)?;
+        each(at, name, entry);
+        at += record_len;
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// The entry whose directory record is at `record_offset` (as [`for_each_entry`] gave it).
+pub fn entry_at(file: &File, len: u64, dir: &Directory, record_offset: u64) -> Result<ZipEntry, String> {
+    let bad = || format!("the central directory record at offset {record_offset} is damaged");
+    let head = read_exact_at(file, len, record_offset, RECORD_HEAD)?;
+    let h = RecordHead::parse(&head).ok_or_else(bad)?;
+    let extra = read_exact_at(file, len, record_offset + (RECORD_HEAD + h.name_len) as u64, h.extra_len)?;
+    h.finish(&extra, dir.shift).ok_or_else(bad)
+}
+
+/// The zip's entries, in directory order, with their names. Fails (with a message for
+/// the caller's warning) when no valid central directory can be found.
+pub fn read_directory(file: &File, len: u64) -> Result<Vec<(String, ZipEntry)>, String> {
+    let dir = find_directory(file, len)?;
+    let mut out = Vec::new();
+    for_each_entry(file, len, &dir, |_, name, entry| out.push((name, entry)))?;
     Ok(out)
 }
 

@@ -98,8 +98,12 @@ impl Run<'_> {
     }
 
     /// The name of an entry relative to the export root, for messages and records.
-    fn rel<'e>(&self, entry: &'e Entry) -> &'e str {
-        entry.name.strip_prefix(self.prefix.as_str()).unwrap_or(&entry.name)
+    fn rel(&self, entry: Entry) -> String {
+        let name = self.source.name(entry);
+        match name.strip_prefix(self.prefix.as_str()) {
+            Some(rel) => rel.to_owned(),
+            None => name,
+        }
     }
 
     /// Reads an entry with the per-entry and total bounds, as text, into a reused buffer:
@@ -107,11 +111,11 @@ impl Run<'_> {
     /// warnings.
     fn read_text_into<'b>(
         &self,
-        entry: &Entry,
+        entry: Entry,
         warnings: &mut Vec<Warning>,
         buf: &'b mut Vec<u8>,
     ) -> Option<std::borrow::Cow<'b, str>> {
-        let rel = self.rel(entry);
+        let rel = &self.rel(entry);
         match self.source.read_into(entry, self.opts.max_json_bytes, buf) {
             Ok(()) => {}
             Err(EntryError::TooLarge { limit }) => {
@@ -174,7 +178,7 @@ impl Run<'_> {
     /// whole: `users.json` of a large organisation can be hundreds of megabytes.
     fn metadata<T>(
         &self,
-        entry: Option<&Entry>,
+        entry: Option<Entry>,
         warnings: &mut Vec<Warning>,
         mut convert: impl FnMut(&mut Ctx<'_>, serde_json::Value) -> Option<T>,
         mut each: impl FnMut(T),
@@ -328,33 +332,33 @@ fn file_stem_for(id: &str) -> String {
 
 /// What the export holds, sorted into kinds of entries.
 #[derive(Default)]
-struct Layout<'s> {
-    metadata: HashMap<&'static str, &'s Entry>,
-    folders: BTreeMap<String, Vec<&'s Entry>>,
+struct Layout {
+    metadata: HashMap<&'static str, Entry>,
+    folders: BTreeMap<String, Vec<Entry>>,
     /// `(file id, entry)` of file contents in the archive.
-    blobs: Vec<(String, &'s Entry)>,
+    blobs: Vec<(String, Entry)>,
     slackdump: bool,
 }
 
 fn root_prefix(source: &ExportSource) -> String {
     let best = source
-        .entries()
-        .iter()
-        .filter(|e| {
-            let last = e.name.rsplit('/').next().unwrap_or("");
+        .named_entries()
+        .map(|(_, name)| name)
+        .filter(|name| {
+            let last = name.rsplit('/').next().unwrap_or("");
             last == "users.json" || last == "channels.json"
         })
-        .min_by_key(|e| (e.name.matches('/').count(), e.name.clone()));
+        .min_by(|a, b| (a.matches('/').count(), a).cmp(&(b.matches('/').count(), b)));
     match best {
-        Some(e) => match e.name.rfind('/') {
-            Some(p) => e.name[..=p].to_owned(),
+        Some(name) => match name.rfind('/') {
+            Some(p) => name[..=p].to_owned(),
             None => String::new(),
         },
         None => String::new(),
     }
 }
 
-fn layout<'s>(run: &Run<'_>, source: &'s ExportSource, warnings: &mut Vec<Warning>) -> Layout<'s> {
+fn layout(run: &Run<'_>, source: &ExportSource, warnings: &mut Vec<Warning>) -> Layout {
     let mut l = Layout::default();
     for name in source.unsafe_names() {
         warnings.push(Warning::new(
@@ -364,11 +368,11 @@ fn layout<'s>(run: &Run<'_>, source: &'s ExportSource, warnings: &mut Vec<Warnin
             "unsafe entry name (absolute, `..`, link or not UTF-8): skipped",
         ));
     }
-    for entry in source.entries() {
-        let Some(rel) = entry.name.strip_prefix(run.prefix.as_str()) else {
+    for (entry, name) in source.named_entries() {
+        let Some(rel) = name.strip_prefix(run.prefix.as_str()) else {
             warnings.push(Warning::new(
                 WarningCode::UnexpectedEntry,
-                Some(&entry.name),
+                Some(&name),
                 None,
                 format!("outside the export root `{}`: skipped", run.prefix),
             ));
@@ -419,7 +423,7 @@ struct Blob {
     bytes: u64,
 }
 
-fn store_blob(run: &Run<'_>, entry: &Entry, seq: usize, warnings: &mut Vec<Warning>) -> Option<Blob> {
+fn store_blob(run: &Run<'_>, entry: Entry, seq: usize, warnings: &mut Vec<Warning>) -> Option<Blob> {
     let rel = run.rel(entry).to_owned();
     let tmp_dir = run.out.join("blobs").join(".incoming");
     let tmp = tmp_dir.join(seq.to_string());
@@ -508,7 +512,7 @@ thread_local! {
 /// A day file larger than this does not keep its buffer for the next one.
 const KEPT_BUFFER_BYTES: usize = 64 << 20;
 
-fn process_day(run: &Run<'_>, conv_id: &str, entry: &Entry) -> DayOutput {
+fn process_day(run: &Run<'_>, conv_id: &str, entry: Entry) -> DayOutput {
     DAY_BUFFER.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => {
             let out = process_day_in(run, conv_id, entry, &mut buf);
@@ -521,7 +525,7 @@ fn process_day(run: &Run<'_>, conv_id: &str, entry: &Entry) -> DayOutput {
     })
 }
 
-fn process_day_in(run: &Run<'_>, conv_id: &str, entry: &Entry, buf: &mut Vec<u8>) -> DayOutput {
+fn process_day_in(run: &Run<'_>, conv_id: &str, entry: Entry, buf: &mut Vec<u8>) -> DayOutput {
     let mut out = DayOutput { file: run.rel(entry).to_owned(), ..Default::default() };
     let mut warnings = Vec::new();
     let Some(text) = run.read_text_into(entry, &mut warnings, buf) else {
@@ -654,20 +658,20 @@ fn spooled_file_id(record: &[u8]) -> Option<String> {
 }
 
 /// A conversation waiting to be processed, with its day files in order.
-struct Pending<'e> {
+struct Pending {
     id: String,
     /// The record: built here (an unlisted folder) or where it waits in the spool of
     /// listed conversations.
     conversation: Result<Box<Conversation>, SpoolRange>,
     /// The folder that holds a listed conversation's day files.
     folder: Option<String>,
-    days: Vec<&'e Entry>,
+    days: Vec<Entry>,
 }
 
-impl<'e> Pending<'e> {
+impl Pending {
     /// The conversation's record (read back from `listed` if it waits there) and its day
     /// files.
-    fn into_parts(self, listed: &SpoolReader) -> Result<(Conversation, Vec<&'e Entry>), ExtractError> {
+    fn into_parts(self, listed: &SpoolReader) -> Result<(Conversation, Vec<Entry>), ExtractError> {
         let mut c = match self.conversation {
             Ok(c) => *c,
             Err(range) => {
@@ -725,7 +729,7 @@ fn process_conversation(
     run: &Run<'_>,
     index: usize,
     mut conversation: Conversation,
-    days: &[&Entry],
+    days: &[Entry],
 ) -> Result<ConversationOutput, ExtractError> {
     let stem = file_stem_for(&conversation.id);
     conversation.messages_path = format!("messages/{stem}.jsonl");
@@ -762,7 +766,7 @@ fn process_conversation(
         rest = later;
         previous_ts = std::mem::take(&mut recent_ts);
         let outputs: Vec<DayOutput> =
-            window.par_iter().map(|e| process_day(run, &conversation.id, e)).collect();
+            window.par_iter().map(|&e| process_day(run, &conversation.id, e)).collect();
         for mut day in outputs {
             writer.write_lines(&day.lines, day.records)?;
             run.recycle_lines(std::mem::take(&mut day.lines));
@@ -1102,7 +1106,7 @@ fn extract_from(
             }
         }
     }
-    let mut work: Vec<Pending<'_>> = Vec::new();
+    let mut work: Vec<Pending> = Vec::new();
     let mut claimed: HashSet<&str> = HashSet::new();
     for (folder, days) in &layout.folders {
         if let Some(id) = folder_owner.get(folder) {
@@ -1172,7 +1176,7 @@ fn extract_from(
         .enumerate()
         .map(|(seq, (_, entry))| {
             let mut w = Vec::new();
-            (store_blob(&run, entry, seq, &mut w), w)
+            (store_blob(&run, *entry, seq, &mut w), w)
         })
         .collect();
     let _ = std::fs::remove_dir(out.join("blobs").join(".incoming"));
@@ -1190,7 +1194,7 @@ fn extract_from(
     progress.set_total(work.iter().map(|p| p.days.len() as u64).sum());
     // Largest conversations (by day files) first, pulled one at a time by whichever thread
     // is free, so that no big conversation starts last and leaves a core idle at the end.
-    let mut queue: Vec<(usize, Pending<'_>)> = work.into_iter().enumerate().collect();
+    let mut queue: Vec<(usize, Pending)> = work.into_iter().enumerate().collect();
     queue.sort_by(|a, b| b.1.days.len().cmp(&a.1.days.len()).then(a.0.cmp(&b.0)));
     let mut done: Vec<(usize, Result<ConversationOutput, ExtractError>)> = queue
         .into_iter()
@@ -1310,7 +1314,7 @@ fn extract_from(
             if !referenced_blobs.contains(b.path.as_str()) {
                 warnings.push(Warning::new(
                     WarningCode::UnreferencedBlob,
-                    Some(run.rel(entry)),
+                    Some(&run.rel(*entry)),
                     None,
                     format!("content of file {id} that no message references: stored as {}", b.path),
                 ));
