@@ -48,6 +48,23 @@ fn has(warnings: &[Value], code: &str, file: &str) -> bool {
     warnings.iter().any(|w| w["code"] == code && w["file"] == file)
 }
 
+/// Writes `entries` as a stored (uncompressed) zip, then changes the first byte of the
+/// text `CORRUPTME` inside it, so that entry fails its CRC check.
+fn write_stored_zip_with_a_flipped_byte(zip: &Path, entries: &[(String, Vec<u8>)]) {
+    use std::io::Write;
+    let mut z = zip::ZipWriter::new(std::fs::File::create(zip).unwrap());
+    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (name, bytes) in entries {
+        z.start_file(name.as_str(), stored).unwrap();
+        z.write_all(bytes).unwrap();
+    }
+    z.finish().unwrap();
+    let mut bytes = std::fs::read(zip).unwrap();
+    let at = bytes.windows(9).position(|w| w == b"CORRUPTME").expect("a CORRUPTME marker");
+    bytes[at] = b'X';
+    std::fs::write(zip, &bytes).unwrap();
+}
+
 #[test]
 fn zip_slip_entries_are_refused_and_nothing_escapes() {
     let tmp = tempfile::tempdir().unwrap();
@@ -215,26 +232,13 @@ fn truncated_zip_is_recovered_as_far_as_it_goes() {
 #[test]
 fn corrupt_entry_is_skipped_with_its_name() {
     let tmp = tempfile::tempdir().unwrap();
-    let entries = good_entries();
+    let mut entries = good_entries();
+    entries.push((
+        "general/2024-01-01.json".into(),
+        br#"[{"type":"message","user":"U1","text":"CORRUPTME","ts":"9.000001"}]"#.to_vec(),
+    ));
     let zip = tmp.path().join("c.zip");
-    {
-        use std::io::Write;
-        let file = std::fs::File::create(&zip).unwrap();
-        let mut z = zip::ZipWriter::new(file);
-        let stored =
-            zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
-        for (name, bytes) in &entries {
-            z.start_file(name.as_str(), stored).unwrap();
-            z.write_all(bytes).unwrap();
-        }
-        z.start_file("general/2024-01-01.json", stored).unwrap();
-        z.write_all(br#"[{"type":"message","user":"U1","text":"CORRUPTME","ts":"9.000001"}]"#).unwrap();
-        z.finish().unwrap();
-    }
-    let mut bytes = std::fs::read(&zip).unwrap();
-    let at = bytes.windows(9).position(|w| w == b"CORRUPTME").unwrap();
-    bytes[at] = b'X';
-    std::fs::write(&zip, &bytes).unwrap();
+    write_stored_zip_with_a_flipped_byte(&zip, &entries);
     let out = tmp.path().join("out");
     let (code, w, counts) = run(&zip, &out, &[]);
     assert_eq!(code, 0);
@@ -336,23 +340,7 @@ fn metadata_problems_keep_the_records_before_them() {
 
     // A CRC mismatch is found at the end: the records read are kept and the file named.
     let zip = tmp.path().join("crc.zip");
-    {
-        use std::io::Write;
-        let mut z = zip::ZipWriter::new(std::fs::File::create(&zip).unwrap());
-        let stored =
-            zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
-        for (name, bytes) in &good_entries()[1..] {
-            z.start_file(name.as_str(), stored).unwrap();
-            z.write_all(bytes).unwrap();
-        }
-        z.start_file("users.json", stored).unwrap();
-        z.write_all(br#"[{"id":"U1","name":"CORRUPTME"}]"#).unwrap();
-        z.finish().unwrap();
-    }
-    let mut bytes = std::fs::read(&zip).unwrap();
-    let at = bytes.windows(9).position(|w| w == b"CORRUPTME").unwrap();
-    bytes[at] = b'X';
-    std::fs::write(&zip, &bytes).unwrap();
+    write_stored_zip_with_a_flipped_byte(&zip, &with_users(br#"[{"id":"U1","name":"CORRUPTME"}]"#.to_vec()));
     let out = tmp.path().join("crc");
     let (code, w, _) = run(&zip, &out, &[]);
     assert_eq!(code, 0);
