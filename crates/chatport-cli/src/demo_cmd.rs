@@ -49,13 +49,7 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<Outcome> {
     let c = &manifest.counts;
     println!(
         "{} users, {} conversations, {} messages, {} replies, {} reactions, {} files, {} warnings",
-        c.users,
-        c.conversations,
-        c.messages,
-        c.replies,
-        c.reactions,
-        c.files,
-        warnings.len()
+        c.users, c.conversations, c.messages, c.replies, c.reactions, c.files, warnings.total
     );
     let v = chatport_model::inspect::validate(&canonical);
     println!(

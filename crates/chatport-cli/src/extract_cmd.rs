@@ -1,8 +1,9 @@
 //! `chatport extract`: flags, progress bar and the end-of-run summary.
 
 use crate::Outcome;
+use chatport_extract::WarningSummary;
 use chatport_extract::{ExtractOptions, Progress};
-use chatport_model::{Manifest, Warning};
+use chatport_model::Manifest;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
@@ -85,13 +86,15 @@ pub fn run(a: ExtractArgs) -> anyhow::Result<Outcome> {
     Ok(if a.strict && !warnings.is_empty() { Outcome::Problems } else { Outcome::Clean })
 }
 
-fn print_summary(a: &ExtractArgs, m: &Manifest, warnings: &[Warning], elapsed: Duration) {
-    let mut by_code: BTreeMap<String, u64> = BTreeMap::new();
-    for w in warnings {
-        let code =
-            serde_json::to_value(w.code).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-        *by_code.entry(code).or_default() += 1;
-    }
+fn print_summary(a: &ExtractArgs, m: &Manifest, warnings: &WarningSummary, elapsed: Duration) {
+    let by_code: BTreeMap<String, u64> = warnings
+        .by_code
+        .iter()
+        .map(|(code, n)| {
+            let name = serde_json::to_value(code).ok().and_then(|v| v.as_str().map(str::to_owned));
+            (name.unwrap_or_default(), *n)
+        })
+        .collect();
     let secs = elapsed.as_secs_f64();
     let rate = if secs > 0.0 { m.counts.messages as f64 / secs } else { 0.0 };
     let peak = peak_rss_kib();
@@ -122,12 +125,11 @@ fn print_summary(a: &ExtractArgs, m: &Manifest, warnings: &[Warning], elapsed: D
     for (code, n) in &by_code {
         println!("    {code:<26} {n}");
     }
-    let shown: Vec<&Warning> = warnings.iter().take(5).collect();
-    for w in &shown {
+    for w in &warnings.first {
         println!("    e.g. {w}");
     }
-    if warnings.len() > shown.len() {
-        println!("    … all {} in {}/warnings.jsonl", warnings.len(), a.out.display());
+    if warnings.total > warnings.first.len() as u64 {
+        println!("    … all {} in {}/warnings.jsonl", warnings.total, a.out.display());
     }
     println!("  time           {secs:.2} s ({rate:.0} messages/s)");
     if let Some(kib) = peak {

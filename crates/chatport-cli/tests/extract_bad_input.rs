@@ -348,3 +348,53 @@ fn metadata_problems_keep_the_records_before_them() {
     assert_eq!(crc["code"], "unreadable_source", "{w:?}");
     assert!(crc["detail"].as_str().unwrap().contains("CRC"), "{crc}");
 }
+
+/// An export of replies whose thread roots are outside it warns once per reply: the
+/// warnings go through each conversation's spool (more than one batch, more than one
+/// copy chunk) and come out in order, counted in the summary.
+#[test]
+fn many_orphan_replies_are_each_named_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut entries = good_entries();
+    let reply = |day: u64, i: u64| {
+        format!(
+            r#"{{"type":"message","user":"U1","text":"r","ts":"{}.{i:06}","thread_ts":"{}.000001"}}"#,
+            1_700_000_000 + day * 86_400 + i,
+            1_600_000_000 + day * 10_000 + i
+        )
+    };
+    for (folder, days, per_day) in [("general", 3u64, 3000u64), ("other", 1, 10)] {
+        for day in 0..days {
+            let records: Vec<String> = (0..per_day).map(|i| reply(day, i)).collect();
+            let name = format!("{folder}/2024-02-{:02}.json", day + 1);
+            entries.retain(|(n, _)| *n != name);
+            entries.push((name, format!("[{}]", records.join(",")).into_bytes()));
+        }
+    }
+    let zip = tmp.path().join("orphans.zip");
+    write_zip(&zip, &entries);
+    let out = tmp.path().join("out");
+    let o = chatport()
+        .args(["extract", "--no-progress", "--json"])
+        .arg(&zip)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["warnings_by_code"], serde_json::json!({"orphan_reply": 9010}));
+    assert_eq!(summary["counts"]["warnings"], 9010);
+    let w = jsonl(&out.join("warnings.jsonl"));
+    let places: Vec<(String, u64)> =
+        w.iter().map(|w| (w["file"].as_str().unwrap().to_owned(), w["record"].as_u64().unwrap())).collect();
+    let mut expected = Vec::new();
+    for (folder, days, per_day) in [("general", 3u64, 3000u64), ("other", 1, 10)] {
+        for day in 0..days {
+            expected.extend((0..per_day).map(|i| (format!("{folder}/2024-02-{:02}.json", day + 1), i)));
+        }
+    }
+    assert_eq!(places, expected);
+    assert!(!out.join(".spool").exists(), "the spool is removed");
+    chatport().arg("validate").arg(&out).assert().success();
+}

@@ -24,6 +24,19 @@ fn sample_counts_are_exact() {
     assert_eq!(m["source"]["layouts"], json!(["standard", "business", "slackdump"]));
     let codes: Vec<String> =
         jsonl(&out.join("warnings.jsonl")).iter().map(|w| w["code"].as_str().unwrap().to_owned()).collect();
+    // Metadata's warnings first, then each conversation's in id order, then placeholders.
+    assert_eq!(
+        codes,
+        [
+            "wrong_type",
+            "missing_id",
+            "unlisted_conversation",
+            "unknown_subtype",
+            "orphan_reply",
+            "placeholder_user",
+            "placeholder_user"
+        ]
+    );
     let mut sorted = codes.clone();
     sorted.sort();
     assert_eq!(

@@ -10,7 +10,7 @@
 //! let (manifest, warnings) = extract_slack(
 //!     "export.zip".as_ref(), "canonical".as_ref(), &ExtractOptions::default(), &NoProgress,
 //! ).unwrap();
-//! println!("{} messages, {} warnings", manifest.counts.messages, warnings.len());
+//! println!("{} messages, {} warnings", manifest.counts.messages, warnings.total);
 //! ```
 
 pub mod jsonout;
@@ -69,6 +69,37 @@ impl Default for ExtractOptions {
             max_total_bytes: 1 << 40,
             force: false,
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+}
+
+/// What an extraction warned about. Every warning is in `warnings.jsonl`; memory holds
+/// only the counts and the first few (a partial export can warn once per message).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct WarningSummary {
+    /// Warnings written.
+    pub total: u64,
+    /// How many of each code.
+    pub by_code: std::collections::BTreeMap<chatport_model::WarningCode, u64>,
+    /// The first [`WarningSummary::SAMPLE`] warnings, in file order.
+    pub first: Vec<chatport_model::Warning>,
+}
+
+impl WarningSummary {
+    /// How many warnings [`WarningSummary::first`] keeps.
+    pub const SAMPLE: usize = 5;
+
+    /// Whether nothing was warned about.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// Counts one more warning, written after the ones counted before.
+    pub fn add(&mut self, warning: &chatport_model::Warning) {
+        self.total += 1;
+        *self.by_code.entry(warning.code).or_default() += 1;
+        if self.first.len() < Self::SAMPLE {
+            self.first.push(warning.clone());
         }
     }
 }

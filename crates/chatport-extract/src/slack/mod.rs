@@ -706,9 +706,105 @@ struct ConversationOutput {
     /// Unknown user ids referenced by the conversation's metadata (members, creators), with
     /// the metadata file.
     unknown_in_metadata: Vec<(String, String)>,
-    warnings: Vec<Warning>,
+    /// The conversation's warnings, waiting on disk for the final, ordered write.
+    warnings: Option<SpooledWarnings>,
     replies: u64,
     reactions: u64,
+}
+
+/// Warnings held before they are written to a conversation's warning spool.
+const WARNING_BATCH: usize = 4096;
+
+/// A conversation's warnings, written to the spool as they come: a partial export (thread
+/// roots outside its date range, say) can warn once per message.
+struct WarningSpool {
+    path: std::path::PathBuf,
+    out: Option<std::io::BufWriter<std::fs::File>>,
+    records: u64,
+    by_code: BTreeMap<WarningCode, u64>,
+}
+
+/// A conversation's spooled warnings.
+struct SpooledWarnings {
+    path: std::path::PathBuf,
+    records: u64,
+    by_code: BTreeMap<WarningCode, u64>,
+}
+
+impl WarningSpool {
+    fn new(path: std::path::PathBuf) -> Self {
+        WarningSpool { path, out: None, records: 0, by_code: BTreeMap::new() }
+    }
+
+    fn error(&self, e: impl Into<std::io::Error>) -> ExtractError {
+        ExtractError::Output { path: self.path.clone(), source: e.into() }
+    }
+
+    /// Writes `warnings` (the same bytes as `warnings.jsonl` will hold) and empties it.
+    fn drain(&mut self, warnings: &mut Vec<Warning>) -> Result<(), ExtractError> {
+        if warnings.is_empty() {
+            return Ok(());
+        }
+        if self.out.is_none() {
+            let file = std::fs::File::create(&self.path).map_err(|e| self.error(e))?;
+            self.out = Some(std::io::BufWriter::new(file));
+        }
+        for w in warnings.drain(..) {
+            *self.by_code.entry(w.code).or_default() += 1;
+            self.records += 1;
+            let Some(out) = self.out.as_mut() else { break };
+            let written = serde_json::to_writer(&mut *out, &w).map_err(std::io::Error::from);
+            written.and_then(|()| out.write_all(b"\n")).map_err(|e| self.error(e))?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Option<SpooledWarnings>, ExtractError> {
+        let Some(mut out) = self.out.take() else { return Ok(None) };
+        out.flush().map_err(|e| self.error(e))?;
+        Ok(Some(SpooledWarnings { path: self.path, records: self.records, by_code: self.by_code }))
+    }
+}
+
+impl SpooledWarnings {
+    /// Appends the spooled lines to `w` in chunks, counting them into `summary`.
+    fn copy_into(
+        self,
+        w: &mut DataFileWriter,
+        summary: &mut crate::WarningSummary,
+    ) -> Result<(), ExtractError> {
+        use std::io::BufRead;
+        let io = |e: std::io::Error| ExtractError::Output { path: self.path.clone(), source: e };
+        let mut reader = std::io::BufReader::new(std::fs::File::open(&self.path).map_err(io)?);
+        let (mut chunk, mut lines, mut copied) = (Vec::new(), 0u64, 0u64);
+        loop {
+            let start = chunk.len();
+            if reader.read_until(b'\n', &mut chunk).map_err(io)? == 0 {
+                break;
+            }
+            if summary.first.len() < crate::WarningSummary::SAMPLE {
+                let warning = serde_json::from_slice(&chunk[start..]).map_err(|e| io(e.into()))?;
+                summary.first.push(warning);
+            }
+            lines += 1;
+            if chunk.len() >= 1 << 20 {
+                w.write_lines(&chunk, lines)?;
+                (copied, lines) = (copied + lines, 0);
+                chunk.clear();
+            }
+        }
+        w.write_lines(&chunk, lines)?;
+        copied += lines;
+        if copied != self.records {
+            let why = format!("{copied} warning(s) read back, {} written", self.records);
+            return Err(io(std::io::Error::other(why)));
+        }
+        summary.total += self.records;
+        for (code, n) in self.by_code {
+            *summary.by_code.entry(code).or_default() += n;
+        }
+        Ok(())
+    }
 }
 
 /// The position of a conversation's `seq`-th spooled file record among all of them, as
@@ -741,7 +837,10 @@ fn process_conversation(
     let mut recent_ts: HashSet<i64> = HashSet::new();
     let mut previous_ts: HashSet<i64>;
     let mut roots: HashSet<i64> = HashSet::new();
-    let mut pending_replies: Vec<(i64, String, u64)> = Vec::new();
+    // A reply whose root is not seen yet: (root, day file, record). The day file is its
+    // place in `days`, so an export of orphan replies holds 24 bytes for each.
+    let mut pending_replies: Vec<(i64, usize, u64)> = Vec::new();
+    let mut warning_spool = WarningSpool::new(run.out.join(SPOOL).join(format!("warnings-{stem}.jsonl")));
     let spool_path = run.out.join(SPOOL).join(format!("files-{stem}.jsonl"));
     let mut spool: Option<std::io::BufWriter<std::fs::File>> = None;
     let mut spooled = 0u64;
@@ -762,12 +861,13 @@ fn process_conversation(
             }
             take += 1;
         }
+        let first_day = days.len() - rest.len();
         let (window, later) = rest.split_at(take);
         rest = later;
         previous_ts = std::mem::take(&mut recent_ts);
         let outputs: Vec<DayOutput> =
             window.par_iter().map(|&e| process_day(run, &conversation.id, e)).collect();
-        for mut day in outputs {
+        for (day_index, mut day) in (first_day..).zip(outputs) {
             writer.write_lines(&day.lines, day.records)?;
             run.recycle_lines(std::mem::take(&mut day.lines));
             run.progress.advance(1, day.records);
@@ -785,7 +885,7 @@ fn process_conversation(
                 }
                 if let Some(root) = root {
                     if !roots.contains(root) {
-                        pending_replies.push((*root, day.file.clone(), *index));
+                        pending_replies.push((*root, day_index, *index));
                     }
                 }
             }
@@ -821,17 +921,22 @@ fn process_conversation(
         run.first_seen
             .add(&mut keys)
             .map_err(|e| ExtractError::Output { path: run.out.join(SPOOL), source: e })?;
+        warning_spool.drain(&mut warnings)?;
     }
-    for (root, file, index) in pending_replies {
+    for (root, day, index) in pending_replies {
         if !roots.contains(&root) {
             warnings.push(Warning::new(
                 WarningCode::OrphanReply,
-                Some(&file),
+                Some(&run.rel(days[day])),
                 Some(index),
                 "the thread root of this reply is not in the export: kept as a reply",
             ));
+            if warnings.len() >= WARNING_BATCH {
+                warning_spool.drain(&mut warnings)?;
+            }
         }
     }
+    warning_spool.drain(&mut warnings)?;
     conversation.memberships = intervals(events);
     if let Some(mut w) = spool {
         w.flush().map_err(|e| ExtractError::Output { path: spool_path.clone(), source: e })?;
@@ -869,7 +974,7 @@ fn process_conversation(
         spooled,
         unknown_users,
         unknown_in_metadata,
-        warnings,
+        warnings: warning_spool.finish()?,
         replies,
         reactions,
     })
@@ -951,7 +1056,7 @@ pub fn extract(
     out: &Path,
     opts: &ExtractOptions,
     progress: &dyn Progress,
-) -> Result<(Manifest, Vec<Warning>), ExtractError> {
+) -> Result<(Manifest, crate::WarningSummary), ExtractError> {
     prepare_out(out, opts.force)?;
     let source =
         ExportSource::open(input, &out.join(".salvage"), opts.max_json_bytes.max(opts.max_file_bytes))?;
@@ -968,7 +1073,7 @@ fn extract_from(
     out: &Path,
     opts: &ExtractOptions,
     progress: &dyn Progress,
-) -> Result<(Manifest, Vec<Warning>), ExtractError> {
+) -> Result<(Manifest, crate::WarningSummary), ExtractError> {
     let mut warnings = Vec::new();
     let spool_dir = out.join(SPOOL);
     let scratch = |e: std::io::Error| ExtractError::Output { path: spool_dir.clone(), source: e };
@@ -989,7 +1094,7 @@ fn extract_from(
     for note in source.notes() {
         warnings.push(Warning::new(WarningCode::UnreadableSource, Some(&source_name), None, note.clone()));
     }
-    let layout = layout(&run, source, &mut warnings);
+    let mut layout = layout(&run, source, &mut warnings);
 
     // Users.
     let users_entry = layout.metadata.get("users.json").copied();
@@ -1107,22 +1212,23 @@ fn extract_from(
         }
     }
     let mut work: Vec<Pending> = Vec::new();
-    let mut claimed: HashSet<&str> = HashSet::new();
-    for (folder, days) in &layout.folders {
+    // Each folder's days move into its conversation's work: the listing is held once.
+    let mut claimed: HashSet<String> = HashSet::new();
+    for (folder, days) in layout.folders.iter_mut() {
         if let Some(id) = folder_owner.get(folder) {
             if let Some((_, range)) = conversations.remove(id) {
-                claimed.insert(folder);
+                claimed.insert(folder.clone());
                 work.push(Pending {
                     id: id.clone(),
                     conversation: Err(range),
                     folder: Some(folder.clone()),
-                    days: days.clone(),
+                    days: std::mem::take(days),
                 });
             }
         }
     }
-    for (folder, days) in &layout.folders {
-        if claimed.contains(folder.as_str()) {
+    for (folder, days) in layout.folders.iter_mut() {
+        if claimed.contains(folder) {
             continue;
         }
         let kind = guess_kind(folder);
@@ -1157,7 +1263,7 @@ fn extract_from(
                 extra: Default::default(),
             })),
             folder: None,
-            days: days.clone(),
+            days: std::mem::take(days),
         });
     }
     work.extend(conversations.into_iter().map(|(id, (_, range))| Pending {
@@ -1214,6 +1320,9 @@ fn extract_from(
     let mut unknown: BTreeMap<String, (String, u64)> = BTreeMap::new();
     let mut conv_records = Vec::with_capacity(outputs.len());
     let mut metadata_refs = Vec::new();
+    // Warnings so far come before the conversations' own, then the ones found after.
+    let warnings_before = warnings.len();
+    let mut conversation_warnings = Vec::new();
     for (i, o) in outputs.into_iter().enumerate() {
         counts.messages += o.message_count;
         counts.replies += o.replies;
@@ -1227,7 +1336,7 @@ fn extract_from(
             unknown.entry(id).or_insert((file, index));
         }
         metadata_refs.push(o.unknown_in_metadata);
-        warnings.extend(o.warnings);
+        conversation_warnings.extend(o.warnings);
         conv_records.push(o.record);
     }
     // Users referenced by conversation metadata (after every message reference).
@@ -1353,13 +1462,23 @@ fn extract_from(
     counts.conversations = w.records();
     data_files.push(w.finish()?);
     drop(run);
-    std::fs::remove_dir_all(&spool_dir).map_err(scratch)?;
+    let mut summary = crate::WarningSummary::default();
     let mut w = DataFileWriter::create(out, "warnings.jsonl")?;
-    for warning in &warnings {
+    let (before, after) = warnings.split_at(warnings_before);
+    for warning in before {
         w.write(warning)?;
+        summary.add(warning);
+    }
+    for spooled in conversation_warnings {
+        spooled.copy_into(&mut w, &mut summary)?;
+    }
+    for warning in after {
+        w.write(warning)?;
+        summary.add(warning);
     }
     counts.warnings = w.records();
     data_files.push(w.finish()?);
+    std::fs::remove_dir_all(&spool_dir).map_err(scratch)?;
     for b in blob_files.values() {
         data_files.push(DataFile {
             path: b.path.clone(),
@@ -1386,7 +1505,7 @@ fn extract_from(
         counts,
         files: data_files,
     };
-    Ok((manifest, warnings))
+    Ok((manifest, summary))
 }
 
 #[cfg(test)]
