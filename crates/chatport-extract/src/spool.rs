@@ -92,17 +92,33 @@ const ITEM_BYTES: usize = 24;
 
 /// Finds the first occurrence (smallest position) of every key among occurrences added in
 /// any order from any thread, holding at most `run_len` occurrences in memory: full
-/// batches are sorted and written to run files in `dir`, merged at the end.
+/// batches are sorted and written to run files in `dir`, merged at the end. Whenever
+/// [`MERGE_FAN`] runs of one level accumulate they are merged into one run of the next
+/// level (keeping each key's first position only), so at most `MERGE_FAN` runs per level
+/// are open at once, however many occurrences there are.
 pub struct FirstSeen {
     dir: PathBuf,
     run_len: usize,
     state: Mutex<RunState>,
 }
 
+/// Runs of one level merged into one run of the next.
+pub const MERGE_FAN: usize = 64;
+
 #[derive(Default)]
 struct RunState {
     buffer: Vec<Item>,
-    runs: Vec<PathBuf>,
+    /// `(level, path)`, levels never increasing towards the end.
+    runs: Vec<(u32, PathBuf)>,
+    /// Run files named so far.
+    named: usize,
+}
+
+impl RunState {
+    fn next_path(&mut self, dir: &Path) -> PathBuf {
+        self.named += 1;
+        dir.join(format!("keys-{}.run", self.named))
+    }
 }
 
 impl FirstSeen {
@@ -121,10 +137,33 @@ impl FirstSeen {
         for item in items.drain(..) {
             state.buffer.push(item);
             if state.buffer.len() >= self.run_len {
-                let path = self.dir.join(format!("keys-{}.run", state.runs.len()));
+                let path = state.next_path(&self.dir);
                 write_run(&path, &mut state.buffer)?;
-                state.runs.push(path);
+                state.runs.push((0, path));
+                self.compact(&mut state)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Merges the last level's runs into one run of the next level while there are
+    /// [`MERGE_FAN`] of them.
+    fn compact(&self, state: &mut RunState) -> io::Result<()> {
+        while let Some(&(level, _)) = state.runs.last() {
+            let same = state.runs.iter().rev().take_while(|(l, _)| *l == level).count();
+            if same < MERGE_FAN {
+                break;
+            }
+            let group: Vec<PathBuf> =
+                state.runs.split_off(state.runs.len() - same).into_iter().map(|(_, p)| p).collect();
+            let path = state.next_path(&self.dir);
+            let mut w = BufWriter::with_capacity(64 * 1024, File::create(&path)?);
+            merge_firsts(Vec::new(), &group, |item| write_item(&mut w, item))?;
+            w.flush()?;
+            for p in group {
+                std::fs::remove_file(p)?;
+            }
+            state.runs.push((level + 1, path));
         }
         Ok(())
     }
@@ -136,48 +175,66 @@ impl FirstSeen {
         let state = std::mem::take(
             &mut *self.state.lock().map_err(|_| io::Error::other("first-seen lock poisoned"))?,
         );
-        let RunState { mut buffer, runs } = state;
+        let RunState { mut buffer, runs, .. } = state;
         buffer.sort_unstable();
-        // Source 0 is the in-memory batch; sources 1.. are the run files.
-        let mut readers = Vec::with_capacity(runs.len());
-        for path in &runs {
-            readers.push(BufReader::with_capacity(32 * 1024, File::open(path)?));
-        }
-        let mut memory = buffer.into_iter();
-        let mut heap = BinaryHeap::new();
-        if let Some(item) = memory.next() {
-            heap.push(Reverse((item, 0usize)));
-        }
-        for (i, r) in readers.iter_mut().enumerate() {
-            if let Some(item) = read_item(r)? {
-                heap.push(Reverse((item, i + 1)));
-            }
-        }
-        let mut last: Option<u128> = None;
-        while let Some(Reverse(((key, pos), source))) = heap.pop() {
-            if last != Some(key) {
-                first(pos);
-                last = Some(key);
-            }
-            let next = if source == 0 { memory.next() } else { read_item(&mut readers[source - 1])? };
-            if let Some(item) = next {
-                heap.push(Reverse((item, source)));
-            }
-        }
-        drop(readers);
-        for path in runs {
+        let paths: Vec<PathBuf> = runs.into_iter().map(|(_, p)| p).collect();
+        merge_firsts(buffer, &paths, |(_, pos)| {
+            first(pos);
+            Ok(())
+        })?;
+        for path in paths {
             std::fs::remove_file(path)?;
         }
         Ok(())
     }
 }
 
+/// Merges a sorted in-memory batch and sorted run files, giving `emit` every distinct key
+/// once, with its smallest position, in key order.
+fn merge_firsts(
+    memory: Vec<Item>,
+    runs: &[PathBuf],
+    mut emit: impl FnMut(Item) -> io::Result<()>,
+) -> io::Result<()> {
+    // Source 0 is the in-memory batch; sources 1.. are the run files.
+    let mut readers = Vec::with_capacity(runs.len());
+    for path in runs {
+        readers.push(BufReader::with_capacity(32 * 1024, File::open(path)?));
+    }
+    let mut memory = memory.into_iter();
+    let mut heap = BinaryHeap::new();
+    if let Some(item) = memory.next() {
+        heap.push(Reverse((item, 0usize)));
+    }
+    for (i, r) in readers.iter_mut().enumerate() {
+        if let Some(item) = read_item(r)? {
+            heap.push(Reverse((item, i + 1)));
+        }
+    }
+    let mut last: Option<u128> = None;
+    while let Some(Reverse(((key, pos), source))) = heap.pop() {
+        if last != Some(key) {
+            emit((key, pos))?;
+            last = Some(key);
+        }
+        let next = if source == 0 { memory.next() } else { read_item(&mut readers[source - 1])? };
+        if let Some(item) = next {
+            heap.push(Reverse((item, source)));
+        }
+    }
+    Ok(())
+}
+
+fn write_item(w: &mut impl Write, (key, pos): Item) -> io::Result<()> {
+    w.write_all(&key.to_le_bytes())?;
+    w.write_all(&pos.to_le_bytes())
+}
+
 fn write_run(path: &Path, buffer: &mut Vec<Item>) -> io::Result<()> {
     buffer.sort_unstable();
     let mut w = BufWriter::with_capacity(64 * 1024, File::create(path)?);
-    for (key, pos) in buffer.drain(..) {
-        w.write_all(&key.to_le_bytes())?;
-        w.write_all(&pos.to_le_bytes())?;
+    for item in buffer.drain(..) {
+        write_item(&mut w, item)?;
     }
     w.flush()
 }
@@ -235,6 +292,23 @@ mod tests {
                 assert_eq!(run_first_seen(&items, run_len, batch), expected, "run {run_len} batch {batch}");
             }
         }
+    }
+
+    #[test]
+    fn runs_are_merged_level_by_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = FirstSeen::new(dir.path(), 1);
+        let items: Vec<Item> = (0..5000u64).map(|i| (u128::from(i % 97), 10_000 - i)).collect();
+        let mut most = 0;
+        for chunk in items.chunks(7) {
+            fs.add(&mut chunk.to_vec()).unwrap();
+            most = most.max(std::fs::read_dir(dir.path()).unwrap().count());
+        }
+        // 5000 one-item runs: 78 of level 1 were merged into one of level 2 on the way.
+        assert!(most <= 3 * MERGE_FAN, "{most} run files at once");
+        let mut out = Vec::new();
+        fs.finish(|p| out.push(p)).unwrap();
+        assert_eq!(out, reference(&items));
     }
 
     #[test]
