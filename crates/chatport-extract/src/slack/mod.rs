@@ -712,6 +712,78 @@ struct ConversationOutput {
     reactions: u64,
 }
 
+/// Replies whose thread root was not seen yet, as `(root, day file's place, record)`: in
+/// memory up to [`WARNING_BATCH`] of them, then in a spool file of 24-byte records (in an
+/// export cut by date, every reply to an older thread is one).
+struct PendingReplies {
+    path: std::path::PathBuf,
+    spilled: Option<std::io::BufWriter<std::fs::File>>,
+    batch: Vec<(i64, usize, u64)>,
+}
+
+impl PendingReplies {
+    fn new(path: std::path::PathBuf) -> Self {
+        PendingReplies { path, spilled: None, batch: Vec::new() }
+    }
+
+    fn error(&self, e: std::io::Error) -> ExtractError {
+        ExtractError::Output { path: self.path.clone(), source: e }
+    }
+
+    fn push(&mut self, reply: (i64, usize, u64)) -> Result<(), ExtractError> {
+        self.batch.push(reply);
+        if self.batch.len() < WARNING_BATCH {
+            return Ok(());
+        }
+        if self.spilled.is_none() {
+            let file = std::fs::File::create(&self.path).map_err(|e| self.error(e))?;
+            self.spilled = Some(std::io::BufWriter::new(file));
+        }
+        let Some(out) = self.spilled.as_mut() else { return Ok(()) };
+        let mut result = Ok(());
+        for (root, day, index) in self.batch.drain(..) {
+            result = result
+                .and_then(|()| out.write_all(&root.to_le_bytes()))
+                .and_then(|()| out.write_all(&(day as u64).to_le_bytes()))
+                .and_then(|()| out.write_all(&index.to_le_bytes()));
+        }
+        result.map_err(|e| self.error(e))
+    }
+
+    /// Hands every pending reply to `each`, in the order they were pushed.
+    fn for_each(
+        mut self,
+        mut each: impl FnMut(i64, usize, u64) -> Result<(), ExtractError>,
+    ) -> Result<(), ExtractError> {
+        if let Some(out) = self.spilled.take() {
+            use std::io::Read;
+            let file = out.into_inner().map_err(|e| self.error(e.into_error()))?;
+            drop(file);
+            let mut reader =
+                std::io::BufReader::new(std::fs::File::open(&self.path).map_err(|e| self.error(e))?);
+            let mut record = [0u8; 24];
+            loop {
+                match reader.read_exact(&mut record) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                    Err(e) => return Err(self.error(e)),
+                }
+                let field = |i: usize| {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(&record[i * 8..i * 8 + 8]);
+                    b
+                };
+                let day = usize::try_from(u64::from_le_bytes(field(1))).unwrap_or(usize::MAX);
+                each(i64::from_le_bytes(field(0)), day, u64::from_le_bytes(field(2)))?;
+            }
+        }
+        for (root, day, index) in std::mem::take(&mut self.batch) {
+            each(root, day, index)?;
+        }
+        Ok(())
+    }
+}
+
 /// Warnings held before they are written to a conversation's warning spool.
 const WARNING_BATCH: usize = 4096;
 
@@ -839,7 +911,7 @@ fn process_conversation(
     let mut roots: HashSet<i64> = HashSet::new();
     // A reply whose root is not seen yet: (root, day file, record). The day file is its
     // place in `days`, so an export of orphan replies holds 24 bytes for each.
-    let mut pending_replies: Vec<(i64, usize, u64)> = Vec::new();
+    let mut pending_replies = PendingReplies::new(run.out.join(SPOOL).join(format!("pending-{stem}.bin")));
     let mut warning_spool = WarningSpool::new(run.out.join(SPOOL).join(format!("warnings-{stem}.jsonl")));
     let spool_path = run.out.join(SPOOL).join(format!("files-{stem}.jsonl"));
     let mut spool: Option<std::io::BufWriter<std::fs::File>> = None;
@@ -885,7 +957,7 @@ fn process_conversation(
                 }
                 if let Some(root) = root {
                     if !roots.contains(root) {
-                        pending_replies.push((*root, day_index, *index));
+                        pending_replies.push((*root, day_index, *index))?;
                     }
                 }
             }
@@ -923,11 +995,16 @@ fn process_conversation(
             .map_err(|e| ExtractError::Output { path: run.out.join(SPOOL), source: e })?;
         warning_spool.drain(&mut warnings)?;
     }
-    for (root, day, index) in pending_replies {
+    let pending_path = pending_replies.path.clone();
+    pending_replies.for_each(|root, day, index| {
         if !roots.contains(&root) {
+            let Some(&day) = days.get(day) else {
+                let why = std::io::Error::other(format!("day file {day} of {} read back", days.len()));
+                return Err(ExtractError::Output { path: pending_path.clone(), source: why });
+            };
             warnings.push(Warning::new(
                 WarningCode::OrphanReply,
-                Some(&run.rel(days[day])),
+                Some(&run.rel(day)),
                 Some(index),
                 "the thread root of this reply is not in the export: kept as a reply",
             ));
@@ -935,7 +1012,8 @@ fn process_conversation(
                 warning_spool.drain(&mut warnings)?;
             }
         }
-    }
+        Ok(())
+    })?;
     warning_spool.drain(&mut warnings)?;
     conversation.memberships = intervals(events);
     if let Some(mut w) = spool {
