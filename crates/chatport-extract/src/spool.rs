@@ -123,8 +123,9 @@ impl RunState {
 
 impl FirstSeen {
     /// Occurrences kept in memory before a sorted run is written (32 bytes each in memory,
-    /// 24 in a run file): 2 MiB.
-    pub const DEFAULT_RUN: usize = 1 << 16;
+    /// 24 in a run file): 512 KiB. Runs are merged level by level, so a small run costs
+    /// only more, smaller files.
+    pub const DEFAULT_RUN: usize = 1 << 14;
 
     /// A new, empty finder whose run files go to `dir` (which must exist).
     pub fn new(dir: &Path, run_len: usize) -> FirstSeen {
