@@ -316,15 +316,6 @@ impl ExportSource {
         self.names.get(entry.0 as usize).unwrap_or_default()
     }
 
-    /// Bytes the listing holds in memory (names and directory record offsets).
-    pub fn listing_bytes(&self) -> usize {
-        let records = match &self.backing {
-            Backing::Zip { records, .. } => records.capacity() * std::mem::size_of::<u64>(),
-            Backing::Dir(_) => 0,
-        };
-        self.names.heap_bytes() + records
-    }
-
     /// An entry's place and sizes in the zip, read again from its directory record.
     fn zip_entry(
         file: &File,

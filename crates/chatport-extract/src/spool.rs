@@ -2,7 +2,9 @@
 //!
 //! Owns: [`Spool`], an append-only scratch file of records addressed by `(offset, length)`
 //! so that users and conversation records wait on disk, not in memory, until they are
-//! written in their final order; and [`FirstSeen`], which finds the first occurrence of
+//! written in their final order; [`LazyFile`], one conversation's scratch file (file
+//! records, warnings, replies waiting for their root), created on its first write; and
+//! [`FirstSeen`], which finds the first occurrence of
 //! each key among many keyed occurrences by sorting them in bounded runs on disk (an
 //! external sort), so that deduplicating file records costs one bit per occurrence in
 //! memory instead of a set of every distinct id.
@@ -14,6 +16,49 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+
+/// A scratch file that is only created when something is first written to it: most
+/// conversations never need theirs.
+pub struct LazyFile {
+    path: PathBuf,
+    out: Option<BufWriter<File>>,
+}
+
+impl LazyFile {
+    /// A file at `path`, not created yet.
+    pub fn new(path: PathBuf) -> LazyFile {
+        LazyFile { path, out: None }
+    }
+
+    /// Where the file is (or will be).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends `bytes`, creating the file first if needed.
+    pub fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match &mut self.out {
+            Some(out) => out.write_all(bytes),
+            None => {
+                let mut out = BufWriter::new(File::create(&self.path)?);
+                out.write_all(bytes)?;
+                self.out = Some(out);
+                Ok(())
+            }
+        }
+    }
+
+    /// Flushes the file: its path if anything was written, `None` if it never existed.
+    pub fn finish(self) -> io::Result<Option<PathBuf>> {
+        match self.out {
+            Some(mut out) => {
+                out.flush()?;
+                Ok(Some(self.path))
+            }
+            None => Ok(None),
+        }
+    }
+}
 
 /// Where a record sits in a [`Spool`]: byte offset and length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

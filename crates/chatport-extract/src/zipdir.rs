@@ -199,7 +199,7 @@ pub fn for_each_entry(
     len: u64,
     dir: &Directory,
     mut each: impl FnMut(u64, String, ZipEntry),
-) -> Result<u64, String> {
+) -> Result<(), String> {
     let end = dir.start + dir.size;
     let mut reader =
         io::BufReader::with_capacity(64 << 10, PositionedReader { file, pos: dir.start, end: end.min(len) });
@@ -220,7 +220,7 @@ pub fn for_each_entry(
         at += record_len;
         count += 1;
     }
-    Ok(count)
+    Ok(())
 }
 
 /// The entry whose directory record is at `record_offset` (as [`for_each_entry`] gave it).

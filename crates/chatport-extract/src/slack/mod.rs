@@ -17,7 +17,7 @@ pub mod records;
 pub mod urls;
 
 use crate::source::{Entry, EntryError, ExportSource};
-use crate::spool::{FirstSeen, Spool, SpoolRange, SpoolReader};
+use crate::spool::{FirstSeen, LazyFile, Spool, SpoolRange, SpoolReader};
 use crate::{ExtractError, ExtractOptions, Progress};
 use chatport_model::jsonl::{sha256_hex, write_json_file};
 use chatport_model::{
@@ -106,16 +106,16 @@ impl Run<'_> {
         }
     }
 
-    /// Reads an entry with the per-entry and total bounds, as text, into a reused buffer:
-    /// the text borrows from `buf` unless invalid UTF-8 had to be replaced. Problems become
-    /// warnings.
+    /// Reads an entry (named `rel` in warnings) with the per-entry and total bounds, as
+    /// text, into a reused buffer: the text borrows from `buf` unless invalid UTF-8 had to
+    /// be replaced. Problems become warnings.
     fn read_text_into<'b>(
         &self,
         entry: Entry,
+        rel: &str,
         warnings: &mut Vec<Warning>,
         buf: &'b mut Vec<u8>,
     ) -> Option<std::borrow::Cow<'b, str>> {
-        let rel = &self.rel(entry);
         match self.source.read_into(entry, self.opts.max_json_bytes, buf) {
             Ok(()) => {}
             Err(EntryError::TooLarge { limit }) => {
@@ -155,10 +155,15 @@ impl Run<'_> {
         }
     }
 
-    /// Counts inflated bytes against the total bound.
-    fn charge(&self, n: u64, rel: &str, warnings: &mut Vec<Warning>) -> bool {
+    /// Counts inflated bytes against the total bound: false once the export is past it.
+    fn within_total(&self, n: u64) -> bool {
         let before = self.inflated.fetch_add(n, Ordering::Relaxed);
-        if before.saturating_add(n) > self.opts.max_total_bytes {
+        before.saturating_add(n) <= self.opts.max_total_bytes
+    }
+
+    /// Counts inflated bytes against the total bound; past it, a warning naming `rel`.
+    fn charge(&self, n: u64, rel: &str, warnings: &mut Vec<Warning>) -> bool {
+        if !self.within_total(n) {
             warnings.push(Warning::new(
                 WarningCode::TotalTooLarge,
                 Some(rel),
@@ -184,7 +189,7 @@ impl Run<'_> {
         mut each: impl FnMut(T),
     ) {
         let Some(entry) = entry else { return };
-        let rel = self.rel(entry).to_owned();
+        let rel = self.rel(entry);
         let inner = match self.source.reader(entry) {
             Ok(r) => r,
             Err(e) => {
@@ -197,14 +202,7 @@ impl Run<'_> {
                 return;
             }
         };
-        let mut bounded = Bounded {
-            inner,
-            inflated: &self.inflated,
-            limit: self.opts.max_json_bytes,
-            total_limit: self.opts.max_total_bytes,
-            read: 0,
-            stop: None,
-        };
+        let mut bounded = Bounded { inner, run: self, read: 0, stop: None };
         let mut text = crate::lossy::Utf8Lossy::new(&mut bounded);
         let mut local = Vec::new();
         let de =
@@ -262,23 +260,22 @@ enum Stop {
 
 /// An entry's bytes as they inflate, bounded by the per-entry limit and charged against
 /// the export's total; the first failure is kept for the warning.
-struct Bounded<'r, R> {
+struct Bounded<'r, 'a, R> {
     inner: R,
-    inflated: &'r AtomicU64,
-    limit: u64,
-    total_limit: u64,
+    run: &'r Run<'a>,
     read: u64,
     stop: Option<Stop>,
 }
 
-impl<R: std::io::Read> std::io::Read for Bounded<'_, R> {
+impl<R: std::io::Read> std::io::Read for Bounded<'_, '_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         if self.stop.is_some() {
             return Err(std::io::Error::other("the read already stopped"));
         }
         // Hand out at most the bound, so the records wholly before it are parsed: one
         // byte more than the bound, never delivered, shows the entry runs past it.
-        let room = self.limit.saturating_sub(self.read).saturating_add(1);
+        let limit = self.run.opts.max_json_bytes;
+        let room = limit.saturating_sub(self.read).saturating_add(1);
         let cap = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
         let n = match self.inner.read(&mut buf[..cap]) {
             Ok(n) => n,
@@ -289,8 +286,8 @@ impl<R: std::io::Read> std::io::Read for Bounded<'_, R> {
             }
         };
         self.read += n as u64;
-        let before = self.inflated.fetch_add(n as u64, Ordering::Relaxed);
-        if self.read > self.limit {
+        let within_total = self.run.within_total(n as u64);
+        if self.read > limit {
             // The byte past the bound is held back; the ones before it still count.
             self.stop = Some(Stop::TooLarge);
             return match n - 1 {
@@ -298,7 +295,7 @@ impl<R: std::io::Read> std::io::Read for Bounded<'_, R> {
                 within => Ok(within),
             };
         }
-        if before.saturating_add(n as u64) > self.total_limit {
+        if !within_total {
             self.stop = Some(Stop::Total);
             return Err(std::io::Error::other("bound reached"));
         }
@@ -424,7 +421,7 @@ struct Blob {
 }
 
 fn store_blob(run: &Run<'_>, entry: Entry, seq: usize, warnings: &mut Vec<Warning>) -> Option<Blob> {
-    let rel = run.rel(entry).to_owned();
+    let rel = run.rel(entry);
     let tmp_dir = run.out.join("blobs").join(".incoming");
     let tmp = tmp_dir.join(seq.to_string());
     let result = (|| -> Result<(String, u64), String> {
@@ -526,9 +523,9 @@ fn process_day(run: &Run<'_>, conv_id: &str, entry: Entry) -> DayOutput {
 }
 
 fn process_day_in(run: &Run<'_>, conv_id: &str, entry: Entry, buf: &mut Vec<u8>) -> DayOutput {
-    let mut out = DayOutput { file: run.rel(entry).to_owned(), ..Default::default() };
+    let mut out = DayOutput { file: run.rel(entry), ..Default::default() };
     let mut warnings = Vec::new();
-    let Some(text) = run.read_text_into(entry, &mut warnings, buf) else {
+    let Some(text) = run.read_text_into(entry, &out.file, &mut warnings, buf) else {
         out.warnings = warnings;
         return out;
     };
@@ -716,18 +713,17 @@ struct ConversationOutput {
 /// memory up to [`WARNING_BATCH`] of them, then in a spool file of 24-byte records (in an
 /// export cut by date, every reply to an older thread is one).
 struct PendingReplies {
-    path: std::path::PathBuf,
-    spilled: Option<std::io::BufWriter<std::fs::File>>,
+    spilled: LazyFile,
     batch: Vec<(i64, usize, u64)>,
 }
 
 impl PendingReplies {
     fn new(path: std::path::PathBuf) -> Self {
-        PendingReplies { path, spilled: None, batch: Vec::new() }
+        PendingReplies { spilled: LazyFile::new(path), batch: Vec::new() }
     }
 
     fn error(&self, e: std::io::Error) -> ExtractError {
-        ExtractError::Output { path: self.path.clone(), source: e }
+        ExtractError::Output { path: self.spilled.path().to_owned(), source: e }
     }
 
     fn push(&mut self, reply: (i64, usize, u64)) -> Result<(), ExtractError> {
@@ -735,49 +731,43 @@ impl PendingReplies {
         if self.batch.len() < WARNING_BATCH {
             return Ok(());
         }
-        if self.spilled.is_none() {
-            let file = std::fs::File::create(&self.path).map_err(|e| self.error(e))?;
-            self.spilled = Some(std::io::BufWriter::new(file));
-        }
-        let Some(out) = self.spilled.as_mut() else { return Ok(()) };
-        let mut result = Ok(());
+        let mut record = Vec::with_capacity(self.batch.len() * 24);
         for (root, day, index) in self.batch.drain(..) {
-            result = result
-                .and_then(|()| out.write_all(&root.to_le_bytes()))
-                .and_then(|()| out.write_all(&(day as u64).to_le_bytes()))
-                .and_then(|()| out.write_all(&index.to_le_bytes()));
+            record.extend_from_slice(&root.to_le_bytes());
+            record.extend_from_slice(&(day as u64).to_le_bytes());
+            record.extend_from_slice(&index.to_le_bytes());
         }
-        result.map_err(|e| self.error(e))
+        self.spilled.write_all(&record).map_err(|e| self.error(e))
     }
 
     /// Hands every pending reply to `each`, in the order they were pushed.
     fn for_each(
-        mut self,
+        self,
         mut each: impl FnMut(i64, usize, u64) -> Result<(), ExtractError>,
     ) -> Result<(), ExtractError> {
-        if let Some(out) = self.spilled.take() {
+        let error = |path: &std::path::Path, e| ExtractError::Output { path: path.to_owned(), source: e };
+        let path = self.spilled.path().to_owned();
+        if let Some(path) = self.spilled.finish().map_err(|e| error(&path, e))? {
             use std::io::Read;
-            let file = out.into_inner().map_err(|e| self.error(e.into_error()))?;
-            drop(file);
             let mut reader =
-                std::io::BufReader::new(std::fs::File::open(&self.path).map_err(|e| self.error(e))?);
+                std::io::BufReader::new(std::fs::File::open(&path).map_err(|e| error(&path, e))?);
             let mut record = [0u8; 24];
             loop {
                 match reader.read_exact(&mut record) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-                    Err(e) => return Err(self.error(e)),
+                    Err(e) => return Err(error(&path, e)),
                 }
                 let field = |i: usize| {
                     let mut b = [0u8; 8];
                     b.copy_from_slice(&record[i * 8..i * 8 + 8]);
-                    b
+                    u64::from_le_bytes(b)
                 };
-                let day = usize::try_from(u64::from_le_bytes(field(1))).unwrap_or(usize::MAX);
-                each(i64::from_le_bytes(field(0)), day, u64::from_le_bytes(field(2)))?;
+                let day = usize::try_from(field(1)).unwrap_or(usize::MAX);
+                each(field(0) as i64, day, field(2))?;
             }
         }
-        for (root, day, index) in std::mem::take(&mut self.batch) {
+        for (root, day, index) in self.batch {
             each(root, day, index)?;
         }
         Ok(())
@@ -790,10 +780,10 @@ const WARNING_BATCH: usize = 4096;
 /// A conversation's warnings, written to the spool as they come: a partial export (thread
 /// roots outside its date range, say) can warn once per message.
 struct WarningSpool {
-    path: std::path::PathBuf,
-    out: Option<std::io::BufWriter<std::fs::File>>,
+    file: LazyFile,
     records: u64,
     by_code: BTreeMap<WarningCode, u64>,
+    line: Vec<u8>,
 }
 
 /// A conversation's spooled warnings.
@@ -805,36 +795,31 @@ struct SpooledWarnings {
 
 impl WarningSpool {
     fn new(path: std::path::PathBuf) -> Self {
-        WarningSpool { path, out: None, records: 0, by_code: BTreeMap::new() }
+        WarningSpool { file: LazyFile::new(path), records: 0, by_code: BTreeMap::new(), line: Vec::new() }
     }
 
-    fn error(&self, e: impl Into<std::io::Error>) -> ExtractError {
-        ExtractError::Output { path: self.path.clone(), source: e.into() }
+    fn error(&self, e: std::io::Error) -> ExtractError {
+        ExtractError::Output { path: self.file.path().to_owned(), source: e }
     }
 
     /// Writes `warnings` (the same bytes as `warnings.jsonl` will hold) and empties it.
     fn drain(&mut self, warnings: &mut Vec<Warning>) -> Result<(), ExtractError> {
-        if warnings.is_empty() {
-            return Ok(());
-        }
-        if self.out.is_none() {
-            let file = std::fs::File::create(&self.path).map_err(|e| self.error(e))?;
-            self.out = Some(std::io::BufWriter::new(file));
-        }
         for w in warnings.drain(..) {
             *self.by_code.entry(w.code).or_default() += 1;
             self.records += 1;
-            let Some(out) = self.out.as_mut() else { break };
-            let written = serde_json::to_writer(&mut *out, &w).map_err(std::io::Error::from);
-            written.and_then(|()| out.write_all(b"\n")).map_err(|e| self.error(e))?;
+            self.line.clear();
+            serde_json::to_writer(&mut self.line, &w).map_err(|e| self.error(e.into()))?;
+            self.line.push(b'\n');
+            let result = self.file.write_all(&self.line);
+            result.map_err(|e| self.error(e))?;
         }
         Ok(())
     }
 
-    fn finish(mut self) -> Result<Option<SpooledWarnings>, ExtractError> {
-        let Some(mut out) = self.out.take() else { return Ok(None) };
-        out.flush().map_err(|e| self.error(e))?;
-        Ok(Some(SpooledWarnings { path: self.path, records: self.records, by_code: self.by_code }))
+    fn finish(self) -> Result<Option<SpooledWarnings>, ExtractError> {
+        let path = self.file.path().to_owned();
+        let written = self.file.finish().map_err(|e| ExtractError::Output { path, source: e })?;
+        Ok(written.map(|path| SpooledWarnings { path, records: self.records, by_code: self.by_code }))
     }
 }
 
@@ -913,8 +898,8 @@ fn process_conversation(
     // place in `days`, so an export of orphan replies holds 24 bytes for each.
     let mut pending_replies = PendingReplies::new(run.out.join(SPOOL).join(format!("pending-{stem}.bin")));
     let mut warning_spool = WarningSpool::new(run.out.join(SPOOL).join(format!("warnings-{stem}.jsonl")));
-    let spool_path = run.out.join(SPOOL).join(format!("files-{stem}.jsonl"));
-    let mut spool: Option<std::io::BufWriter<std::fs::File>> = None;
+    let file_spool_path = run.out.join(SPOOL).join(format!("files-{stem}.jsonl"));
+    let mut file_spool = LazyFile::new(file_spool_path.clone());
     let mut spooled = 0u64;
     let mut keys: Vec<(u128, u64)> = Vec::new();
     let mut line = Vec::new();
@@ -962,16 +947,12 @@ fn process_conversation(
                 }
             }
             for f in day.files {
-                let io = |e: std::io::Error| ExtractError::Output { path: spool_path.clone(), source: e };
-                if spool.is_none() {
-                    spool = Some(std::io::BufWriter::new(std::fs::File::create(&spool_path).map_err(io)?));
-                }
+                let io =
+                    |e: std::io::Error| ExtractError::Output { path: file_spool_path.clone(), source: e };
                 line.clear();
                 crate::jsonout::to_vec_into(&mut line, &f).map_err(|e| io(std::io::Error::other(e)))?;
                 line.push(b'\n');
-                if let Some(w) = spool.as_mut() {
-                    w.write_all(&line).map_err(io)?;
-                }
+                file_spool.write_all(&line).map_err(io)?;
                 if spooled > 0xffff_ffff {
                     return Err(io(std::io::Error::other(
                         "more than 2^32 file references in one conversation",
@@ -995,7 +976,7 @@ fn process_conversation(
             .map_err(|e| ExtractError::Output { path: run.out.join(SPOOL), source: e })?;
         warning_spool.drain(&mut warnings)?;
     }
-    let pending_path = pending_replies.path.clone();
+    let pending_path = pending_replies.spilled.path().to_owned();
     pending_replies.for_each(|root, day, index| {
         if !roots.contains(&root) {
             let Some(&day) = days.get(day) else {
@@ -1016,9 +997,8 @@ fn process_conversation(
     })?;
     warning_spool.drain(&mut warnings)?;
     conversation.memberships = intervals(events);
-    if let Some(mut w) = spool {
-        w.flush().map_err(|e| ExtractError::Output { path: spool_path.clone(), source: e })?;
-    }
+    let file_spool =
+        file_spool.finish().map_err(|e| ExtractError::Output { path: file_spool_path, source: e })?;
     let data_file = writer.finish()?;
     conversation.message_count = data_file.records;
     // Users referenced by the conversation's metadata.
@@ -1048,7 +1028,7 @@ fn process_conversation(
         message_count: conversation.message_count,
         memberships: conversation.memberships.len() as u64,
         data_file: Some(data_file),
-        file_spool: (spooled > 0).then_some(spool_path),
+        file_spool,
         spooled,
         unknown_users,
         unknown_in_metadata,
