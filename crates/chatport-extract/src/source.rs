@@ -53,6 +53,40 @@ pub enum EntryError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Entry(u32);
 
+/// Entries in the order they were pushed, held as runs of consecutive listing places: a
+/// folder's day files sit next to each other in the sorted listing, so a folder costs one
+/// run, not 4 bytes a day.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntryRuns(Vec<(u32, u32)>);
+
+impl EntryRuns {
+    /// Appends `entry`.
+    pub fn push(&mut self, entry: Entry) {
+        if let Some((first, n)) = self.0.last_mut() {
+            if first.checked_add(*n) == Some(entry.0) && *n < u32::MAX {
+                *n += 1;
+                return;
+            }
+        }
+        self.0.push((entry.0, 1));
+    }
+
+    /// How many entries were pushed.
+    pub fn len(&self) -> usize {
+        self.0.iter().map(|&(_, n)| n as usize).sum()
+    }
+
+    /// Whether none was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The entries, in the order they were pushed.
+    pub fn to_vec(&self) -> Vec<Entry> {
+        self.0.iter().flat_map(|&(first, n)| (0..n).map(move |i| Entry(first + i))).collect()
+    }
+}
+
 /// A file positioned independently of other clones of the same handle (`pread`), so
 /// threads can read one zip at once without reopening it.
 #[derive(Clone)]
@@ -87,14 +121,40 @@ impl Seek for SharedFile {
     }
 }
 
+/// Where each entry's directory record is, by listing place: 4 bytes an entry from the
+/// lowest offset when the records span less than 4 GiB (any directory of fewer than
+/// about 40 million entries), else 8.
+enum RecordOffsets {
+    Near { base: u64, rel: Vec<u32> },
+    Far(Vec<u64>),
+}
+
+impl RecordOffsets {
+    fn new(offsets: impl Iterator<Item = u64> + Clone) -> Self {
+        let base = offsets.clone().min().unwrap_or(0);
+        let rel: Option<Vec<u32>> = offsets.clone().map(|o| u32::try_from(o - base).ok()).collect();
+        match rel {
+            Some(rel) => RecordOffsets::Near { base, rel },
+            None => RecordOffsets::Far(offsets.collect()),
+        }
+    }
+
+    fn get(&self, place: usize) -> Option<u64> {
+        match self {
+            RecordOffsets::Near { base, rel } => rel.get(place).map(|&r| base + u64::from(r)),
+            RecordOffsets::Far(all) => all.get(place).copied(),
+        }
+    }
+}
+
 enum Backing {
     /// A zip read through its directory ([`crate::zipdir`]), which stays on disk:
-    /// `records[entry]` is the offset of the entry's directory record.
+    /// `records` holds where each entry's directory record is.
     Zip {
         file: Arc<File>,
         len: u64,
         dir: crate::zipdir::Directory,
-        records: Vec<u64>,
+        records: RecordOffsets,
     },
     Dir(PathBuf),
 }
@@ -178,7 +238,7 @@ impl ExportSource {
         listed.sort_unstable_by(|a, b| name(a).cmp(name(b)).then(a.2.cmp(&b.2)));
         listed.dedup_by(|a, b| name(a) == name(b));
         let names = SortedNames::new(listed.iter().map(name));
-        let records = listed.iter().map(|l| l.2).collect();
+        let records = RecordOffsets::new(listed.iter().map(|l| l.2));
         Ok(ExportSource {
             path: path.to_owned(),
             backing: Backing::Zip { file, len: meta.len(), dir, records },
@@ -321,11 +381,11 @@ impl ExportSource {
         file: &File,
         len: u64,
         dir: &crate::zipdir::Directory,
-        records: &[u64],
+        records: &RecordOffsets,
         entry: Entry,
     ) -> Result<crate::zipdir::ZipEntry, EntryError> {
         let record = records.get(entry.0 as usize).ok_or_else(|| EntryError::Read("no such entry".into()))?;
-        crate::zipdir::entry_at(file, len, dir, *record).map_err(EntryError::Read)
+        crate::zipdir::entry_at(file, len, dir, record).map_err(EntryError::Read)
     }
 
     /// Entry names refused as unsafe (`..`, absolute, symlinks, not UTF-8).
@@ -441,6 +501,33 @@ fn bounded_copy(reader: impl Read, limit: u64, out: &mut dyn Write) -> Result<u6
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn record_offsets_are_relative_when_they_fit() {
+        let near =
+            RecordOffsets::new([7u64 << 32, (7u64 << 32) + 46, (7 << 32) + u64::from(u32::MAX)].into_iter());
+        assert!(matches!(near, RecordOffsets::Near { .. }));
+        assert_eq!(near.get(1), Some((7 << 32) + 46));
+        assert_eq!(near.get(2), Some((7 << 32) + u64::from(u32::MAX)));
+        assert_eq!(near.get(3), None);
+        let far = RecordOffsets::new([5u64, 5 + (1 << 32)].into_iter());
+        assert!(matches!(far, RecordOffsets::Far(_)));
+        assert_eq!((far.get(0), far.get(1)), (Some(5), Some(5 + (1 << 32))));
+        assert_eq!(RecordOffsets::new(std::iter::empty()).get(0), None);
+    }
+
+    #[test]
+    fn entry_runs_keep_order_and_gaps() {
+        let mut runs = EntryRuns::default();
+        assert!(runs.is_empty());
+        let places = [3u32, 4, 5, 9, 10, 2, 3, u32::MAX - 1, u32::MAX];
+        for &p in &places {
+            runs.push(Entry(p));
+        }
+        assert_eq!(runs.0, vec![(3, 3), (9, 2), (2, 2), (u32::MAX - 1, 2)]);
+        assert_eq!(runs.len(), places.len());
+        assert_eq!(runs.to_vec(), places.iter().map(|&p| Entry(p)).collect::<Vec<_>>());
+    }
 
     #[test]
     fn unsafe_names_are_refused() {

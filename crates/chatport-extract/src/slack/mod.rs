@@ -13,16 +13,17 @@
 
 pub mod dayfile;
 pub mod fields;
+pub mod membership;
 pub mod records;
 pub mod urls;
 
-use crate::source::{Entry, EntryError, ExportSource};
+use crate::source::{Entry, EntryError, EntryRuns, ExportSource};
 use crate::spool::{FirstSeen, LazyFile, Spool, SpoolRange, SpoolReader};
 use crate::{ExtractError, ExtractOptions, Progress};
 use chatport_model::jsonl::{sha256_hex, write_json_file};
 use chatport_model::{
     Conversation, ConversationKind, Counts, DataFile, DataFileWriter, FileRecord, FileState, Manifest,
-    Membership, MessageKind, SlackTs, Source, Tool, User, Warning, WarningCode, FORMAT_VERSION,
+    MessageKind, SlackTs, Source, Tool, User, Warning, WarningCode, FORMAT_VERSION,
 };
 use dayfile::DayParse;
 use fields::Ctx;
@@ -46,11 +47,12 @@ const IGNORED_ROOT_FILES: [&str; 6] = [
 /// Scratch folder inside the output for spooled file records; removed at the end.
 const SPOOL: &str = ".spool";
 
-/// Day files parsed in parallel within one conversation, at most this many and, past the
-/// first, at most `WINDOW_BYTES` of declared inflated size: bounds memory per conversation
-/// whatever the size of its days.
+/// Day files parsed in parallel within one conversation: as many as fit in `WINDOW_BYTES`
+/// of declared inflated size (at least one, at most `DAY_WINDOW`). Their outputs wait
+/// until the window is written in order, so the bound is in bytes, not days: memory per
+/// conversation is the same whether its days are small or large.
 const DAY_WINDOW: usize = 4;
-const WINDOW_BYTES: u64 = 1 << 20;
+const WINDOW_BYTES: u64 = 256 << 10;
 
 /// Everything the reader needs while running.
 struct Run<'a> {
@@ -73,7 +75,7 @@ struct Run<'a> {
 
 /// At most this many spare day-output buffers are kept, none larger than this, and no
 /// more than `SPARE_TOTAL_BYTES` in all.
-const SPARE_LINES: usize = 2 * DAY_WINDOW;
+const SPARE_LINES: usize = 8;
 const SPARE_LINE_BYTES: usize = 64 << 20;
 const SPARE_TOTAL_BYTES: usize = 4 << 20;
 
@@ -331,7 +333,7 @@ fn file_stem_for(id: &str) -> String {
 #[derive(Default)]
 struct Layout {
     metadata: HashMap<&'static str, Entry>,
-    folders: BTreeMap<String, Vec<Entry>>,
+    folders: BTreeMap<String, EntryRuns>,
     /// `(file id, entry)` of file contents in the archive.
     blobs: Vec<(String, Entry)>,
     slackdump: bool,
@@ -662,7 +664,7 @@ struct Pending {
     conversation: Result<Box<Conversation>, SpoolRange>,
     /// The folder that holds a listed conversation's day files.
     folder: Option<String>,
-    days: Vec<Entry>,
+    days: EntryRuns,
 }
 
 impl Pending {
@@ -682,7 +684,7 @@ impl Pending {
         if let Some(folder) = self.folder {
             c.folder = Some(folder);
         }
-        Ok((c, self.days))
+        Ok((c, self.days.to_vec()))
     }
 }
 
@@ -864,6 +866,32 @@ impl SpooledWarnings {
     }
 }
 
+/// The `ts` (µs) of a conversation's possible thread roots: those seen in time order in a
+/// sorted list (8 bytes each), the few out of order in a set.
+#[derive(Default)]
+struct ThreadRoots {
+    sorted: Vec<i64>,
+    stragglers: HashSet<i64>,
+}
+
+impl ThreadRoots {
+    fn insert(&mut self, ts: i64) {
+        match self.sorted.last() {
+            Some(&last) if last > ts => {
+                if self.sorted.binary_search(&ts).is_err() {
+                    self.stragglers.insert(ts);
+                }
+            }
+            Some(&last) if last == ts => {}
+            _ => self.sorted.push(ts),
+        }
+    }
+
+    fn contains(&self, ts: i64) -> bool {
+        self.sorted.binary_search(&ts).is_ok() || self.stragglers.contains(&ts)
+    }
+}
+
 /// The position of a conversation's `seq`-th spooled file record among all of them, as
 /// [`FirstSeen`] orders occurrences: by conversation, then by message order.
 fn file_position(conversation: usize, seq: u64) -> u64 {
@@ -893,7 +921,7 @@ fn process_conversation(
     // sits next to it in a sorted export), and reply roots among thread roots only.
     let mut recent_ts: HashSet<i64> = HashSet::new();
     let mut previous_ts: HashSet<i64>;
-    let mut roots: HashSet<i64> = HashSet::new();
+    let mut roots = ThreadRoots::default();
     // A reply whose root is not seen yet: (root, day file, record). The day file is its
     // place in `days`, so an export of orphan replies holds 24 bytes for each.
     let mut pending_replies = PendingReplies::new(run.out.join(SPOOL).join(format!("pending-{stem}.bin")));
@@ -905,7 +933,7 @@ fn process_conversation(
     let mut line = Vec::new();
     let mut unknown_users = Vec::new();
     let mut unknown_seen: HashSet<String> = HashSet::new();
-    let mut events = Vec::new();
+    let mut events = membership::MembershipEvents::default();
     let (mut replies, mut reactions) = (0, 0);
     let mut rest = days;
     while !rest.is_empty() {
@@ -941,7 +969,7 @@ fn process_conversation(
                     roots.insert(*ts);
                 }
                 if let Some(root) = root {
-                    if !roots.contains(root) {
+                    if !roots.contains(*root) {
                         pending_replies.push((*root, day_index, *index))?;
                     }
                 }
@@ -966,7 +994,11 @@ fn process_conversation(
                     unknown_users.push((id, day.file.clone(), index));
                 }
             }
-            events.extend(day.membership_events);
+            for (ts, user, join) in day.membership_events {
+                events.push(ts.as_str(), &user, join, &run.known_users).map_err(|e| {
+                    ExtractError::Output { path: run.conversations.path().to_owned(), source: e }
+                })?;
+            }
             warnings.extend(day.warnings);
             replies += day.replies;
             reactions += day.reactions;
@@ -978,7 +1010,7 @@ fn process_conversation(
     }
     let pending_path = pending_replies.spilled.path().to_owned();
     pending_replies.for_each(|root, day, index| {
-        if !roots.contains(&root) {
+        if !roots.contains(root) {
             let Some(&day) = days.get(day) else {
                 let why = std::io::Error::other(format!("day file {day} of {} read back", days.len()));
                 return Err(ExtractError::Output { path: pending_path.clone(), source: why });
@@ -996,7 +1028,11 @@ fn process_conversation(
         Ok(())
     })?;
     warning_spool.drain(&mut warnings)?;
-    conversation.memberships = intervals(events);
+    let mut memberships_json = Vec::new();
+    let memberships = events.write_intervals(&mut memberships_json).map_err(|e| ExtractError::Output {
+        path: run.conversations.path().to_owned(),
+        source: std::io::Error::other(e),
+    })?;
     let file_spool =
         file_spool.finish().map_err(|e| ExtractError::Output { path: file_spool_path, source: e })?;
     let data_file = writer.finish()?;
@@ -1016,8 +1052,16 @@ fn process_conversation(
         .filter(|id| !run.known_users.contains(*id) && records::plausible_user_id(id))
         .map(|id| (id.clone(), listed_in.clone()))
         .collect();
-    let mut record = serde_json::to_vec(&conversation)
-        .map_err(|e| ExtractError::Output { path: run.conversations.path().to_owned(), source: e.into() })?;
+    // The intervals were written as JSON straight from the compact events: they go in
+    // place of the (empty) list the record holds.
+    conversation.memberships.clear();
+    let mut record = Vec::with_capacity(memberships_json.len() + 512);
+    let splice =
+        crate::jsonout::Splice { in_struct: "Conversation", field: "memberships", json: &memberships_json };
+    crate::jsonout::to_vec_spliced(&mut record, &conversation, &[splice]).map_err(|e| {
+        ExtractError::Output { path: run.conversations.path().to_owned(), source: std::io::Error::other(e) }
+    })?;
+    drop(memberships_json);
     record.push(b'\n');
     let record = run
         .conversations
@@ -1026,7 +1070,7 @@ fn process_conversation(
     Ok(ConversationOutput {
         record,
         message_count: conversation.message_count,
-        memberships: conversation.memberships.len() as u64,
+        memberships,
         data_file: Some(data_file),
         file_spool,
         spooled,
@@ -1036,35 +1080,6 @@ fn process_conversation(
         replies,
         reactions,
     })
-}
-
-/// Turns join/leave events into intervals per user, in time order.
-pub fn intervals(mut events: Vec<(SlackTs, String, bool)>) -> Vec<Membership> {
-    events.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-    let mut out: Vec<Membership> = Vec::new();
-    let mut open: Option<usize> = None;
-    let mut current_user: Option<String> = None;
-    for (ts, user, join) in events {
-        if current_user.as_ref() != Some(&user) {
-            current_user = Some(user.clone());
-            open = None;
-        }
-        match (join, open) {
-            (true, None) => {
-                out.push(Membership { user, joined: Some(ts), left: None });
-                open = Some(out.len() - 1);
-            }
-            // A second join while a member: the first one stands.
-            (true, Some(_)) => {}
-            (false, Some(i)) => {
-                out[i].left = Some(ts);
-                open = None;
-            }
-            // A leave with no join seen: a member since before the export's first message.
-            (false, None) => out.push(Membership { user, joined: None, left: Some(ts) }),
-        }
-    }
-    out
 }
 
 fn guess_kind(folder: &str) -> ConversationKind {
@@ -1328,7 +1343,7 @@ fn extract_from(
         id,
         conversation: Err(range),
         folder: None,
-        days: Vec::new(),
+        days: EntryRuns::default(),
     }));
     work.sort_by(|a, b| a.id.cmp(&b.id));
     let listed = listed_spool.reader().map_err(scratch)?;
@@ -1571,30 +1586,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn thread_roots_in_and_out_of_order() {
+        let mut roots = ThreadRoots::default();
+        for ts in [5, 9, 9, 12, 7, 3, 9, 20, 7] {
+            roots.insert(ts);
+        }
+        assert_eq!(roots.sorted, vec![5, 9, 12, 20]);
+        assert_eq!(roots.stragglers, HashSet::from([7, 3]));
+        for ts in [3, 5, 7, 9, 12, 20] {
+            assert!(roots.contains(ts), "{ts}");
+        }
+        for ts in [0, 4, 8, 13, 21] {
+            assert!(!roots.contains(ts), "{ts}");
+        }
+    }
+
+    #[test]
     fn day_file_names() {
         assert!(is_day_file("2020-01-31.json"));
         assert!(!is_day_file("2020-1-31.json"));
         assert!(!is_day_file("canvas.json"));
         assert!(!is_day_file("2020-01-31.jsonx"));
-    }
-
-    #[test]
-    fn intervals_from_events() {
-        let e = |ts: &str, u: &str, j: bool| (SlackTs::new(ts), u.to_owned(), j);
-        let got =
-            intervals(vec![e("5", "U1", false), e("1", "U1", true), e("9", "U1", true), e("3", "U2", false)]);
-        assert_eq!(
-            got,
-            vec![
-                Membership {
-                    user: "U1".into(),
-                    joined: Some(SlackTs::new("1")),
-                    left: Some(SlackTs::new("5"))
-                },
-                Membership { user: "U1".into(), joined: Some(SlackTs::new("9")), left: None },
-                Membership { user: "U2".into(), joined: None, left: Some(SlackTs::new("3")) },
-            ]
-        );
     }
 
     /// The day-file path before the fast path: every element parsed into a `Value`,
