@@ -539,6 +539,64 @@ mod tests {
         }
     }
 
+    /// A zip of `entries` in that order; `rename` then overwrites every occurrence of one
+    /// name with another of the same length (the zip writer refuses duplicate names).
+    fn zip_of(entries: &[(&str, &str)], rename: Option<(&str, &str)>) -> tempfile::TempDir {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().unwrap();
+        let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, body) in entries {
+            z.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+            z.write_all(body.as_bytes()).unwrap();
+        }
+        let mut bytes = z.finish().unwrap().into_inner();
+        if let Some((from, to)) = rename {
+            assert_eq!(from.len(), to.len());
+            let mut at = 0;
+            while let Some(i) = bytes[at..].windows(from.len()).position(|w| w == from.as_bytes()) {
+                bytes[at + i..at + i + to.len()].copy_from_slice(to.as_bytes());
+                at += i + to.len();
+            }
+        }
+        std::fs::write(dir.path().join("x.zip"), bytes).unwrap();
+        dir
+    }
+
+    fn listing(dir: &tempfile::TempDir) -> Vec<(String, String)> {
+        let src = ExportSource::open(&dir.path().join("x.zip"), dir.path(), 1 << 20).unwrap();
+        src.named_entries()
+            .map(|(e, name)| (name, String::from_utf8(src.read(e, 1 << 20).unwrap()).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn listing_is_sorted_with_the_first_of_each_name_whatever_the_directory_order() {
+        let pairs =
+            |v: &[(&str, &str)]| v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>();
+        let want = pairs(&[("a/1.json", "A1"), ("a/2.json", "A2"), ("b/1.json", "B1")]);
+        assert_eq!(
+            listing(&zip_of(&[("a/1.json", "A1"), ("a/2.json", "A2"), ("b/1.json", "B1")], None)),
+            want
+        );
+        assert_eq!(
+            listing(&zip_of(&[("b/1.json", "B1"), ("a/2.json", "A2"), ("a/1.json", "A1")], None)),
+            want
+        );
+        assert_eq!(
+            listing(&zip_of(&[("a/2.json", "A2"), ("b/1.json", "B1"), ("a/1.json", "A1")], None)),
+            want
+        );
+        // Duplicate names: the first in the archive is kept, wherever the second sits.
+        let first_kept = pairs(&[("a/1.json", "A1"), ("b/1.json", "B1")]);
+        let dup = [("a/1.json", "A1"), ("a/9.json", "XX"), ("b/1.json", "B1")];
+        assert_eq!(listing(&zip_of(&dup, Some(("a/9.json", "a/1.json")))), first_kept);
+        let dup = [("b/1.json", "B1"), ("a/1.json", "A1"), ("a/9.json", "XX")];
+        assert_eq!(listing(&zip_of(&dup, Some(("a/9.json", "a/1.json")))), first_kept);
+        let dup = [("a/9.json", "XX"), ("b/1.json", "B1"), ("a/1.json", "A1")];
+        let later_first = pairs(&[("a/9.json", "XX"), ("b/1.json", "B1")]);
+        assert_eq!(listing(&zip_of(&dup, Some(("a/1.json", "a/9.json")))), later_first);
+    }
+
     #[test]
     fn bounded_read_refuses_a_bomb() {
         let data = vec![0u8; 1000];
