@@ -50,9 +50,18 @@ const SPOOL: &str = ".spool";
 /// Day files parsed in parallel within one conversation: as many as fit in `WINDOW_BYTES`
 /// of declared inflated size (at least one, at most `DAY_WINDOW`). Their outputs wait
 /// until the window is written in order, so the bound is in bytes, not days: memory per
-/// conversation is the same whether its days are small or large.
+/// conversation is the same whether its days are small or large. Once every conversation
+/// has started and a thread is left without one, windows widen to `WIDE_WINDOW_BYTES`:
+/// the last, largest conversations then use the idle threads, whose memory is free.
 const DAY_WINDOW: usize = 4;
 const WINDOW_BYTES: u64 = 256 << 10;
+const WIDE_WINDOW_BYTES: u64 = 1 << 20;
+
+/// Duplicate `ts` are looked for among the messages of the same day file and of the day
+/// files just before it, as many as fit in this much declared size (at least one): a copy
+/// of a message sits next to it in a sorted export. The span does not depend on how day
+/// files are grouped for parsing, so the warnings do not depend on timing.
+const LOOKBACK_BYTES: u64 = 1 << 20;
 
 /// Everything the reader needs while running.
 struct Run<'a> {
@@ -71,6 +80,10 @@ struct Run<'a> {
     conversations: Spool,
     /// Every file occurrence's id key, to keep only the first occurrence of each file.
     first_seen: FirstSeen,
+    /// Conversations not started yet, and started but not finished: when the first is 0
+    /// and the second below the thread count, a thread is idle.
+    unstarted: std::sync::atomic::AtomicUsize,
+    running: std::sync::atomic::AtomicUsize,
 }
 
 /// At most this many spare day-output buffers are kept, none larger than this, and no
@@ -866,6 +879,43 @@ impl SpooledWarnings {
     }
 }
 
+/// The `ts` (µs) of the messages of the current day file and of the day files before it
+/// within [`LOOKBACK_BYTES`], for the duplicate check.
+#[derive(Default)]
+struct RecentTs {
+    /// Each `ts` with the last day (by sequence number) it was seen in.
+    seen: HashMap<i64, u64>,
+    /// The days looked back on: sequence number, declared size, their `ts`.
+    days: std::collections::VecDeque<(u64, u64, Vec<i64>)>,
+    bytes: u64,
+    day: u64,
+    current: Vec<i64>,
+}
+
+impl RecentTs {
+    /// Records `ts` in the current day; true when it was seen in the look-back already.
+    fn is_duplicate(&mut self, ts: i64) -> bool {
+        self.current.push(ts);
+        self.seen.insert(ts, self.day).is_some()
+    }
+
+    /// Ends the current day, of `declared` bytes, and drops the days past the look-back.
+    fn end_day(&mut self, declared: u64) {
+        self.days.push_back((self.day, declared, std::mem::take(&mut self.current)));
+        self.bytes = self.bytes.saturating_add(declared);
+        self.day += 1;
+        while self.days.len() > 1 && self.bytes > LOOKBACK_BYTES {
+            let Some((day, size, stamps)) = self.days.pop_front() else { break };
+            self.bytes -= size;
+            for ts in stamps {
+                if self.seen.get(&ts) == Some(&day) {
+                    self.seen.remove(&ts);
+                }
+            }
+        }
+    }
+}
+
 /// The `ts` (µs) of a conversation's possible thread roots: those seen in time order in a
 /// sorted list (8 bytes each), the few out of order in a set.
 #[derive(Default)]
@@ -917,10 +967,8 @@ fn process_conversation(
     let mut writer = DataFileWriter::create(run.out, &conversation.messages_path)?;
     let mut warnings = Vec::new();
     // Memory here must not grow with the conversation: duplicate `ts` are looked for among
-    // the messages of the current and previous window of day files (a copy of a message
-    // sits next to it in a sorted export), and reply roots among thread roots only.
-    let mut recent_ts: HashSet<i64> = HashSet::new();
-    let mut previous_ts: HashSet<i64>;
+    // recent day files only (`LOOKBACK_BYTES`), and reply roots among thread roots only.
+    let mut recent_ts = RecentTs::default();
     let mut roots = ThreadRoots::default();
     // A reply whose root is not seen yet: (root, day file, record). The day file is its
     // place in `days`, so an export of orphan replies holds 24 bytes for each.
@@ -937,11 +985,14 @@ fn process_conversation(
     let (mut replies, mut reactions) = (0, 0);
     let mut rest = days;
     while !rest.is_empty() {
+        let idle_thread = run.unstarted.load(Ordering::SeqCst) == 0
+            && run.running.load(Ordering::SeqCst) < rayon::current_num_threads();
+        let limit = if idle_thread { WIDE_WINDOW_BYTES } else { WINDOW_BYTES };
         let mut take = 1;
         let mut bytes = run.source.declared_size(rest[0]).unwrap_or(0);
         while take < rest.len().min(DAY_WINDOW) {
             bytes = bytes.saturating_add(run.source.declared_size(rest[take]).unwrap_or(0));
-            if bytes > WINDOW_BYTES {
+            if bytes > limit {
                 break;
             }
             take += 1;
@@ -949,15 +1000,14 @@ fn process_conversation(
         let first_day = days.len() - rest.len();
         let (window, later) = rest.split_at(take);
         rest = later;
-        previous_ts = std::mem::take(&mut recent_ts);
         let outputs: Vec<DayOutput> =
             window.par_iter().map(|&e| process_day(run, &conversation.id, e)).collect();
-        for (day_index, mut day) in (first_day..).zip(outputs) {
+        for ((day_index, mut day), &entry) in (first_day..).zip(outputs).zip(window) {
             writer.write_lines(&day.lines, day.records)?;
             run.recycle_lines(std::mem::take(&mut day.lines));
             run.progress.advance(1, day.records);
             for (ts, root, index, may_be_root) in &day.metas {
-                if previous_ts.contains(ts) || !recent_ts.insert(*ts) {
+                if recent_ts.is_duplicate(*ts) {
                     warnings.push(Warning::new(
                         WarningCode::DuplicateTs,
                         Some(&day.file),
@@ -1000,6 +1050,7 @@ fn process_conversation(
                 })?;
             }
             warnings.extend(day.warnings);
+            recent_ts.end_day(run.source.declared_size(entry).unwrap_or(0));
             replies += day.replies;
             reactions += day.reactions;
         }
@@ -1162,6 +1213,8 @@ fn extract_from(
         spare_lines: std::sync::Mutex::new(Vec::new()),
         conversations: Spool::create(&spool_dir.join("conversations.jsonl")).map_err(scratch)?,
         first_seen: FirstSeen::new(&spool_dir, FirstSeen::DEFAULT_RUN),
+        unstarted: Default::default(),
+        running: Default::default(),
     };
     let source_name = source.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     for note in source.notes() {
@@ -1375,11 +1428,15 @@ fn extract_from(
     // is free, so that no big conversation starts last and leaves a core idle at the end.
     let mut queue: Vec<(usize, Pending)> = work.into_iter().enumerate().collect();
     queue.sort_by(|a, b| b.1.days.len().cmp(&a.1.days.len()).then(a.0.cmp(&b.0)));
+    run.unstarted.store(queue.len(), Ordering::Relaxed);
     let mut done: Vec<(usize, Result<ConversationOutput, ExtractError>)> = queue
         .into_iter()
         .par_bridge()
         .map(|(i, p)| {
+            run.running.fetch_add(1, Ordering::SeqCst);
+            run.unstarted.fetch_sub(1, Ordering::SeqCst);
             let result = p.into_parts(&listed).and_then(|(c, days)| process_conversation(&run, i, c, &days));
+            run.running.fetch_sub(1, Ordering::SeqCst);
             (i, result)
         })
         .collect();
@@ -1584,6 +1641,30 @@ fn extract_from(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn duplicates_are_looked_for_within_the_look_back() {
+        let mut recent = RecentTs::default();
+        let third = LOOKBACK_BYTES / 3;
+        // Day 0: 1, 2, 2 (a duplicate within the day).
+        assert_eq!([1, 2, 2].map(|ts| recent.is_duplicate(ts)), [false, false, true]);
+        recent.end_day(third);
+        // Days 1 and 2 still see day 0.
+        assert!(recent.is_duplicate(1));
+        recent.end_day(third);
+        assert!(recent.is_duplicate(2));
+        recent.end_day(third);
+        // Day 3: day 0 has left the look-back, but 1 and 2 were seen again since.
+        assert_eq!([1, 2, 3].map(|ts| recent.is_duplicate(ts)), [true, true, false]);
+        // A day larger than the look-back: it alone is looked back on, the days before
+        // leave (and their `ts` with them, unless seen again since).
+        recent.end_day(LOOKBACK_BYTES + 1);
+        assert_eq!(recent.days.len(), 1);
+        assert!(recent.is_duplicate(3));
+        recent.end_day(0);
+        assert_eq!(recent.days.len(), 1);
+        assert_eq!([1, 2, 3].map(|ts| recent.is_duplicate(ts)), [false, false, true]);
+    }
 
     #[test]
     fn thread_roots_in_and_out_of_order() {
