@@ -55,7 +55,7 @@ const SPOOL: &str = ".spool";
 /// the last, largest conversations then use the idle threads, whose memory is free.
 const DAY_WINDOW: usize = 4;
 const WINDOW_BYTES: u64 = 256 << 10;
-const WIDE_WINDOW_BYTES: u64 = 1 << 20;
+const WIDE_WINDOW_BYTES: u64 = 512 << 10;
 
 /// Duplicate `ts` are looked for among the messages of the same day file and of the day
 /// files just before it, as many as fit in this much declared size (at least one): a copy
