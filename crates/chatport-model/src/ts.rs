@@ -68,12 +68,24 @@ impl PartialOrd for SlackTs {
 
 impl Ord for SlackTs {
     fn cmp(&self, other: &Self) -> Ordering {
-        match (self.micros(), other.micros()) {
-            (Some(a), Some(b)) => a.cmp(&b).then_with(|| self.0.cmp(&other.0)),
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (None, None) => self.0.cmp(&other.0),
-        }
+        cmp_parts(self.micros(), || self.0.as_str(), other.micros(), || other.0.as_str())
+    }
+}
+
+/// The order of [`SlackTs`], for timestamps held as their value (`micros`, `None` when the
+/// text has none) and their text, which is asked for only when the values do not decide:
+/// the value first (texts without one last), then the text.
+pub fn cmp_parts<A: AsRef<str>, B: AsRef<str>>(
+    a: Option<i64>,
+    a_text: impl FnOnce() -> A,
+    b: Option<i64>,
+    b_text: impl FnOnce() -> B,
+) -> Ordering {
+    match (a, b) {
+        (Some(x), Some(y)) if x != y => x.cmp(&y),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        _ => a_text().as_ref().cmp(b_text().as_ref()),
     }
 }
 

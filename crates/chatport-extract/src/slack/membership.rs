@@ -5,10 +5,9 @@
 //! channel where thousands of people came and went does not hold a pair of strings per
 //! event.
 
-use chatport_model::ts::parse_micros;
+use chatport_model::ts::{cmp_parts, parse_micros};
 use chatport_model::{Membership, SlackTs};
 use std::borrow::Cow;
-use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 
 /// One join or leave: its `ts` (as microseconds when the text is the canonical
@@ -104,13 +103,7 @@ impl<'u> MembershipEvents<'u> {
             }
         };
         let micros = |e: &Event| if e.odd { parse_micros(&odd[e.ts as usize]) } else { Some(e.ts) };
-        // As `SlackTs` orders: the value first (texts without one last), then the text.
-        let cmp_ts = |a: &Event, b: &Event| match (micros(a), micros(b)) {
-            (Some(x), Some(y)) if x != y => x.cmp(&y),
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            _ => text(a).cmp(&text(b)),
-        };
+        let cmp_ts = |a: &Event, b: &Event| cmp_parts(micros(a), || text(a), micros(b), || text(b));
         events.sort_by(|a, b| names[a.user as usize].cmp(names[b.user as usize]).then_with(|| cmp_ts(a, b)));
         let mut written = 0u64;
         let mut emit = |m: &Membership, out: &mut Vec<u8>| {

@@ -984,25 +984,34 @@ fn process_conversation(
     let mut events = membership::MembershipEvents::default();
     let (mut replies, mut reactions) = (0, 0);
     let mut rest = days;
+    // Each day file's declared size, read once (it costs a directory record read): the
+    // window's, and the first of the next window when it did not fit in this one.
+    let size = |e: Entry| run.source.declared_size(e).unwrap_or(0);
+    let mut sizes: Vec<u64> = Vec::with_capacity(DAY_WINDOW);
+    let mut next_size: Option<u64> = None;
     while !rest.is_empty() {
         let idle_thread = run.unstarted.load(Ordering::SeqCst) == 0
             && run.running.load(Ordering::SeqCst) < rayon::current_num_threads();
         let limit = if idle_thread { WIDE_WINDOW_BYTES } else { WINDOW_BYTES };
-        let mut take = 1;
-        let mut bytes = run.source.declared_size(rest[0]).unwrap_or(0);
-        while take < rest.len().min(DAY_WINDOW) {
-            bytes = bytes.saturating_add(run.source.declared_size(rest[take]).unwrap_or(0));
+        sizes.clear();
+        sizes.push(next_size.take().unwrap_or_else(|| size(rest[0])));
+        let mut bytes = sizes[0];
+        while sizes.len() < rest.len().min(DAY_WINDOW) {
+            let s = size(rest[sizes.len()]);
+            bytes = bytes.saturating_add(s);
             if bytes > limit {
+                next_size = Some(s);
                 break;
             }
-            take += 1;
+            sizes.push(s);
         }
+        let take = sizes.len();
         let first_day = days.len() - rest.len();
         let (window, later) = rest.split_at(take);
         rest = later;
         let outputs: Vec<DayOutput> =
             window.par_iter().map(|&e| process_day(run, &conversation.id, e)).collect();
-        for ((day_index, mut day), &entry) in (first_day..).zip(outputs).zip(window) {
+        for ((day_index, mut day), &declared) in (first_day..).zip(outputs).zip(&sizes) {
             writer.write_lines(&day.lines, day.records)?;
             run.recycle_lines(std::mem::take(&mut day.lines));
             run.progress.advance(1, day.records);
@@ -1050,7 +1059,7 @@ fn process_conversation(
                 })?;
             }
             warnings.extend(day.warnings);
-            recent_ts.end_day(run.source.declared_size(entry).unwrap_or(0));
+            recent_ts.end_day(declared);
             replies += day.replies;
             reactions += day.reactions;
         }
@@ -1654,7 +1663,7 @@ mod tests {
         recent.end_day(third);
         assert!(recent.is_duplicate(2));
         recent.end_day(third);
-        // Day 3: day 0 has left the look-back, but 1 and 2 were seen again since.
+        // Day 3: three days of a third still fit, so day 0 is looked back on too.
         assert_eq!([1, 2, 3].map(|ts| recent.is_duplicate(ts)), [true, true, false]);
         // A day larger than the look-back: it alone is looked back on, the days before
         // leave (and their `ts` with them, unless seen again since).
