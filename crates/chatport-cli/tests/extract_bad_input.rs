@@ -230,7 +230,7 @@ fn truncated_zip_is_recovered_as_far_as_it_goes() {
 }
 
 #[test]
-fn corrupt_entry_is_skipped_with_its_name() {
+fn corrupt_entry_is_named_and_its_records_counted() {
     let tmp = tempfile::tempdir().unwrap();
     let mut entries = good_entries();
     entries.push((
@@ -242,8 +242,13 @@ fn corrupt_entry_is_skipped_with_its_name() {
     let out = tmp.path().join("out");
     let (code, w, counts) = run(&zip, &out, &[]);
     assert_eq!(code, 0);
-    assert!(has(&w, "unreadable_source", "general/2024-01-01.json"), "{w:?}");
-    assert_eq!(counts["messages"], 1);
+    // The CRC is checked at the entry's end, after its records were read (a day file is
+    // streamed, never held whole): they are kept, and the warning says how many.
+    let crc = w.iter().find(|w| w["file"] == "general/2024-01-01.json").unwrap();
+    assert_eq!(crc["code"], "unreadable_source", "{w:?}");
+    let detail = crc["detail"].as_str().unwrap();
+    assert!(detail.contains("CRC") && detail.contains("its 1 record(s) were kept"), "{detail}");
+    assert_eq!(counts["messages"], 2);
 }
 
 #[test]
@@ -397,4 +402,93 @@ fn many_orphan_replies_are_each_named_in_order() {
     assert_eq!(places, expected);
     assert!(!out.join(".spool").exists(), "the spool is removed");
     chatport().arg("validate").arg(&out).assert().success();
+}
+
+/// A day file larger than the parse chunk (128 KiB) is read in pieces: every message is
+/// kept in order, and the warnings name the same records, byte and line as for a file read
+/// whole: a duplicate `ts` and a thread root in an earlier piece, invalid UTF-8 late in the
+/// file, and a broken end.
+#[test]
+fn a_large_day_file_is_read_in_pieces_with_every_record_and_warning_in_place() {
+    let n = 2400;
+    let ts = |i: usize| format!("{}.{:06}", 1_600_000_000 + i, i);
+    let mut text = b"[\n".to_vec();
+    for i in 0..n {
+        if i > 0 {
+            text.extend_from_slice(b",\n");
+        }
+        // Commas, brackets, braces and escaped quotes inside strings: no place to cut.
+        let body = format!("msg {i}, with [brackets] {{braces}}, \\\"quotes\\\" ,] and a tail ,{{\\\\");
+        let stamp = match i {
+            1200 => ts(1199),
+            1000 => ts(300),
+            _ => ts(i),
+        };
+        let thread = match i {
+            10 => format!(",\n        \"thread_ts\": \"{}\",\n        \"reply_count\": 1", ts(10)),
+            2300 => format!(",\n        \"thread_ts\": \"{}\"", ts(10)),
+            2310 => ",\n        \"thread_ts\": \"7.000001\"".to_owned(),
+            _ => String::new(),
+        };
+        let record = format!(
+            "    {{\n        \"type\": \"message\",\n        \"user\": \"U1\",\n        \"text\": \"{body}\",\n        \"ts\": \"{stamp}\"{thread}\n    }}"
+        );
+        let mut bytes = record.into_bytes();
+        if i == 1500 {
+            let at = bytes.windows(3).position(|w| w == b"msg").unwrap();
+            bytes[at + 1] = 0xff;
+        }
+        text.extend_from_slice(&bytes);
+    }
+    let bad_at = text.iter().position(|b| *b == 0xff).unwrap();
+    text.extend_from_slice(b",\n    {\"type\": \"message\", \"ts\": ");
+    assert!(text.len() > 3 * (128 << 10), "several pieces: {}", text.len());
+    let lossy = String::from_utf8_lossy(&text).into_owned();
+    let whole_error = serde_json::from_str::<Vec<Value>>(&lossy).unwrap_err();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let mut entries = good_entries();
+    entries.push(("general/2024-01-01.json".into(), text));
+    let zip = tmp.path().join("big.zip");
+    write_zip(&zip, &entries);
+    let out = tmp.path().join("out");
+    let (code, w, counts) = run(&zip, &out, &[]);
+    assert_eq!(code, 0);
+    assert_eq!(counts["messages"], n as u64 + 1);
+
+    let general = jsonl(&out.join("messages/C1.jsonl"));
+    assert_eq!(general.len(), n);
+    for (i, m) in general.iter().enumerate() {
+        let text = m["body"]["text"].as_str().unwrap();
+        let prefix = if i == 1500 { "m\u{fffd}g".to_owned() } else { "msg".to_owned() };
+        assert_eq!(text, format!("{prefix} {i}, with [brackets] {{braces}}, \"quotes\" ,] and a tail ,{{\\"));
+    }
+
+    let here: Vec<(String, Option<u64>)> = w
+        .iter()
+        .filter(|w| w["file"] == "general/2024-01-01.json")
+        .map(|w| (w["code"].as_str().unwrap().to_owned(), w["record"].as_u64()))
+        .collect();
+    let expected: Vec<(String, Option<u64>)> = [
+        ("duplicate_ts", Some(1000)),
+        ("duplicate_ts", Some(1200)),
+        ("invalid_utf8", None),
+        ("invalid_json", Some(n as u64)),
+        ("orphan_reply", Some(2310)),
+    ]
+    .iter()
+    .map(|(c, r)| (c.to_string(), *r))
+    .collect();
+    let mut sorted = here.clone();
+    sorted.sort();
+    let mut expected_sorted = expected.clone();
+    expected_sorted.sort();
+    assert_eq!(sorted, expected_sorted, "{w:?}");
+    let detail = |code: &str| {
+        w.iter().find(|w| w["code"] == code).and_then(|w| w["detail"].as_str()).unwrap().to_owned()
+    };
+    assert!(detail("invalid_utf8").contains(&format!("invalid UTF-8 at byte {bad_at}:")), "{}", detail("invalid_utf8"));
+    let position = format!("at line {} column {}", whole_error.line(), whole_error.column());
+    let broken = detail("invalid_json");
+    assert!(broken.contains(&position) && broken.contains(&format!("after {n} record(s)")), "{broken} / {position}");
 }

@@ -417,23 +417,6 @@ impl ExportSource {
         Ok(buf)
     }
 
-    /// Reads a whole entry into `buf` (cleared first, its allocation reused and sized
-    /// from the entry's declared size), failing when it inflates beyond `limit` bytes.
-    pub fn read_into(&self, entry: Entry, limit: u64, buf: &mut Vec<u8>) -> Result<(), EntryError> {
-        buf.clear();
-        match &self.backing {
-            Backing::Zip { file, len, dir, records } => {
-                let meta = Self::zip_entry(file, *len, dir, records, entry)?;
-                let reader = crate::zipdir::open_entry(file, *len, &meta).map_err(EntryError::Read)?;
-                // The declared size is only a hint (the bound below is what counts), and a
-                // header may lie: reserve at most 64 MiB up front, grow past that by reading.
-                buf.reserve(meta.size.min(limit).min(64 << 20) as usize);
-                bounded_copy(reader, limit, buf).map(|_| ())
-            }
-            Backing::Dir(_) => self.copy(entry, limit, buf).map(|_| ()),
-        }
-    }
-
     /// Opens an entry for reading as it inflates, with no bound: the caller bounds it.
     /// A zip entry's CRC-32 is checked when its end is read.
     pub fn reader(&self, entry: Entry) -> Result<Box<dyn Read + '_>, EntryError> {

@@ -17,7 +17,7 @@ pub enum DayParse {
         /// Elements delivered before the problem.
         read: u64,
         /// What went wrong, with line and column.
-        error: String,
+        error: serde_json::Error,
     },
 }
 
@@ -59,7 +59,7 @@ pub fn for_each_element_in<'de, R: serde_json::de::Read<'de>>(
         .and_then(|()| de.end());
     match result {
         Ok(()) => DayParse::Complete,
-        Err(e) => DayParse::Broken { read, error: e.to_string() },
+        Err(e) => DayParse::Broken { read, error: e },
     }
 }
 
@@ -237,7 +237,7 @@ pub fn for_each_message<'de>(
     let result = (&mut de).deserialize_seq(visitor).and_then(|()| de.end());
     match result {
         Ok(()) => DayParse::Complete,
-        Err(e) => DayParse::Broken { read, error: e.to_string() },
+        Err(e) => DayParse::Broken { read, error: e },
     }
 }
 
@@ -257,7 +257,7 @@ mod tests {
     fn not_an_array() {
         let r = for_each_element(r#"{"a":1}"#, |_, _| {});
         let DayParse::Broken { read: 0, error } = r else { panic!("should fail") };
-        assert!(error.contains("array"), "{error}");
+        assert!(error.to_string().contains("array"), "{error}");
     }
 
     #[test]

@@ -11,13 +11,14 @@
 //! memory is bounded by the window and by the export's directory and user ids, not by the
 //! number of messages, files or memberships.
 
+pub mod chunks;
 pub mod dayfile;
 pub mod fields;
 pub mod membership;
 pub mod records;
 pub mod urls;
 
-use crate::source::{Entry, EntryError, EntryRuns, ExportSource};
+use crate::source::{Entry, EntryRuns, ExportSource};
 use crate::spool::{FirstSeen, LazyFile, Spool, SpoolRange, SpoolReader};
 use crate::{ExtractError, ExtractOptions, Progress};
 use chatport_model::jsonl::{sha256_hex, write_json_file};
@@ -57,10 +58,12 @@ const DAY_WINDOW: usize = 4;
 const WINDOW_BYTES: u64 = 256 << 10;
 const WIDE_WINDOW_BYTES: u64 = 512 << 10;
 
-/// Duplicate `ts` are looked for among the messages of the same day file and of the day
-/// files just before it, as many as fit in this much declared size (at least one): a copy
-/// of a message sits next to it in a sorted export. The span does not depend on how day
-/// files are grouped for parsing, so the warnings do not depend on timing.
+/// Duplicate `ts` are looked for among the messages of the same chunk of a day file (see
+/// [`chunks`]; a day file is one chunk unless it is larger than [`CHUNK_BYTES`]) and of
+/// the chunks just before it, of this day file and the ones before, as many as fit in this
+/// much text (at least one): a copy of a message sits next to it in a sorted export. The
+/// span depends neither on how day files are grouped for parsing nor on a day file's size,
+/// so the warnings do not depend on timing and the memory not on the day files.
 const LOOKBACK_BYTES: u64 = 1 << 20;
 
 /// Everything the reader needs while running.
@@ -118,55 +121,6 @@ impl Run<'_> {
         match name.strip_prefix(self.prefix.as_str()) {
             Some(rel) => rel.to_owned(),
             None => name,
-        }
-    }
-
-    /// Reads an entry (named `rel` in warnings) with the per-entry and total bounds, as
-    /// text, into a reused buffer: the text borrows from `buf` unless invalid UTF-8 had to
-    /// be replaced. Problems become warnings.
-    fn read_text_into<'b>(
-        &self,
-        entry: Entry,
-        rel: &str,
-        warnings: &mut Vec<Warning>,
-        buf: &'b mut Vec<u8>,
-    ) -> Option<std::borrow::Cow<'b, str>> {
-        match self.source.read_into(entry, self.opts.max_json_bytes, buf) {
-            Ok(()) => {}
-            Err(EntryError::TooLarge { limit }) => {
-                warnings.push(Warning::new(
-                    WarningCode::EntryTooLarge,
-                    Some(rel),
-                    None,
-                    format!("inflates to more than {limit} bytes (--max-json-bytes): skipped"),
-                ));
-                return None;
-            }
-            Err(EntryError::Read(e)) => {
-                warnings.push(Warning::new(
-                    WarningCode::UnreadableSource,
-                    Some(rel),
-                    None,
-                    format!("{e}: skipped"),
-                ));
-                return None;
-            }
-        }
-        if !self.charge(buf.len() as u64, rel, warnings) {
-            return None;
-        }
-        match std::str::from_utf8(buf) {
-            Ok(s) => Some(std::borrow::Cow::Borrowed(s)),
-            Err(e) => {
-                let at = e.valid_up_to();
-                warnings.push(Warning::new(
-                    WarningCode::InvalidUtf8,
-                    Some(rel),
-                    None,
-                    format!("invalid UTF-8 at byte {at}: replaced with U+FFFD"),
-                ));
-                Some(String::from_utf8_lossy(buf).into_owned().into())
-            }
         }
     }
 
@@ -497,10 +451,15 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-/// What one day file yields.
+/// What one chunk of a day file yields (see [`chunks`]): a day file is one chunk unless
+/// it is larger than [`CHUNK_BYTES`].
 #[derive(Default)]
 struct DayOutput {
     file: String,
+    /// Whether this is the day file's last chunk.
+    end_of_day: bool,
+    /// Bytes of the chunk's text.
+    text_bytes: u64,
     lines: Vec<u8>,
     records: u64,
     /// `(ts µs, thread root µs if a reply, record index, may be a thread root)` per message.
@@ -515,44 +474,162 @@ struct DayOutput {
     reactions: u64,
 }
 
+/// Day files are parsed in chunks of about this many bytes of text: the memory a day file
+/// takes does not grow with its size.
+const CHUNK_BYTES: usize = 128 << 10;
+
 thread_local! {
-    /// Each worker's buffer for the inflated day file it is reading, kept between day
-    /// files so that each one does not allocate and fault in fresh pages.
-    static DAY_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Each worker's buffer for the chunks of the day file it is reading, kept between
+    /// day files so that each one does not allocate and fault in fresh pages.
+    static DAY_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// A day file larger than this does not keep its buffer for the next one.
-const KEPT_BUFFER_BYTES: usize = 64 << 20;
+/// A chunk buffer grown larger than this (by a very large message) is not kept.
+const KEPT_BUFFER_BYTES: usize = 4 << 20;
 
-fn process_day(run: &Run<'_>, conv_id: &str, entry: Entry) -> DayOutput {
-    DAY_BUFFER.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            let out = process_day_in(run, conv_id, entry, &mut buf);
-            if buf.capacity() > KEPT_BUFFER_BYTES {
-                *buf = Vec::new();
-            }
-            out
+/// Parses day file `entry` (of `declared` bytes, as a hint) chunk by chunk, handing each
+/// chunk's output to `each` in order; the last one has `end_of_day` set. Problems with
+/// the file are warnings in the outputs; the errors are `each`'s.
+fn process_day(
+    run: &Run<'_>,
+    conv_id: &str,
+    entry: Entry,
+    declared: u64,
+    each: &mut dyn FnMut(DayOutput) -> Result<(), ExtractError>,
+) -> Result<(), ExtractError> {
+    let mut buf = DAY_BUFFER.take();
+    let result = process_day_in(run, conv_id, entry, declared, &mut buf, each);
+    if buf.capacity() <= KEPT_BUFFER_BYTES {
+        DAY_BUFFER.set(buf);
+    }
+    result
+}
+
+fn process_day_in(
+    run: &Run<'_>,
+    conv_id: &str,
+    entry: Entry,
+    declared: u64,
+    buf: &mut Vec<u8>,
+    each: &mut dyn FnMut(DayOutput) -> Result<(), ExtractError>,
+) -> Result<(), ExtractError> {
+    let file = run.rel(entry);
+    let inner = match run.source.reader(entry) {
+        Ok(r) => r,
+        Err(e) => {
+            let why = format!("{e}: skipped");
+            let warnings = vec![Warning::new(WarningCode::UnreadableSource, Some(&file), None, why)];
+            return each(DayOutput { file, end_of_day: true, warnings, ..Default::default() });
         }
-        Err(_) => process_day_in(run, conv_id, entry, &mut Vec::new()),
-    })
+    };
+    let bounded = Bounded { inner, run, read: 0, stop: None };
+    let mut chunks = chunks::Chunks::new(bounded, CHUNK_BYTES, std::mem::take(buf), Some(declared));
+    // Elements of the day file before the current chunk.
+    let mut read = 0u64;
+    let mut invalid_utf8 = false;
+    while let Some(chunk) = chunks.next_chunk() {
+        let mut out = DayOutput {
+            file: file.clone(),
+            end_of_day: chunk.last,
+            text_bytes: chunk.bytes.len() as u64,
+            ..Default::default()
+        };
+        let mut warnings = Vec::new();
+        let text = match std::str::from_utf8(chunk.bytes) {
+            Ok(s) => std::borrow::Cow::Borrowed(s),
+            Err(e) => {
+                // A chunk ends at an ASCII byte: replacing chunk by chunk gives the same
+                // text as replacing in the whole file.
+                if !invalid_utf8 {
+                    invalid_utf8 = true;
+                    let at = chunk.offset + e.valid_up_to() as u64;
+                    warnings.push(Warning::new(
+                        WarningCode::InvalidUtf8,
+                        Some(&file),
+                        None,
+                        format!("invalid UTF-8 at byte {at}: replaced with U+FFFD"),
+                    ));
+                }
+                std::borrow::Cow::Owned(String::from_utf8_lossy(chunk.bytes).into_owned())
+            }
+        };
+        let (parsed, broken) = parse_chunk(run, conv_id, &text, read, &mut out, &mut warnings);
+        read += parsed;
+        let broken = broken.map(|e| match e.line() {
+            0 => e.to_string(),
+            line => {
+                let full = e.to_string();
+                let suffix = format!(" at line {line} column {}", e.column());
+                let bare = full.strip_suffix(suffix.as_str()).unwrap_or(&full);
+                let (line, column) = chunk.file_position(line, e.column());
+                format!("{bare} at line {line} column {column}")
+            }
+        });
+        let last = chunk.last || broken.is_some();
+        out.end_of_day = last;
+        if last {
+            let stop = chunks.get_ref().stop.as_ref();
+            let kept = match broken {
+                Some(_) => format!("the {read} record(s) before were kept, the rest skipped"),
+                None => format!("its {read} record(s) were kept"),
+            };
+            let warning = match (stop, broken) {
+                (Some(Stop::TooLarge), _) => Some((
+                    WarningCode::EntryTooLarge,
+                    format!("inflates to more than {} bytes (--max-json-bytes): {kept}", run.opts.max_json_bytes),
+                )),
+                (Some(Stop::Total), _) => Some((
+                    WarningCode::TotalTooLarge,
+                    format!(
+                        "the export inflates beyond {} bytes (--max-total-bytes): {kept}",
+                        run.opts.max_total_bytes
+                    ),
+                )),
+                (Some(Stop::Read(e)), _) => Some((WarningCode::UnreadableSource, format!("{e}: {kept}"))),
+                (None, Some(error)) => Some((
+                    WarningCode::InvalidJson,
+                    format!(
+                        "not a valid JSON array of messages after {read} record(s): {error}; the records before were kept"
+                    ),
+                )),
+                (None, None) => None,
+            };
+            if let Some((code, why)) = warning {
+                warnings.push(Warning::new(code, Some(&file), Some(read), why));
+            }
+        }
+        out.warnings = warnings;
+        each(out)?;
+        if last {
+            break;
+        }
+    }
+    *buf = chunks.into_buffer();
+    Ok(())
 }
 
-fn process_day_in(run: &Run<'_>, conv_id: &str, entry: Entry, buf: &mut Vec<u8>) -> DayOutput {
-    let mut out = DayOutput { file: run.rel(entry), ..Default::default() };
-    let mut warnings = Vec::new();
-    let Some(text) = run.read_text_into(entry, &out.file, &mut warnings, buf) else {
-        out.warnings = warnings;
-        return out;
-    };
-    let may_hold_secrets = urls::suspicious(&text);
-    // The canonical lines are about two thirds of the day file's size: one allocation
+/// Parses one chunk's messages (the day file's elements from `first` on) into `out`;
+/// returns how many elements it read and the parse error that ended it, if any.
+fn parse_chunk(
+    run: &Run<'_>,
+    conv_id: &str,
+    text: &str,
+    first: u64,
+    out: &mut DayOutput,
+    warnings: &mut Vec<Warning>,
+) -> (u64, Option<serde_json::Error>) {
+    let may_hold_secrets = urls::suspicious(text);
+    // The canonical lines are about two thirds of the chunk's size: one allocation
     // instead of a chain of doublings and copies.
     out.lines = run.lines_buffer();
     out.lines.reserve(text.len() / 4 * 3);
     let file = out.file.clone();
     let mut refs = Vec::new();
-    let result = dayfile::for_each_message(&text, may_hold_secrets, |index, parsed| {
-        let mut ctx = Ctx { file: &file, index, warnings: &mut warnings };
+    let mut read = 0u64;
+    let result = dayfile::for_each_message(text, may_hold_secrets, |i, parsed| {
+        let index = first + i;
+        read = i + 1;
+        let mut ctx = Ctx { file: &file, index, warnings };
         let Some(fields) = parsed.fields.take() else {
             records::not_an_object(&mut ctx);
             return;
@@ -591,16 +668,10 @@ fn process_day_in(run: &Run<'_>, conv_id: &str, entry: Entry, buf: &mut Vec<u8>)
         }
         out.files.extend(conv.files);
     });
-    if let DayParse::Broken { read, error } = result {
-        warnings.push(Warning::new(
-            WarningCode::InvalidJson,
-            Some(&file),
-            Some(read),
-            format!("not a valid JSON array of messages after {read} record(s): {error}; the records before were kept"),
-        ));
+    match result {
+        DayParse::Complete => (read, None),
+        DayParse::Broken { read, error } => (read, Some(error)),
     }
-    out.warnings = warnings;
-    out
 }
 
 /// Appends the canonical JSON of `msg` whose `extra` is its own `extra` (the interpreted
@@ -879,13 +950,13 @@ impl SpooledWarnings {
     }
 }
 
-/// The `ts` (µs) of the messages of the current day file and of the day files before it
-/// within [`LOOKBACK_BYTES`], for the duplicate check.
+/// The `ts` (µs) of the messages of the current chunk of a day file and of the chunks
+/// before it within [`LOOKBACK_BYTES`], for the duplicate check.
 #[derive(Default)]
 struct RecentTs {
-    /// Each `ts` with the last day (by sequence number) it was seen in.
+    /// Each `ts` with the last chunk (by sequence number) it was seen in.
     seen: HashMap<i64, u64>,
-    /// The days looked back on: sequence number, declared size, their `ts`.
+    /// The chunks looked back on: sequence number, size, their `ts`.
     days: std::collections::VecDeque<(u64, u64, Vec<i64>)>,
     bytes: u64,
     day: u64,
@@ -893,16 +964,16 @@ struct RecentTs {
 }
 
 impl RecentTs {
-    /// Records `ts` in the current day; true when it was seen in the look-back already.
+    /// Records `ts` in the current chunk; true when it was seen in the look-back already.
     fn is_duplicate(&mut self, ts: i64) -> bool {
         self.current.push(ts);
         self.seen.insert(ts, self.day).is_some()
     }
 
-    /// Ends the current day, of `declared` bytes, and drops the days past the look-back.
-    fn end_day(&mut self, declared: u64) {
-        self.days.push_back((self.day, declared, std::mem::take(&mut self.current)));
-        self.bytes = self.bytes.saturating_add(declared);
+    /// Ends the current chunk, of `size` bytes, and drops the chunks past the look-back.
+    fn end_chunk(&mut self, size: u64) {
+        self.days.push_back((self.day, size, std::mem::take(&mut self.current)));
+        self.bytes = self.bytes.saturating_add(size);
         self.day += 1;
         while self.days.len() > 1 && self.bytes > LOOKBACK_BYTES {
             let Some((day, size, stamps)) = self.days.pop_front() else { break };
@@ -956,6 +1027,100 @@ fn file_key(id: &str) -> u128 {
     u128::from_be_bytes(key)
 }
 
+/// What a conversation gathers from its day files' outputs, taken in order: the messages
+/// file, the duplicate and reply-root checks, spooled file records and warnings, unknown
+/// users and membership events.
+struct DaySink<'r, 'a> {
+    run: &'r Run<'a>,
+    /// The conversation's place, for file positions.
+    index: usize,
+    writer: DataFileWriter,
+    warnings: Vec<Warning>,
+    warning_spool: WarningSpool,
+    // Memory here must not grow with the conversation: duplicate `ts` are looked for among
+    // recent day files only (`LOOKBACK_BYTES`), and reply roots among thread roots only.
+    recent_ts: RecentTs,
+    roots: ThreadRoots,
+    // A reply whose root is not seen yet: (root, day file, record). The day file is its
+    // place in `days`, so an export of orphan replies holds 24 bytes for each.
+    pending_replies: PendingReplies,
+    file_spool_path: std::path::PathBuf,
+    file_spool: LazyFile,
+    spooled: u64,
+    keys: Vec<(u128, u64)>,
+    line: Vec<u8>,
+    unknown_users: Vec<(String, String, u64)>,
+    unknown_seen: HashSet<String>,
+    events: membership::MembershipEvents<'r>,
+    replies: u64,
+    reactions: u64,
+}
+
+impl DaySink<'_, '_> {
+    /// Takes one output of day file `day_index`.
+    fn take(&mut self, day_index: usize, mut day: DayOutput) -> Result<(), ExtractError> {
+        let run = self.run;
+        self.writer.write_lines(&day.lines, day.records)?;
+        run.recycle_lines(std::mem::take(&mut day.lines));
+        run.progress.advance(u64::from(day.end_of_day), day.records);
+        for (ts, root, index, may_be_root) in &day.metas {
+            if self.recent_ts.is_duplicate(*ts) {
+                self.warnings.push(Warning::new(
+                    WarningCode::DuplicateTs,
+                    Some(&day.file),
+                    Some(*index),
+                    "a message with the same `ts` is already in this conversation: both kept",
+                ));
+            }
+            if *may_be_root {
+                self.roots.insert(*ts);
+            }
+            if let Some(root) = root {
+                if !self.roots.contains(*root) {
+                    self.pending_replies.push((*root, day_index, *index))?;
+                }
+            }
+        }
+        for f in day.files {
+            let path = &self.file_spool_path;
+            let io = |e: std::io::Error| ExtractError::Output { path: path.clone(), source: e };
+            self.line.clear();
+            crate::jsonout::to_vec_into(&mut self.line, &f).map_err(|e| io(std::io::Error::other(e)))?;
+            self.line.push(b'\n');
+            self.file_spool.write_all(&self.line).map_err(io)?;
+            if self.spooled > 0xffff_ffff {
+                return Err(io(std::io::Error::other("more than 2^32 file references in one conversation")));
+            }
+            self.keys.push((file_key(&f.id), file_position(self.index, self.spooled)));
+            self.spooled += 1;
+        }
+        for (id, index) in day.unknown_users {
+            if self.unknown_seen.insert(id.clone()) {
+                self.unknown_users.push((id, day.file.clone(), index));
+            }
+        }
+        for (ts, user, join) in day.membership_events {
+            self.events
+                .push(ts.as_str(), &user, join, &run.known_users)
+                .map_err(|e| ExtractError::Output { path: run.conversations.path().to_owned(), source: e })?;
+        }
+        self.warnings.extend(day.warnings);
+        self.recent_ts.end_chunk(day.text_bytes);
+        self.replies += day.replies;
+        self.reactions += day.reactions;
+        Ok(())
+    }
+
+    /// Hands the file keys taken so far to the first-seen sort and spools the warnings.
+    fn flush(&mut self) -> Result<(), ExtractError> {
+        self.run
+            .first_seen
+            .add(&mut self.keys)
+            .map_err(|e| ExtractError::Output { path: self.run.out.join(SPOOL), source: e })?;
+        self.warning_spool.drain(&mut self.warnings)
+    }
+}
+
 fn process_conversation(
     run: &Run<'_>,
     index: usize,
@@ -964,25 +1129,28 @@ fn process_conversation(
 ) -> Result<ConversationOutput, ExtractError> {
     let stem = file_stem_for(&conversation.id);
     conversation.messages_path = format!("messages/{stem}.jsonl");
-    let mut writer = DataFileWriter::create(run.out, &conversation.messages_path)?;
-    let mut warnings = Vec::new();
-    // Memory here must not grow with the conversation: duplicate `ts` are looked for among
-    // recent day files only (`LOOKBACK_BYTES`), and reply roots among thread roots only.
-    let mut recent_ts = RecentTs::default();
-    let mut roots = ThreadRoots::default();
-    // A reply whose root is not seen yet: (root, day file, record). The day file is its
-    // place in `days`, so an export of orphan replies holds 24 bytes for each.
-    let mut pending_replies = PendingReplies::new(run.out.join(SPOOL).join(format!("pending-{stem}.bin")));
-    let mut warning_spool = WarningSpool::new(run.out.join(SPOOL).join(format!("warnings-{stem}.jsonl")));
-    let file_spool_path = run.out.join(SPOOL).join(format!("files-{stem}.jsonl"));
-    let mut file_spool = LazyFile::new(file_spool_path.clone());
-    let mut spooled = 0u64;
-    let mut keys: Vec<(u128, u64)> = Vec::new();
-    let mut line = Vec::new();
-    let mut unknown_users = Vec::new();
-    let mut unknown_seen: HashSet<String> = HashSet::new();
-    let mut events = membership::MembershipEvents::default();
-    let (mut replies, mut reactions) = (0, 0);
+    let spool = run.out.join(SPOOL);
+    let file_spool_path = spool.join(format!("files-{stem}.jsonl"));
+    let mut sink = DaySink {
+        run,
+        index,
+        writer: DataFileWriter::create(run.out, &conversation.messages_path)?,
+        warnings: Vec::new(),
+        warning_spool: WarningSpool::new(spool.join(format!("warnings-{stem}.jsonl"))),
+        recent_ts: RecentTs::default(),
+        roots: ThreadRoots::default(),
+        pending_replies: PendingReplies::new(spool.join(format!("pending-{stem}.bin"))),
+        file_spool: LazyFile::new(file_spool_path.clone()),
+        file_spool_path,
+        spooled: 0,
+        keys: Vec::new(),
+        line: Vec::new(),
+        unknown_users: Vec::new(),
+        unknown_seen: HashSet::new(),
+        events: membership::MembershipEvents::default(),
+        replies: 0,
+        reactions: 0,
+    };
     let mut rest = days;
     // Each day file's declared size, read once (it costs a directory record read): the
     // window's, and the first of the next window when it did not fit in this one.
@@ -1009,65 +1177,50 @@ fn process_conversation(
         let first_day = days.len() - rest.len();
         let (window, later) = rest.split_at(take);
         rest = later;
-        let outputs: Vec<DayOutput> =
-            window.par_iter().map(|&e| process_day(run, &conversation.id, e)).collect();
-        for ((day_index, mut day), &declared) in (first_day..).zip(outputs).zip(&sizes) {
-            writer.write_lines(&day.lines, day.records)?;
-            run.recycle_lines(std::mem::take(&mut day.lines));
-            run.progress.advance(1, day.records);
-            for (ts, root, index, may_be_root) in &day.metas {
-                if recent_ts.is_duplicate(*ts) {
-                    warnings.push(Warning::new(
-                        WarningCode::DuplicateTs,
-                        Some(&day.file),
-                        Some(*index),
-                        "a message with the same `ts` is already in this conversation: both kept",
-                    ));
-                }
-                if *may_be_root {
-                    roots.insert(*ts);
-                }
-                if let Some(root) = root {
-                    if !roots.contains(*root) {
-                        pending_replies.push((*root, day_index, *index))?;
-                    }
-                }
-            }
-            for f in day.files {
-                let io =
-                    |e: std::io::Error| ExtractError::Output { path: file_spool_path.clone(), source: e };
-                line.clear();
-                crate::jsonout::to_vec_into(&mut line, &f).map_err(|e| io(std::io::Error::other(e)))?;
-                line.push(b'\n');
-                file_spool.write_all(&line).map_err(io)?;
-                if spooled > 0xffff_ffff {
-                    return Err(io(std::io::Error::other(
-                        "more than 2^32 file references in one conversation",
-                    )));
-                }
-                keys.push((file_key(&f.id), file_position(index, spooled)));
-                spooled += 1;
-            }
-            for (id, index) in day.unknown_users {
-                if unknown_seen.insert(id.clone()) {
-                    unknown_users.push((id, day.file.clone(), index));
-                }
-            }
-            for (ts, user, join) in day.membership_events {
-                events.push(ts.as_str(), &user, join, &run.known_users).map_err(|e| {
-                    ExtractError::Output { path: run.conversations.path().to_owned(), source: e }
-                })?;
-            }
-            warnings.extend(day.warnings);
-            recent_ts.end_day(declared);
-            replies += day.replies;
-            reactions += day.reactions;
+        if let [entry] = window {
+            // A day file alone in its window (a large one, or the last): its chunks are
+            // written as they are parsed, so it is never held whole.
+            let declared = sizes[0];
+            process_day(run, &conversation.id, *entry, declared, &mut |out| {
+                sink.take(first_day, out)?;
+                sink.flush()
+            })?;
+            continue;
         }
-        run.first_seen
-            .add(&mut keys)
-            .map_err(|e| ExtractError::Output { path: run.out.join(SPOOL), source: e })?;
-        warning_spool.drain(&mut warnings)?;
+        let outputs = window
+            .par_iter()
+            .zip(&sizes)
+            .map(|(&entry, &declared)| {
+                let mut chunks = Vec::new();
+                process_day(run, &conversation.id, entry, declared, &mut |out| {
+                    chunks.push(out);
+                    Ok(())
+                })
+                .map(|()| chunks)
+            })
+            .collect::<Result<Vec<Vec<DayOutput>>, ExtractError>>()?;
+        for (day_index, chunks) in (first_day..).zip(outputs) {
+            for out in chunks {
+                sink.take(day_index, out)?;
+            }
+        }
+        sink.flush()?;
     }
+    let DaySink {
+        writer,
+        mut warnings,
+        mut warning_spool,
+        roots,
+        pending_replies,
+        file_spool,
+        file_spool_path,
+        spooled,
+        unknown_users,
+        events,
+        replies,
+        reactions,
+        ..
+    } = sink;
     let pending_path = pending_replies.spilled.path().to_owned();
     pending_replies.for_each(|root, day, index| {
         if !roots.contains(root) {
@@ -1657,20 +1810,20 @@ mod tests {
         let third = LOOKBACK_BYTES / 3;
         // Day 0: 1, 2, 2 (a duplicate within the day).
         assert_eq!([1, 2, 2].map(|ts| recent.is_duplicate(ts)), [false, false, true]);
-        recent.end_day(third);
+        recent.end_chunk(third);
         // Days 1 and 2 still see day 0.
         assert!(recent.is_duplicate(1));
-        recent.end_day(third);
+        recent.end_chunk(third);
         assert!(recent.is_duplicate(2));
-        recent.end_day(third);
+        recent.end_chunk(third);
         // Day 3: three days of a third still fit, so day 0 is looked back on too.
         assert_eq!([1, 2, 3].map(|ts| recent.is_duplicate(ts)), [true, true, false]);
         // A day larger than the look-back: it alone is looked back on, the days before
         // leave (and their `ts` with them, unless seen again since).
-        recent.end_day(LOOKBACK_BYTES + 1);
+        recent.end_chunk(LOOKBACK_BYTES + 1);
         assert_eq!(recent.days.len(), 1);
         assert!(recent.is_duplicate(3));
-        recent.end_day(0);
+        recent.end_chunk(0);
         assert_eq!(recent.days.len(), 1);
         assert_eq!([1, 2, 3].map(|ts| recent.is_duplicate(ts)), [false, false, true]);
     }

@@ -1,0 +1,453 @@
+//! Cutting a day file, as it inflates, into chunks of whole messages. Each chunk is the
+//! text of a JSON array of the next messages, so the memory a day file takes is bounded by
+//! the chunk size and its largest message, not by the day file's size (a busy channel's
+//! day can be hundreds of megabytes).
+//!
+//! A file smaller than the chunk size is one chunk, handed out unchanged and never scanned.
+//! A larger one is scanned for the commas between the top-level elements of its array:
+//! the chunk ends at the first such comma past the chunk size, which is overwritten with
+//! `]`, and the next chunk starts there with `[`. A comma is only cut at when a value
+//! follows it, so `[1, ]` still fails as it would whole. A parse error is reported at the
+//! same place as in the whole file: [`Chunk::file_position`] maps a chunk's line and
+//! column back to the file's.
+
+use std::io::{self, Read};
+
+/// Hands out the chunks of a JSON array read from `reader`; see the module doc.
+pub struct Chunks<R> {
+    reader: R,
+    buf: Vec<u8>,
+    target: usize,
+    /// The previous chunk ended at this comma (now `]`): the next one starts there.
+    cut: Option<usize>,
+    scan: Scan,
+    eof: bool,
+    done: bool,
+    error: Option<io::Error>,
+    /// Offset, 0-based line and byte column in the file of `buf[0]`.
+    offset: u64,
+    line: u64,
+    column: u64,
+}
+
+/// Where the scan of the current chunk is; it starts inside the array.
+#[derive(Default)]
+struct Scan {
+    /// Bytes of the buffer scanned.
+    scanned: usize,
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
+    /// The first value byte was seen (it has to be `[` for a cut to be made).
+    started: bool,
+    not_array: bool,
+    /// A value was seen since the chunk's start or the last top-level comma: a comma
+    /// right after `[` or another comma is no place to cut.
+    after_value: bool,
+    /// A comma between top-level elements, past the chunk size, waiting for the next byte
+    /// that is not white space.
+    comma: Option<usize>,
+}
+
+/// One chunk: the text of a JSON array (or, for a file that is not an array, the whole
+/// file), with where it starts in the file.
+pub struct Chunk<'a> {
+    /// The chunk's bytes.
+    pub bytes: &'a [u8],
+    /// Offset in the file of the chunk's first byte.
+    pub offset: u64,
+    /// 0-based line and byte column in the file of the chunk's first byte.
+    pub line: u64,
+    /// See `line`.
+    pub column: u64,
+    /// Whether this is the file's last chunk.
+    pub last: bool,
+}
+
+impl Chunk<'_> {
+    /// The 1-based line and column in the file of a position serde_json reports in this
+    /// chunk (line 1-based, column counted from the line's start).
+    pub fn file_position(&self, line: usize, column: usize) -> (u64, u64) {
+        if line <= 1 {
+            (self.line + 1, self.column + column as u64)
+        } else {
+            (self.line + line as u64, column as u64)
+        }
+    }
+}
+
+impl<R: Read> Chunks<R> {
+    /// Reads `reader` in chunks of about `target` bytes, into `buf` (cleared; its
+    /// allocation is reused). `hint` is the file's declared size, if known, to size the
+    /// first read.
+    pub fn new(reader: R, target: usize, mut buf: Vec<u8>, hint: Option<u64>) -> Self {
+        buf.clear();
+        let first = hint.map_or(64 << 10, |h| h.min(target as u64) as usize + 1);
+        buf.reserve(first);
+        Chunks {
+            reader,
+            buf,
+            target: target.max(1),
+            cut: None,
+            scan: Scan::default(),
+            eof: false,
+            done: false,
+            error: None,
+            offset: 0,
+            line: 0,
+            column: 0,
+        }
+    }
+
+    /// The read error that ended the file early, if any (after the last chunk).
+    pub fn error(&self) -> Option<&io::Error> {
+        self.error.as_ref()
+    }
+
+    /// The reader.
+    pub fn get_ref(&self) -> &R {
+        &self.reader
+    }
+
+    /// Gives the buffer back, for the next file.
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.buf
+    }
+
+    /// The next chunk, `None` after the last one.
+    pub fn next_chunk(&mut self) -> Option<Chunk<'_>> {
+        if self.done {
+            return None;
+        }
+        if let Some(cut) = self.cut.take() {
+            self.advance(cut);
+            self.buf.drain(..cut);
+            self.buf[0] = b'[';
+            self.scan = Scan { scanned: 1, depth: 1, started: true, ..Scan::default() };
+        }
+        loop {
+            if self.buf.len() > self.target {
+                if let Some(cut) = self.find_cut() {
+                    self.buf[cut] = b']';
+                    self.cut = Some(cut);
+                    return Some(self.chunk(cut + 1, false));
+                }
+            }
+            if self.eof {
+                self.done = true;
+                return Some(self.chunk(self.buf.len(), true));
+            }
+            self.fill();
+        }
+    }
+
+    fn chunk(&self, end: usize, last: bool) -> Chunk<'_> {
+        Chunk { bytes: &self.buf[..end], offset: self.offset, line: self.line, column: self.column, last }
+    }
+
+    /// Moves the file position past `buf[..n]`.
+    fn advance(&mut self, n: usize) {
+        let consumed = &self.buf[..n];
+        self.offset += n as u64;
+        match memchr::memrchr(b'\n', consumed) {
+            Some(last) => {
+                self.line += memchr::memchr_iter(b'\n', consumed).count() as u64;
+                self.column = (n - last - 1) as u64;
+            }
+            None => self.column += n as u64,
+        }
+    }
+
+    /// Reads up to about half a chunk more (at least 64 KiB).
+    fn fill(&mut self) {
+        let want = (self.target / 2).max(64 << 10) as u64;
+        match (&mut self.reader).take(want).read_to_end(&mut self.buf) {
+            Ok(n) if (n as u64) < want => self.eof = true,
+            Ok(_) => {}
+            Err(e) => {
+                // The bytes read before the error are in the buffer.
+                self.error = Some(e);
+                self.eof = true;
+            }
+        }
+    }
+
+    /// Scans on from where the scan stopped, for the first comma between top-level
+    /// elements at or past the chunk size that a value follows.
+    fn find_cut(&mut self) -> Option<usize> {
+        let s = &mut self.scan;
+        if s.not_array {
+            return None;
+        }
+        let buf = &self.buf;
+        let mut i = s.scanned;
+        while i < buf.len() {
+            let b = buf[i];
+            if s.in_string {
+                // Jump to the next quote or backslash.
+                if s.escaped {
+                    s.escaped = false;
+                    i += 1;
+                    continue;
+                }
+                match memchr::memchr2(b'"', b'\\', &buf[i..]) {
+                    Some(k) => {
+                        i += k;
+                        if buf[i] == b'\\' {
+                            s.escaped = true;
+                        } else {
+                            s.in_string = false;
+                        }
+                        i += 1;
+                        continue;
+                    }
+                    None => {
+                        i = buf.len();
+                        break;
+                    }
+                }
+            }
+            if matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+                i += 1;
+                continue;
+            }
+            if let Some(comma) = s.comma.take() {
+                if b != b']' {
+                    s.scanned = i;
+                    return Some(comma);
+                }
+            }
+            match b {
+                b'"' => s.in_string = true,
+                b'[' | b'{' => {
+                    if !s.started && b == b'{' {
+                        s.not_array = true;
+                        s.scanned = buf.len();
+                        return None;
+                    }
+                    s.depth += 1;
+                    if !s.started {
+                        // The array's own `[`: no value yet.
+                        s.started = true;
+                        i += 1;
+                        continue;
+                    }
+                }
+                b']' | b'}' => s.depth = s.depth.saturating_sub(1),
+                b',' if s.depth == 1 => {
+                    if s.after_value && i >= self.target {
+                        s.comma = Some(i);
+                    }
+                    s.after_value = false;
+                    i += 1;
+                    continue;
+                }
+                _ if !s.started => {
+                    s.not_array = true;
+                    s.scanned = buf.len();
+                    return None;
+                }
+                _ => {}
+            }
+            if s.depth >= 1 {
+                s.after_value = true;
+            }
+            i += 1;
+        }
+        s.scanned = i;
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Yields at most `step` bytes a read.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(self.1).min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    /// The chunks of `text` cut at `target`, as strings, the same with reads of any size.
+    fn chunks(text: &str, target: usize) -> Vec<String> {
+        let read = |reader: &mut dyn Read| {
+            let mut c = Chunks::new(reader, target, Vec::new(), None);
+            let mut out = Vec::new();
+            while let Some(chunk) = c.next_chunk() {
+                out.push(String::from_utf8(chunk.bytes.to_vec()).unwrap());
+            }
+            out
+        };
+        let whole = read(&mut text.as_bytes());
+        assert_eq!(read(&mut Trickle(text.as_bytes(), 3)), whole);
+        whole
+    }
+
+    /// What parsing `text` as an array of values gives: the values read before an error
+    /// and the error's message, line and column; chunk by chunk when `target` is given.
+    fn parse(text: &[u8], target: Option<usize>) -> (Vec<serde_json::Value>, Option<String>) {
+        use serde::de::Deserializer as _;
+        fn one(bytes: &[u8], values: &mut Vec<serde_json::Value>) -> Result<(), serde_json::Error> {
+            struct Each<'v>(&'v mut Vec<serde_json::Value>);
+            impl<'de> serde::de::Visitor<'de> for Each<'_> {
+                type Value = ();
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("an array")
+                }
+                fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+                    while let Some(v) = seq.next_element()? {
+                        self.0.push(v);
+                    }
+                    Ok(())
+                }
+            }
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            (&mut de).deserialize_seq(Each(values))?;
+            de.end()
+        }
+        let describe = |e: &serde_json::Error, (line, column): (u64, u64)| {
+            let message = e.to_string();
+            let bare = message.split(" at line ").next().unwrap_or_default().to_owned();
+            format!("{bare} @{line}:{column}")
+        };
+        let mut values = Vec::new();
+        let Some(target) = target else {
+            let error =
+                one(text, &mut values).err().map(|e| describe(&e, (e.line() as u64, e.column() as u64)));
+            return (values, error);
+        };
+        let mut c = Chunks::new(text, target, Vec::new(), None);
+        while let Some(chunk) = c.next_chunk() {
+            if let Err(e) = one(chunk.bytes, &mut values) {
+                let at = chunk.file_position(e.line(), e.column());
+                return (values, Some(describe(&e, at)));
+            }
+        }
+        (values, None)
+    }
+
+    #[test]
+    fn small_files_are_one_chunk() {
+        assert_eq!(chunks(r#"[{"a":1},{"b":2}]"#, 100), vec![r#"[{"a":1},{"b":2}]"#]);
+        assert_eq!(chunks("", 100), vec![""]);
+    }
+
+    #[test]
+    fn large_files_are_cut_between_elements() {
+        let text = r#"[{"a":"x,y"},{"b":[1,2]}, {"c":"\",]"} ,{"d":{}}]"#;
+        let got = chunks(text, 1);
+        assert_eq!(got, vec![r#"[{"a":"x,y"}]"#, r#"[{"b":[1,2]}]"#, r#"[ {"c":"\",]"} ]"#, r#"[{"d":{}}]"#]);
+        assert_eq!(parse(text.as_bytes(), Some(1)), parse(text.as_bytes(), None));
+    }
+
+    #[test]
+    fn no_cut_before_a_closing_bracket_or_outside_an_array() {
+        // A trailing comma stays in its chunk, so the parse fails as it would whole.
+        assert_eq!(chunks("[1, ]", 1), vec!["[1, ]"]);
+        assert_eq!(chunks(r#"{"a":[1,2,3]}"#, 1), vec![r#"{"a":[1,2,3]}"#]);
+        assert_eq!(chunks("  7, 8", 1), vec!["  7, 8"]);
+    }
+
+    #[test]
+    fn errors_are_placed_as_in_the_whole_file() {
+        for text in [
+            "[\n  1,\n  2,\n  x\n]",
+            "[1,2,3,4,5,x]",
+            "[1,2,,3]",
+            "[1,2] x",
+            "[1,2,3",
+            "[1,\n2,\n3,\n",
+            "[ ,1,2]",
+            "[,]",
+            "[1,2,]",
+        ] {
+            for target in 1..8 {
+                assert_eq!(
+                    parse(text.as_bytes(), Some(target)),
+                    parse(text.as_bytes(), None),
+                    "{text:?} {target}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_read_error_ends_the_chunks_with_the_bytes_before_it() {
+        let failing = b"[1,2,3,4".chain(Trickle(&[], 1)).chain(Failing);
+        struct Failing;
+        impl Read for Failing {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                Err(io::Error::other("CRC mismatch"))
+            }
+        }
+        let mut c = Chunks::new(failing, 2, Vec::new(), None);
+        let mut got = Vec::new();
+        while let Some(chunk) = c.next_chunk() {
+            got.push(String::from_utf8(chunk.bytes.to_vec()).unwrap());
+        }
+        assert_eq!(got, vec!["[1]", "[2]", "[3]", "[4"]);
+        assert_eq!(c.error().map(ToString::to_string).as_deref(), Some("CRC mismatch"));
+    }
+
+    /// Text that is mostly a JSON array of values, sometimes broken.
+    fn arb_text() -> impl Strategy<Value = Vec<u8>> {
+        let leaf = prop_oneof![
+            Just("1".to_owned()),
+            Just("null".to_owned()),
+            "[a-z,\\[\\]{}\" ]{0,6}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+        ];
+        let value = leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(","))),
+                proptest::collection::vec(inner, 0..4).prop_map(|v| {
+                    let members: Vec<String> =
+                        v.iter().enumerate().map(|(i, x)| format!("\"k{i}\":{x}")).collect();
+                    format!("{{{}}}", members.join(" ,\n"))
+                }),
+            ]
+        });
+        let ws = prop_oneof![Just(""), Just(" "), Just("\n  ")];
+        (proptest::collection::vec((value, ws), 0..8), any::<Option<(prop::sample::Index, u8)>>()).prop_map(
+            |(elements, damage)| {
+                let mut text = String::from("[");
+                for (i, (v, ws)) in elements.iter().enumerate() {
+                    if i > 0 {
+                        text.push(',');
+                    }
+                    text.push_str(ws);
+                    text.push_str(v);
+                }
+                text.push(']');
+                let mut bytes = text.into_bytes();
+                if let Some((at, byte)) = damage {
+                    let at = at.index(bytes.len());
+                    match byte % 3 {
+                        0 => bytes.truncate(at),
+                        1 => bytes.insert(at, b",]x\"{ "[usize::from(byte) % 6]),
+                        _ => {
+                            bytes.remove(at);
+                        }
+                    }
+                }
+                bytes
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn chunked_parse_matches_the_whole_parse(text in arb_text(), target in 1usize..40) {
+            prop_assert_eq!(parse(&text, Some(target)), parse(&text, None));
+        }
+    }
+}
