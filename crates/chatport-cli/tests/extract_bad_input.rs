@@ -410,7 +410,7 @@ fn many_orphan_replies_are_each_named_in_order() {
 /// file, and a broken end.
 #[test]
 fn a_large_day_file_is_read_in_pieces_with_every_record_and_warning_in_place() {
-    let n = 2400;
+    let n = 4800;
     let ts = |i: usize| format!("{}.{:06}", 1_600_000_000 + i, i);
     let mut text = b"[\n".to_vec();
     for i in 0..n {
@@ -426,8 +426,8 @@ fn a_large_day_file_is_read_in_pieces_with_every_record_and_warning_in_place() {
         };
         let thread = match i {
             10 => format!(",\n        \"thread_ts\": \"{}\",\n        \"reply_count\": 1", ts(10)),
-            2300 => format!(",\n        \"thread_ts\": \"{}\"", ts(10)),
-            2310 => ",\n        \"thread_ts\": \"7.000001\"".to_owned(),
+            4700 => format!(",\n        \"thread_ts\": \"{}\"", ts(10)),
+            4710 => ",\n        \"thread_ts\": \"7.000001\"".to_owned(),
             _ => String::new(),
         };
         let record = format!(
@@ -474,7 +474,7 @@ fn a_large_day_file_is_read_in_pieces_with_every_record_and_warning_in_place() {
         ("duplicate_ts", Some(1200)),
         ("invalid_utf8", None),
         ("invalid_json", Some(n as u64)),
-        ("orphan_reply", Some(2310)),
+        ("orphan_reply", Some(4710)),
     ]
     .iter()
     .map(|(c, r)| (c.to_string(), *r))
@@ -487,8 +487,15 @@ fn a_large_day_file_is_read_in_pieces_with_every_record_and_warning_in_place() {
     let detail = |code: &str| {
         w.iter().find(|w| w["code"] == code).and_then(|w| w["detail"].as_str()).unwrap().to_owned()
     };
-    assert!(detail("invalid_utf8").contains(&format!("invalid UTF-8 at byte {bad_at}:")), "{}", detail("invalid_utf8"));
+    assert!(
+        detail("invalid_utf8").contains(&format!("invalid UTF-8 at byte {bad_at}:")),
+        "{}",
+        detail("invalid_utf8")
+    );
     let position = format!("at line {} column {}", whole_error.line(), whole_error.column());
     let broken = detail("invalid_json");
-    assert!(broken.contains(&position) && broken.contains(&format!("after {n} record(s)")), "{broken} / {position}");
+    assert!(
+        broken.contains(&position) && broken.contains(&format!("after {n} record(s)")),
+        "{broken} / {position}"
+    );
 }

@@ -16,7 +16,12 @@ use std::io::{self, Read};
 /// Hands out the chunks of a JSON array read from `reader`; see the module doc.
 pub struct Chunks<R> {
     reader: R,
+    /// The bytes read are `buf[..filled]`; the rest of `buf` is initialized room, kept with the
+    /// buffer from file to file, so a read never clears memory twice.
     buf: Vec<u8>,
+    filled: usize,
+    /// The first read's size: the declared size (and one byte to see the end), if known.
+    first_read: Option<usize>,
     target: usize,
     /// The previous chunk ended at this comma (now `]`): the next one starts there.
     cut: Option<usize>,
@@ -37,7 +42,6 @@ struct Scan {
     scanned: usize,
     depth: u32,
     in_string: bool,
-    escaped: bool,
     /// The first value byte was seen (it has to be `[` for a cut to be made).
     started: bool,
     not_array: bool,
@@ -77,17 +81,17 @@ impl Chunk<'_> {
 }
 
 impl<R: Read> Chunks<R> {
-    /// Reads `reader` in chunks of about `target` bytes, into `buf` (cleared; its
-    /// allocation is reused). `hint` is the file's declared size, if known, to size the
-    /// first read.
-    pub fn new(reader: R, target: usize, mut buf: Vec<u8>, hint: Option<u64>) -> Self {
-        buf.clear();
-        let first = hint.map_or(64 << 10, |h| h.min(target as u64) as usize + 1);
-        buf.reserve(first);
+    /// Reads `reader` in chunks of about `target` bytes, into `buf` (its allocation is
+    /// reused, its contents overwritten). `hint` is the file's declared size, if known, to
+    /// size the first read.
+    pub fn new(reader: R, target: usize, buf: Vec<u8>, hint: Option<u64>) -> Self {
+        let target = target.max(1);
         Chunks {
             reader,
             buf,
-            target: target.max(1),
+            filled: 0,
+            first_read: hint.map(|h| usize::try_from(h).unwrap_or(usize::MAX).min(target).saturating_add(1)),
+            target,
             cut: None,
             scan: Scan::default(),
             eof: false,
@@ -121,12 +125,13 @@ impl<R: Read> Chunks<R> {
         }
         if let Some(cut) = self.cut.take() {
             self.advance(cut);
-            self.buf.drain(..cut);
+            self.buf.copy_within(cut..self.filled, 0);
+            self.filled -= cut;
             self.buf[0] = b'[';
             self.scan = Scan { scanned: 1, depth: 1, started: true, ..Scan::default() };
         }
         loop {
-            if self.buf.len() > self.target {
+            if self.filled > self.target {
                 if let Some(cut) = self.find_cut() {
                     self.buf[cut] = b']';
                     self.cut = Some(cut);
@@ -135,7 +140,7 @@ impl<R: Read> Chunks<R> {
             }
             if self.eof {
                 self.done = true;
-                return Some(self.chunk(self.buf.len(), true));
+                return Some(self.chunk(self.filled, true));
             }
             self.fill();
         }
@@ -158,16 +163,34 @@ impl<R: Read> Chunks<R> {
         }
     }
 
-    /// Reads up to about half a chunk more (at least 64 KiB).
+    /// Reads up to just past the chunk size (the declared size, first), or 64 KiB more
+    /// once past it (the element at the cut is longer than the rest of the buffer).
     fn fill(&mut self) {
-        let want = (self.target / 2).max(64 << 10) as u64;
-        match (&mut self.reader).take(want).read_to_end(&mut self.buf) {
-            Ok(n) if (n as u64) < want => self.eof = true,
-            Ok(_) => {}
-            Err(e) => {
-                // The bytes read before the error are in the buffer.
-                self.error = Some(e);
-                self.eof = true;
+        let want = match self.first_read.take() {
+            Some(first) => first,
+            None => match (self.target + 1).saturating_sub(self.filled) {
+                0 => 64 << 10,
+                short => short.max(4 << 10),
+            },
+        };
+        let end = self.filled.saturating_add(want);
+        if self.buf.len() < end {
+            self.buf.resize(end, 0);
+        }
+        while self.filled < end {
+            match self.reader.read(&mut self.buf[self.filled..end]) {
+                Ok(0) => {
+                    self.eof = true;
+                    return;
+                }
+                Ok(n) => self.filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // The bytes read before the error are in the buffer.
+                    self.error = Some(e);
+                    self.eof = true;
+                    return;
+                }
             }
         }
     }
@@ -175,89 +198,106 @@ impl<R: Read> Chunks<R> {
     /// Scans on from where the scan stopped, for the first comma between top-level
     /// elements at or past the chunk size that a value follows.
     fn find_cut(&mut self) -> Option<usize> {
-        let s = &mut self.scan;
-        if s.not_array {
+        if self.scan.not_array {
             return None;
         }
-        let buf = &self.buf;
-        let mut i = s.scanned;
+        let buf = &self.buf[..self.filled];
+        let target = self.target;
+        // The state in locals: the loop runs over every byte outside strings.
+        let Scan { mut scanned, mut depth, mut in_string, mut started, mut after_value, mut comma, .. } =
+            self.scan;
+        let mut i = scanned;
+        let mut cut = None;
         while i < buf.len() {
+            if in_string {
+                // The closing quote is the next one not escaped: after an even number of
+                // backslashes (the opening quote bounds the count).
+                let Some(k) = memchr::memchr(b'"', &buf[i..]) else {
+                    i = buf.len();
+                    break;
+                };
+                let quote = i + k;
+                let backslashes = buf[..quote].iter().rev().take_while(|&&b| b == b'\\').count();
+                in_string = backslashes % 2 == 1;
+                i = quote + 1;
+                continue;
+            }
             let b = buf[i];
-            if s.in_string {
-                // Jump to the next quote or backslash.
-                if s.escaped {
-                    s.escaped = false;
-                    i += 1;
-                    continue;
-                }
-                match memchr::memchr2(b'"', b'\\', &buf[i..]) {
-                    Some(k) => {
-                        i += k;
-                        if buf[i] == b'\\' {
-                            s.escaped = true;
-                        } else {
-                            s.in_string = false;
-                        }
-                        i += 1;
-                        continue;
-                    }
-                    None => {
-                        i = buf.len();
+            let class = CLASS[usize::from(b)];
+            if class == WS {
+                i += 1;
+                // Indentation: eight spaces at a time.
+                while let Some(word) = buf.get(i..i + 8) {
+                    if word != b"        " {
                         break;
                     }
+                    i += 8;
+                }
+                continue;
+            }
+            if let Some(at) = comma.take() {
+                if b != b']' {
+                    cut = Some(at);
+                    break;
                 }
             }
-            if matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+            if !started {
+                if b != b'[' {
+                    self.scan.not_array = true;
+                    self.scan.scanned = buf.len();
+                    return None;
+                }
+                // The array's own `[`: no value yet.
+                started = true;
+                depth = 1;
                 i += 1;
                 continue;
             }
-            if let Some(comma) = s.comma.take() {
-                if b != b']' {
-                    s.scanned = i;
-                    return Some(comma);
-                }
-            }
-            match b {
-                b'"' => s.in_string = true,
-                b'[' | b'{' => {
-                    if !s.started && b == b'{' {
-                        s.not_array = true;
-                        s.scanned = buf.len();
-                        return None;
+            match class {
+                QUOTE => in_string = true,
+                OPEN => depth += 1,
+                CLOSE => depth = depth.saturating_sub(1),
+                COMMA if depth == 1 => {
+                    if after_value && i >= target {
+                        comma = Some(i);
                     }
-                    s.depth += 1;
-                    if !s.started {
-                        // The array's own `[`: no value yet.
-                        s.started = true;
-                        i += 1;
-                        continue;
-                    }
-                }
-                b']' | b'}' => s.depth = s.depth.saturating_sub(1),
-                b',' if s.depth == 1 => {
-                    if s.after_value && i >= self.target {
-                        s.comma = Some(i);
-                    }
-                    s.after_value = false;
+                    after_value = false;
                     i += 1;
                     continue;
                 }
-                _ if !s.started => {
-                    s.not_array = true;
-                    s.scanned = buf.len();
-                    return None;
-                }
                 _ => {}
             }
-            if s.depth >= 1 {
-                s.after_value = true;
-            }
+            after_value = true;
             i += 1;
         }
-        s.scanned = i;
-        None
+        scanned = i;
+        self.scan = Scan { scanned, depth, in_string, started, not_array: false, after_value, comma };
+        cut
     }
 }
+
+/// Byte classes for the scan.
+const WS: u8 = 0;
+const OTHER: u8 = 1;
+const QUOTE: u8 = 2;
+const OPEN: u8 = 3;
+const CLOSE: u8 = 4;
+const COMMA: u8 = 5;
+
+const CLASS: [u8; 256] = {
+    let mut t = [OTHER; 256];
+    t[b' ' as usize] = WS;
+    t[b'\n' as usize] = WS;
+    t[b'\r' as usize] = WS;
+    t[b'\t' as usize] = WS;
+    t[b'"' as usize] = QUOTE;
+    t[b'[' as usize] = OPEN;
+    t[b'{' as usize] = OPEN;
+    t[b']' as usize] = CLOSE;
+    t[b'}' as usize] = CLOSE;
+    t[b',' as usize] = COMMA;
+    t
+};
 
 #[cfg(test)]
 mod tests {
