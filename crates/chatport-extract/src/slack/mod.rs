@@ -795,6 +795,82 @@ struct ConversationOutput {
     reactions: u64,
 }
 
+/// What the final write keeps of one finished conversation.
+struct Finished {
+    record: SpoolRange,
+    data_file: Option<DataFile>,
+    /// The file records' spool and how many records it holds.
+    file_spool: Option<(std::path::PathBuf, u64)>,
+    warnings: Option<SpooledWarnings>,
+}
+
+/// The conversations' outputs folded in as they finish (in any order): counts summed,
+/// each unknown user kept once with its first reference in conversation order.
+struct Merged {
+    counts: Counts,
+    /// By conversation place.
+    conversations: Vec<Option<Finished>>,
+    /// Unknown user → (conversation place, file, record) of its first message reference.
+    unknown: BTreeMap<String, (usize, String, u64)>,
+    /// Unknown user → (conversation place, metadata file) of its first metadata reference.
+    metadata_unknown: BTreeMap<String, (usize, String)>,
+    /// The error of the first conversation (by place) that failed.
+    error: Option<(usize, ExtractError)>,
+}
+
+impl Merged {
+    fn new(n: usize) -> Self {
+        Merged {
+            counts: Counts::default(),
+            conversations: (0..n).map(|_| None).collect(),
+            unknown: BTreeMap::new(),
+            metadata_unknown: BTreeMap::new(),
+            error: None,
+        }
+    }
+
+    /// Folds in conversation `i`'s output.
+    fn add(&mut self, i: usize, result: Result<ConversationOutput, ExtractError>) {
+        let o = match result {
+            Ok(o) => o,
+            Err(e) => {
+                if self.error.as_ref().is_none_or(|(first, _)| i < *first) {
+                    self.error = Some((i, e));
+                }
+                return;
+            }
+        };
+        self.counts.messages += o.message_count;
+        self.counts.replies += o.replies;
+        self.counts.reactions += o.reactions;
+        self.counts.memberships += o.memberships;
+        for (id, file, index) in o.unknown_users {
+            match self.unknown.get(&id) {
+                Some((first, _, _)) if *first <= i => {}
+                _ => {
+                    self.unknown.insert(id, (i, file, index));
+                }
+            }
+        }
+        for (id, listed_in) in o.unknown_in_metadata {
+            match self.metadata_unknown.get(&id) {
+                Some((first, _)) if *first <= i => {}
+                _ => {
+                    self.metadata_unknown.insert(id, (i, listed_in));
+                }
+            }
+        }
+        if let Some(slot) = self.conversations.get_mut(i) {
+            *slot = Some(Finished {
+                record: o.record,
+                data_file: o.data_file,
+                file_spool: o.file_spool.map(|path| (path, o.spooled)),
+                warnings: o.warnings,
+            });
+        }
+    }
+}
+
 /// Replies whose thread root was not seen yet, as `(root, day file's place, record)`: in
 /// memory up to [`WARNING_BATCH`] of them, then in a spool file of 24-byte records (in an
 /// export cut by date, every reply to an older thread is one).
@@ -1591,51 +1667,46 @@ fn extract_from(
     let mut queue: Vec<(usize, Pending)> = work.into_iter().enumerate().collect();
     queue.sort_by(|a, b| b.1.days.len().cmp(&a.1.days.len()).then(a.0.cmp(&b.0)));
     run.unstarted.store(queue.len(), Ordering::Relaxed);
-    let mut done: Vec<(usize, Result<ConversationOutput, ExtractError>)> = queue
-        .into_iter()
-        .par_bridge()
-        .map(|(i, p)| {
-            run.running.fetch_add(1, Ordering::SeqCst);
-            run.unstarted.fetch_sub(1, Ordering::SeqCst);
-            let result = p.into_parts(&listed).and_then(|(c, days)| process_conversation(&run, i, c, &days));
-            run.running.fetch_sub(1, Ordering::SeqCst);
-            (i, result)
-        })
-        .collect();
-    done.sort_by_key(|(i, _)| *i);
-    let outputs: Vec<ConversationOutput> = done.into_iter().map(|(_, o)| o).collect::<Result<_, _>>()?;
-
-    // Merge in conversation order.
-    let mut counts = Counts::default();
+    // Each conversation's output is folded in as it finishes, so what waits for the
+    // final write is a few bytes per conversation (its unknown users are merged at once).
+    let merged = std::sync::Mutex::new(Merged::new(queue.len()));
+    queue.into_iter().par_bridge().for_each(|(i, p)| {
+        run.running.fetch_add(1, Ordering::SeqCst);
+        run.unstarted.fetch_sub(1, Ordering::SeqCst);
+        let result = p.into_parts(&listed).and_then(|(c, days)| process_conversation(&run, i, c, &days));
+        run.running.fetch_sub(1, Ordering::SeqCst);
+        if let Ok(mut m) = merged.lock() {
+            m.add(i, result);
+        }
+    });
+    let merged = merged.into_inner().map_err(|_| ExtractError::Output {
+        path: out.to_owned(),
+        source: std::io::Error::other("a conversation panicked"),
+    })?;
+    if let Some((_, e)) = merged.error {
+        return Err(e);
+    }
+    let Merged { mut counts, conversations, mut unknown, metadata_unknown, .. } = merged;
     let mut data_files: Vec<DataFile> = Vec::new();
     let mut spools: Vec<(usize, std::path::PathBuf, u64)> = Vec::new();
-    let mut unknown: BTreeMap<String, (String, u64)> = BTreeMap::new();
-    let mut conv_records = Vec::with_capacity(outputs.len());
-    let mut metadata_refs = Vec::new();
+    let mut conv_records = Vec::with_capacity(conversations.len());
     // Warnings so far come before the conversations' own, then the ones found after.
     let warnings_before = warnings.len();
     let mut conversation_warnings = Vec::new();
-    for (i, o) in outputs.into_iter().enumerate() {
-        counts.messages += o.message_count;
-        counts.replies += o.replies;
-        counts.reactions += o.reactions;
-        counts.memberships += o.memberships;
-        data_files.extend(o.data_file);
-        if let Some(path) = o.file_spool {
-            spools.push((i, path, o.spooled));
+    for (i, done) in conversations.into_iter().enumerate() {
+        let Some(done) = done else { continue };
+        data_files.extend(done.data_file);
+        if let Some((path, n)) = done.file_spool {
+            spools.push((i, path, n));
         }
-        for (id, file, index) in o.unknown_users {
-            unknown.entry(id).or_insert((file, index));
-        }
-        metadata_refs.push(o.unknown_in_metadata);
-        conversation_warnings.extend(o.warnings);
-        conv_records.push(o.record);
+        conversation_warnings.extend(done.warnings);
+        conv_records.push(done.record);
     }
     // Users referenced by conversation metadata (after every message reference).
-    for (id, listed_in) in metadata_refs.into_iter().flatten() {
-        unknown.entry(id).or_insert((listed_in, 0));
+    for (id, (_, listed_in)) in metadata_unknown {
+        unknown.entry(id).or_insert((0, listed_in, 0));
     }
-    for (id, (file, index)) in unknown {
+    for (id, (_, file, index)) in unknown {
         if users.contains_key(&id) {
             continue;
         }
