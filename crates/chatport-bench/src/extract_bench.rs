@@ -47,6 +47,14 @@ pub struct ChildRun {
     /// Peak resident set size, KiB (`ru_maxrss`). An upper bound only: on Linux a child
     /// started by `vfork` + `exec` carries its parent's peak in it.
     pub peak_rss_kib: u64,
+    /// Peak anonymous resident memory, KiB (`RssAnon` in `/proc/<pid>/status`, sampled
+    /// every 10 ms): the memory the work itself takes. `None` where the system does not
+    /// tell it.
+    pub peak_anon_kib: Option<u64>,
+    /// Peak file-backed resident memory, KiB (`RssFile`, sampled likewise): mostly the
+    /// binary's own code, which varies by a megabyte or two with how much of the binary
+    /// the page cache holds, whatever the input.
+    pub peak_file_kib: Option<u64>,
     /// Exit code, or `None` when killed by a signal.
     pub exit_code: Option<i32>,
     /// Signal that ended it.
@@ -79,11 +87,37 @@ pub struct ExtractBenchReport {
     pub count_mismatches: Vec<String>,
 }
 
-/// Runs `command`, waits for it with `wait4` and returns its wall time and peak RSS.
+/// `RssAnon` and `RssFile` of process `pid`, KiB, if it is alive and the system tells them.
+fn resident_kib(pid: libc::pid_t) -> Option<(u64, u64)> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        line[name.len()..].trim().trim_end_matches("kB").trim().parse::<u64>().ok()
+    };
+    Some((field("RssAnon:")?, field("RssFile:")?))
+}
+
+/// Runs `command`, waits for it with `wait4` and returns its wall time and peak RSS, with
+/// its anonymous and file-backed parts sampled while it runs.
 pub fn run_measured(command: &mut Command) -> Result<ChildRun> {
     let started = Instant::now();
     let child = command.spawn().with_context(|| format!("starting {:?}", command.get_program()))?;
     let pid = child.id() as libc::pid_t;
+    let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let running = running.clone();
+        std::thread::spawn(move || {
+            let mut peak: Option<(u64, u64)> = None;
+            while running.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some((anon, file)) = resident_kib(pid) {
+                    let (a, f) = peak.unwrap_or((0, 0));
+                    peak = Some((a.max(anon), f.max(file)));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            peak
+        })
+    };
     let mut status: libc::c_int = 0;
     // SAFETY: rusage is a plain C struct for which all-zero bytes are a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -100,10 +134,14 @@ pub fn run_measured(command: &mut Command) -> Result<ChildRun> {
         }
     }
     let seconds = started.elapsed().as_secs_f64();
+    running.store(false, std::sync::atomic::Ordering::Relaxed);
+    let sampled = sampler.join().ok().flatten();
     let exited = libc::WIFEXITED(status);
     Ok(ChildRun {
         seconds,
         peak_rss_kib: usage.ru_maxrss.max(0) as u64,
+        peak_anon_kib: sampled.map(|(anon, _)| anon),
+        peak_file_kib: sampled.map(|(_, file)| file),
         exit_code: exited.then(|| libc::WEXITSTATUS(status)),
         signal: libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)),
     })
@@ -221,6 +259,20 @@ mod tests {
         let run = run_measured(Command::new("sh").args(["-c", "exit 3"])).unwrap();
         assert_eq!(run.exit_code, Some(3));
         assert!(run.peak_rss_kib > 0);
+        // A child that fills a 64 MiB buffer again and again (`dd` from `/dev/zero`) for a
+        // few hundred milliseconds is seen holding it.
+        let run = run_measured(Command::new("dd").args([
+            "if=/dev/zero",
+            "of=/dev/null",
+            "bs=64M",
+            "count=40",
+            "status=none",
+        ]))
+        .unwrap();
+        assert_eq!(run.exit_code, Some(0));
+        let anon = run.peak_anon_kib.expect("sampled on Linux");
+        assert!(anon >= 60 << 10, "{anon} KiB");
+        assert!(run.peak_file_kib.is_some());
     }
 
     #[test]

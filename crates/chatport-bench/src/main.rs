@@ -200,6 +200,13 @@ fn run(cli: Cli) -> Result<()> {
                     verdict(rss_mib < TARGET_PEAK_RSS_MIB),
                     TARGET_PEAK_RSS_MIB
                 );
+                if let (Some(anon), Some(file)) = (r.extract.peak_anon_kib, r.extract.peak_file_kib) {
+                    println!(
+                        "  of which (sampled every 10 ms): anonymous {:.1} MiB (the work), file-backed {:.1} MiB (mostly the binary's code)",
+                        anon as f64 / 1024.0,
+                        file as f64 / 1024.0
+                    );
+                }
                 print_floor(&r.floor_1);
                 print_floor(&r.floor_2);
                 println!(

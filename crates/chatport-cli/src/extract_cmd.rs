@@ -26,7 +26,7 @@ pub struct ExtractArgs {
     /// Exit with code 1 when there is any warning (the output is still written).
     #[arg(long)]
     pub strict: bool,
-    /// Largest inflated size of one JSON file; larger ones are skipped with a warning
+    /// Largest inflated size of one JSON file; the records past it are skipped with a warning
     /// (protects against decompression bombs).
     #[arg(long, default_value_t = 512 << 20, value_name = "BYTES")]
     pub max_json_bytes: u64,

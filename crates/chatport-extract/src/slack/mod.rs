@@ -4,8 +4,9 @@
 //!
 //! Flow: list entries → parse the metadata files → store file contents as blobs →
 //! conversations in parallel (rayon), each streaming its day files in order, a small
-//! window of them parsed in parallel → merge files, placeholder users and warnings in a
-//! fixed order → write the manifest. Records that only wait for the final ordered write
+//! window of them parsed in parallel, each day file in chunks of whole messages
+//! ([`chunks`]) → merge files, placeholder users and warnings in a fixed order → write the
+//! manifest. Records that only wait for the final ordered write
 //! (users, conversations with their memberships, file records) wait in `.spool/` inside
 //! the output, and file ids are deduplicated by an external sort (see [`crate::spool`]):
 //! memory is bounded by the window and by the export's directory and user ids, not by the
