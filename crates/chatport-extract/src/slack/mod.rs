@@ -17,6 +17,7 @@ pub mod dayfile;
 pub mod fields;
 pub mod membership;
 pub mod records;
+pub mod roots;
 pub mod urls;
 
 use crate::source::{Entry, EntryRuns, ExportSource};
@@ -1064,32 +1065,6 @@ impl RecentTs {
     }
 }
 
-/// The `ts` (µs) of a conversation's possible thread roots: those seen in time order in a
-/// sorted list (8 bytes each), the few out of order in a set.
-#[derive(Default)]
-struct ThreadRoots {
-    sorted: Vec<i64>,
-    stragglers: HashSet<i64>,
-}
-
-impl ThreadRoots {
-    fn insert(&mut self, ts: i64) {
-        match self.sorted.last() {
-            Some(&last) if last > ts => {
-                if self.sorted.binary_search(&ts).is_err() {
-                    self.stragglers.insert(ts);
-                }
-            }
-            Some(&last) if last == ts => {}
-            _ => self.sorted.push(ts),
-        }
-    }
-
-    fn contains(&self, ts: i64) -> bool {
-        self.sorted.binary_search(&ts).is_ok() || self.stragglers.contains(&ts)
-    }
-}
-
 /// The position of a conversation's `seq`-th spooled file record among all of them, as
 /// [`FirstSeen`] orders occurrences: by conversation, then by message order.
 fn file_position(conversation: usize, seq: u64) -> u64 {
@@ -1117,7 +1092,7 @@ struct DaySink<'r, 'a> {
     // Memory here must not grow with the conversation: duplicate `ts` are looked for among
     // recent day files only (`LOOKBACK_BYTES`), and reply roots among thread roots only.
     recent_ts: RecentTs,
-    roots: ThreadRoots,
+    roots: roots::ThreadRoots,
     // A reply whose root is not seen yet: (root, day file, record). The day file is its
     // place in `days`, so an export of orphan replies holds 24 bytes for each.
     pending_replies: PendingReplies,
@@ -1149,11 +1124,14 @@ impl DaySink<'_, '_> {
                     "a message with the same `ts` is already in this conversation: both kept",
                 ));
             }
+            let roots = &mut self.roots;
+            let roots_error =
+                |e: std::io::Error, path: &Path| ExtractError::Output { path: path.to_owned(), source: e };
             if *may_be_root {
-                self.roots.insert(*ts);
+                roots.insert(*ts).map_err(|e| roots_error(e, roots.path()))?;
             }
             if let Some(root) = root {
-                if !self.roots.contains(*root) {
+                if !roots.contains(*root).map_err(|e| roots_error(e, roots.path()))? {
                     self.pending_replies.push((*root, day_index, *index))?;
                 }
             }
@@ -1215,7 +1193,7 @@ fn process_conversation(
         warnings: Vec::new(),
         warning_spool: WarningSpool::new(spool.join(format!("warnings-{stem}.jsonl"))),
         recent_ts: RecentTs::default(),
-        roots: ThreadRoots::default(),
+        roots: roots::ThreadRoots::new(spool.join(format!("roots-{stem}.bin"))),
         pending_replies: PendingReplies::new(spool.join(format!("pending-{stem}.bin"))),
         file_spool: LazyFile::new(file_spool_path.clone()),
         file_spool_path,
@@ -1300,7 +1278,10 @@ fn process_conversation(
     } = sink;
     let pending_path = pending_replies.spilled.path().to_owned();
     pending_replies.for_each(|root, day, index| {
-        if !roots.contains(root) {
+        let found = roots
+            .contains(root)
+            .map_err(|e| ExtractError::Output { path: roots.path().to_owned(), source: e })?;
+        if !found {
             let Some(&day) = days.get(day) else {
                 let why = std::io::Error::other(format!("day file {day} of {} read back", days.len()));
                 return Err(ExtractError::Output { path: pending_path.clone(), source: why });
@@ -1898,22 +1879,6 @@ mod tests {
         recent.end_chunk(0);
         assert_eq!(recent.days.len(), 1);
         assert_eq!([1, 2, 3].map(|ts| recent.is_duplicate(ts)), [false, false, true]);
-    }
-
-    #[test]
-    fn thread_roots_in_and_out_of_order() {
-        let mut roots = ThreadRoots::default();
-        for ts in [5, 9, 9, 12, 7, 3, 9, 20, 7] {
-            roots.insert(ts);
-        }
-        assert_eq!(roots.sorted, vec![5, 9, 12, 20]);
-        assert_eq!(roots.stragglers, HashSet::from([7, 3]));
-        for ts in [3, 5, 7, 9, 12, 20] {
-            assert!(roots.contains(ts), "{ts}");
-        }
-        for ts in [0, 4, 8, 13, 21] {
-            assert!(!roots.contains(ts), "{ts}");
-        }
     }
 
     #[test]
