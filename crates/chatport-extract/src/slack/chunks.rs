@@ -137,6 +137,12 @@ impl<R: Read> Chunks<R> {
                     self.cut = Some(cut);
                     return Some(self.chunk(cut + 1, false));
                 }
+                if self.scan.not_array {
+                    // Not an array: its parse fails at its first value, which is in the
+                    // buffer. The rest is not read (a large file of garbage is not held).
+                    self.done = true;
+                    return Some(self.chunk(self.filled, true));
+                }
             }
             if self.eof {
                 self.done = true;
@@ -392,8 +398,14 @@ mod tests {
     fn no_cut_before_a_closing_bracket_or_outside_an_array() {
         // A trailing comma stays in its chunk, so the parse fails as it would whole.
         assert_eq!(chunks("[1, ]", 1), vec!["[1, ]"]);
-        assert_eq!(chunks(r#"{"a":[1,2,3]}"#, 1), vec![r#"{"a":[1,2,3]}"#]);
+        // Not an array: one chunk of what was read, which the parse fails on at once.
+        let object = format!(r#"{{"a":[{}]}}"#, vec!["1"; 100_000].join(","));
+        let got = chunks(&object, 1000);
+        assert_eq!(got.len(), 1);
+        assert!(got[0].len() < 100 << 10 && object.starts_with(&got[0]), "{}", got[0].len());
+        assert_eq!(parse(object.as_bytes(), Some(1000)), parse(object.as_bytes(), None));
         assert_eq!(chunks("  7, 8", 1), vec!["  7, 8"]);
+        assert_eq!(parse(b"\xef\xbb\xbf[1,2]", Some(1)), parse(b"\xef\xbb\xbf[1,2]", None));
     }
 
     #[test]
