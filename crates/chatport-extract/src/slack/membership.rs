@@ -8,7 +8,7 @@
 use chatport_model::ts::{cmp_parts, parse_micros};
 use chatport_model::{Membership, SlackTs};
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// One join or leave: its `ts` (as microseconds when the text is the canonical
 /// `<secs>.<6 digits>` form of them, else as a place in the list of other texts), and who.
@@ -41,12 +41,12 @@ fn canonical(micros: i64) -> String {
 impl<'u> MembershipEvents<'u> {
     /// Records that `user` joined (`join`) or left at `ts`. `known` holds the export's user
     /// ids; a listed id is borrowed from it rather than copied.
-    pub fn push(
+    pub fn push<V>(
         &mut self,
         ts: &str,
         user: &str,
         join: bool,
-        known: &'u HashSet<String>,
+        known: &'u HashMap<String, V>,
     ) -> Result<(), std::io::Error> {
         let too_many =
             || std::io::Error::other("more than 2^32 users or membership events in one conversation");
@@ -54,8 +54,8 @@ impl<'u> MembershipEvents<'u> {
             Some(&i) => i,
             None => {
                 let i = u32::try_from(self.users.len()).map_err(|_| too_many())?;
-                let key = match known.get(user) {
-                    Some(listed) => Cow::Borrowed(listed.as_str()),
+                let key = match known.get_key_value(user) {
+                    Some((listed, _)) => Cow::Borrowed(listed.as_str()),
                     None => Cow::Owned(user.to_owned()),
                 };
                 self.users.insert(key, i);
@@ -181,7 +181,7 @@ mod tests {
     }
 
     fn written(events: &[(SlackTs, String, bool)]) -> (Vec<u8>, u64) {
-        let known: HashSet<String> = ["U1".to_owned(), "W3".to_owned()].into();
+        let known: HashMap<String, ()> = [("U1".to_owned(), ()), ("W3".to_owned(), ())].into();
         let mut compact = MembershipEvents::default();
         for (ts, user, join) in events {
             compact.push(ts.as_str(), user, *join, &known).unwrap();

@@ -76,7 +76,8 @@ struct Run<'a> {
     /// Length of the root prefix to strip from entry names (`export/` in some zips).
     prefix: String,
     inflated: AtomicU64,
-    known_users: HashSet<String>,
+    /// The export's users, each with where its record waits in the users spool.
+    known_users: HashMap<String, SpoolRange>,
     progress: &'a dyn Progress,
     /// Buffers of written day outputs, handed to the next day files: large buffers freshly
     /// allocated each time cost page faults and page clearing.
@@ -657,7 +658,7 @@ fn parse_chunk(
         refs.clear();
         records::referenced_users(msg, &conv.files, &mut refs);
         for id in refs.drain(..) {
-            if !run.known_users.contains(&id) && records::plausible_user_id(&id) {
+            if !run.known_users.contains_key(&id) && records::plausible_user_id(&id) {
                 out.unknown_users.push((id, index));
             }
         }
@@ -1320,7 +1321,7 @@ fn process_conversation(
         .members
         .iter()
         .chain(topic_creators)
-        .filter(|id| !run.known_users.contains(*id) && records::plausible_user_id(id))
+        .filter(|id| !run.known_users.contains_key(*id) && records::plausible_user_id(id))
         .map(|id| (id.clone(), listed_in.clone()))
         .collect();
     // The intervals were written as JSON straight from the compact events: they go in
@@ -1428,7 +1429,7 @@ fn extract_from(
         out,
         prefix: root_prefix(source),
         inflated: AtomicU64::new(0),
-        known_users: HashSet::new(),
+        known_users: HashMap::new(),
         progress,
         spare_lines: std::sync::Mutex::new(Vec::new()),
         conversations: Spool::create(&spool_dir.join("conversations.jsonl")).map_err(scratch)?,
@@ -1452,9 +1453,10 @@ fn extract_from(
             "absent: every referenced user becomes a placeholder",
         ));
     }
-    // Each user's record waits in a spool; memory holds only where it is, by id.
+    // Each user's record waits in a spool; memory holds only where it is, by id (one map,
+    // which the conversations look users up in too).
     let user_spool = Spool::create(&spool_dir.join("users.jsonl")).map_err(scratch)?;
-    let mut users: BTreeMap<String, Option<SpoolRange>> = BTreeMap::new();
+    let mut users: HashMap<String, SpoolRange> = HashMap::new();
     let mut duplicates = Vec::new();
     let mut spool_failure = None;
     let mut line = Vec::new();
@@ -1475,7 +1477,7 @@ fn extract_from(
         });
         match spooled {
             Ok(range) => {
-                users.insert(u.id, Some(range));
+                users.insert(u.id, range);
             }
             Err(e) => {
                 spool_failure.get_or_insert(e);
@@ -1486,7 +1488,7 @@ fn extract_from(
         return Err(ExtractError::Output { path: user_spool.path().to_owned(), source: e });
     }
     warnings.append(&mut duplicates);
-    run.known_users = users.keys().cloned().collect();
+    run.known_users = users;
 
     // Conversations listed in the metadata.
     if !layout.metadata.contains_key("channels.json") {
@@ -1688,8 +1690,10 @@ fn extract_from(
     for (id, (_, listed_in)) in metadata_unknown {
         unknown.entry(id).or_insert((0, listed_in, 0));
     }
+    // Placeholders, and then every user in id order.
+    let mut placeholders = Vec::new();
     for (id, (_, file, index)) in unknown {
-        if users.contains_key(&id) {
+        if run.known_users.contains_key(&id) {
             continue;
         }
         warnings.push(Warning::new(
@@ -1698,8 +1702,15 @@ fn extract_from(
             Some(index),
             format!("user {id} is referenced but not described in users.json: a placeholder was written"),
         ));
-        users.insert(id, None);
+        placeholders.push(id);
     }
+    let mut users: Vec<(&str, Option<SpoolRange>)> = run
+        .known_users
+        .iter()
+        .map(|(id, &range)| (id.as_str(), Some(range)))
+        .chain(placeholders.iter().map(|id| (id.as_str(), None)))
+        .collect();
+    users.sort_unstable_by(|a, b| a.0.cmp(b.0));
     // Files: distinct ids, first occurrence in conversation order, with their blobs. Which
     // occurrence is the first of its id comes from the external sort of their keys: one bit
     // per occurrence in memory.
@@ -1793,7 +1804,7 @@ fn extract_from(
                 user_spool.read(range, &mut line).map_err(scratch)?;
                 w.write_lines(&line, 1)?;
             }
-            None => w.write(&User { id, placeholder: true, ..Default::default() })?,
+            None => w.write(&User { id: id.to_owned(), placeholder: true, ..Default::default() })?,
         }
     }
     counts.users = w.records();
