@@ -8,7 +8,7 @@
 //! the chunk ends at the first such comma past the chunk size, which is overwritten with
 //! `]`, and the next chunk starts there with `[`. A comma is only cut at when a value
 //! follows it, so `[1, ]` still fails as it would whole. A parse error is reported at the
-//! same place as in the whole file: [`Chunk::file_position`] maps a chunk's line and
+//! same place as in the whole file: [`Chunk::error_in_file`] maps a chunk's line and
 //! column back to the file's.
 
 use std::io::{self, Read};
@@ -69,14 +69,22 @@ pub struct Chunk<'a> {
 }
 
 impl Chunk<'_> {
-    /// The 1-based line and column in the file of a position serde_json reports in this
-    /// chunk (line 1-based, column counted from the line's start).
-    pub fn file_position(&self, line: usize, column: usize) -> (u64, u64) {
-        if line <= 1 {
+    /// The message of `error`, met parsing this chunk, with the line and column it has in
+    /// the whole file: the same text as parsing the whole file gives.
+    pub fn error_in_file(&self, error: &serde_json::Error) -> String {
+        let full = error.to_string();
+        let (line, column) = (error.line(), error.column());
+        if line == 0 {
+            return full;
+        }
+        let bare = full.strip_suffix(&format!(" at line {line} column {column}")).unwrap_or(&full).to_owned();
+        // serde_json's line is 1-based and its column counts from the line's start.
+        let (line, column) = if line == 1 {
             (self.line + 1, self.column + column as u64)
         } else {
             (self.line + line as u64, column as u64)
-        }
+        };
+        format!("{bare} at line {line} column {column}")
     }
 }
 
@@ -359,22 +367,15 @@ mod tests {
             (&mut de).deserialize_seq(Each(values))?;
             de.end()
         }
-        let describe = |e: &serde_json::Error, (line, column): (u64, u64)| {
-            let message = e.to_string();
-            let bare = message.split(" at line ").next().unwrap_or_default().to_owned();
-            format!("{bare} @{line}:{column}")
-        };
         let mut values = Vec::new();
         let Some(target) = target else {
-            let error =
-                one(text, &mut values).err().map(|e| describe(&e, (e.line() as u64, e.column() as u64)));
+            let error = one(text, &mut values).err().map(|e| e.to_string());
             return (values, error);
         };
         let mut c = Chunks::new(text, target, Vec::new(), None);
         while let Some(chunk) = c.next_chunk() {
             if let Err(e) = one(chunk.bytes, &mut values) {
-                let at = chunk.file_position(e.line(), e.column());
-                return (values, Some(describe(&e, at)));
+                return (values, Some(chunk.error_in_file(&e)));
             }
         }
         (values, None)

@@ -196,27 +196,34 @@ impl Run<'_> {
         warnings.append(&mut local);
         let DayParse::Broken { read, error } = result else { return };
         let kept = format!("the {read} record(s) before were kept, the rest skipped");
-        let (code, why) = match bounded.stop {
-            Some(Stop::TooLarge) => (
+        let (code, why) = match &bounded.stop {
+            Some(stop) => self.stopped(stop, &kept),
+            None => {
+                (WarningCode::InvalidJson, format!("not a valid JSON array after {read} record(s): {error}"))
+            }
+        };
+        warnings.push(Warning::new(code, Some(&rel), Some(read), why));
+    }
+
+    /// The warning for a bounded read that stopped early, `kept` saying what was kept.
+    fn stopped(&self, stop: &Stop, kept: &str) -> (WarningCode, String) {
+        match stop {
+            Stop::TooLarge => (
                 WarningCode::EntryTooLarge,
                 format!(
                     "inflates to more than {} bytes (--max-json-bytes): {kept}",
                     self.opts.max_json_bytes
                 ),
             ),
-            Some(Stop::Total) => (
+            Stop::Total => (
                 WarningCode::TotalTooLarge,
                 format!(
                     "the export inflates beyond {} bytes (--max-total-bytes): {kept}",
                     self.opts.max_total_bytes
                 ),
             ),
-            Some(Stop::Read(e)) => (WarningCode::UnreadableSource, format!("{e}: {kept}")),
-            None => {
-                (WarningCode::InvalidJson, format!("not a valid JSON array after {read} record(s): {error}"))
-            }
-        };
-        warnings.push(Warning::new(code, Some(&rel), Some(read), why));
+            Stop::Read(e) => (WarningCode::UnreadableSource, format!("{e}: {kept}")),
+        }
     }
 }
 
@@ -558,16 +565,7 @@ fn process_day_in(
         };
         let (parsed, broken) = parse_chunk(run, conv_id, &text, read, &mut out, &mut warnings);
         read += parsed;
-        let broken = broken.map(|e| match e.line() {
-            0 => e.to_string(),
-            line => {
-                let full = e.to_string();
-                let suffix = format!(" at line {line} column {}", e.column());
-                let bare = full.strip_suffix(suffix.as_str()).unwrap_or(&full);
-                let (line, column) = chunk.file_position(line, e.column());
-                format!("{bare} at line {line} column {column}")
-            }
-        });
+        let broken = broken.map(|e| chunk.error_in_file(&e));
         let last = chunk.last || broken.is_some();
         out.end_of_day = last;
         if last {
@@ -577,18 +575,7 @@ fn process_day_in(
                 None => format!("its {read} record(s) were kept"),
             };
             let warning = match (stop, broken) {
-                (Some(Stop::TooLarge), _) => Some((
-                    WarningCode::EntryTooLarge,
-                    format!("inflates to more than {} bytes (--max-json-bytes): {kept}", run.opts.max_json_bytes),
-                )),
-                (Some(Stop::Total), _) => Some((
-                    WarningCode::TotalTooLarge,
-                    format!(
-                        "the export inflates beyond {} bytes (--max-total-bytes): {kept}",
-                        run.opts.max_total_bytes
-                    ),
-                )),
-                (Some(Stop::Read(e)), _) => Some((WarningCode::UnreadableSource, format!("{e}: {kept}"))),
+                (Some(stop), _) => Some(run.stopped(stop, &kept)),
                 (None, Some(error)) => Some((
                     WarningCode::InvalidJson,
                     format!(
@@ -813,8 +800,8 @@ struct Merged {
     counts: Counts,
     /// By conversation place.
     conversations: Vec<Option<Finished>>,
-    /// Unknown user → (conversation place, file, record) of its first message reference.
-    unknown: BTreeMap<String, (usize, String, u64)>,
+    /// Unknown user → (conversation place, (file, record)) of its first message reference.
+    unknown: BTreeMap<String, (usize, (String, u64))>,
     /// Unknown user → (conversation place, metadata file) of its first metadata reference.
     metadata_unknown: BTreeMap<String, (usize, String)>,
     /// The error of the first conversation (by place) that failed.
@@ -848,20 +835,10 @@ impl Merged {
         self.counts.reactions += o.reactions;
         self.counts.memberships += o.memberships;
         for (id, file, index) in o.unknown_users {
-            match self.unknown.get(&id) {
-                Some((first, _, _)) if *first <= i => {}
-                _ => {
-                    self.unknown.insert(id, (i, file, index));
-                }
-            }
+            keep_earliest(&mut self.unknown, id, i, (file, index));
         }
         for (id, listed_in) in o.unknown_in_metadata {
-            match self.metadata_unknown.get(&id) {
-                Some((first, _)) if *first <= i => {}
-                _ => {
-                    self.metadata_unknown.insert(id, (i, listed_in));
-                }
-            }
+            keep_earliest(&mut self.metadata_unknown, id, i, listed_in);
         }
         if let Some(slot) = self.conversations.get_mut(i) {
             *slot = Some(Finished {
@@ -871,6 +848,13 @@ impl Merged {
                 warnings: o.warnings,
             });
         }
+    }
+}
+
+/// Keeps `value` for `id` unless a conversation before (or at) place `i` gave one.
+fn keep_earliest<V>(map: &mut BTreeMap<String, (usize, V)>, id: String, i: usize, value: V) {
+    if map.get(&id).is_none_or(|(first, _)| i < *first) {
+        map.insert(id, (i, value));
     }
 }
 
@@ -1036,9 +1020,10 @@ struct RecentTs {
     /// Each `ts` with the last chunk (by sequence number) it was seen in.
     seen: HashMap<i64, u64>,
     /// The chunks looked back on: sequence number, size, their `ts`.
-    days: std::collections::VecDeque<(u64, u64, Vec<i64>)>,
+    chunks: std::collections::VecDeque<(u64, u64, Vec<i64>)>,
     bytes: u64,
-    day: u64,
+    /// The current chunk's sequence number.
+    chunk: u64,
     current: Vec<i64>,
 }
 
@@ -1046,19 +1031,19 @@ impl RecentTs {
     /// Records `ts` in the current chunk; true when it was seen in the look-back already.
     fn is_duplicate(&mut self, ts: i64) -> bool {
         self.current.push(ts);
-        self.seen.insert(ts, self.day).is_some()
+        self.seen.insert(ts, self.chunk).is_some()
     }
 
     /// Ends the current chunk, of `size` bytes, and drops the chunks past the look-back.
     fn end_chunk(&mut self, size: u64) {
-        self.days.push_back((self.day, size, std::mem::take(&mut self.current)));
+        self.chunks.push_back((self.chunk, size, std::mem::take(&mut self.current)));
         self.bytes = self.bytes.saturating_add(size);
-        self.day += 1;
-        while self.days.len() > 1 && self.bytes > LOOKBACK_BYTES {
-            let Some((day, size, stamps)) = self.days.pop_front() else { break };
+        self.chunk += 1;
+        while self.chunks.len() > 1 && self.bytes > LOOKBACK_BYTES {
+            let Some((chunk, size, stamps)) = self.chunks.pop_front() else { break };
             self.bytes -= size;
             for ts in stamps {
-                if self.seen.get(&ts) == Some(&day) {
+                if self.seen.get(&ts) == Some(&chunk) {
                     self.seen.remove(&ts);
                 }
             }
@@ -1125,14 +1110,11 @@ impl DaySink<'_, '_> {
                     "a message with the same `ts` is already in this conversation: both kept",
                 ));
             }
-            let roots = &mut self.roots;
-            let roots_error =
-                |e: std::io::Error, path: &Path| ExtractError::Output { path: path.to_owned(), source: e };
             if *may_be_root {
-                roots.insert(*ts).map_err(|e| roots_error(e, roots.path()))?;
+                self.roots.insert(*ts)?;
             }
             if let Some(root) = root {
-                if !roots.contains(*root).map_err(|e| roots_error(e, roots.path()))? {
+                if !self.roots.contains(*root)? {
                     self.pending_replies.push((*root, day_index, *index))?;
                 }
             }
@@ -1279,10 +1261,7 @@ fn process_conversation(
     } = sink;
     let pending_path = pending_replies.spilled.path().to_owned();
     pending_replies.for_each(|root, day, index| {
-        let found = roots
-            .contains(root)
-            .map_err(|e| ExtractError::Output { path: roots.path().to_owned(), source: e })?;
-        if !found {
+        if !roots.contains(root)? {
             let Some(&day) = days.get(day) else {
                 let why = std::io::Error::other(format!("day file {day} of {} read back", days.len()));
                 return Err(ExtractError::Output { path: pending_path.clone(), source: why });
@@ -1688,11 +1667,11 @@ fn extract_from(
     }
     // Users referenced by conversation metadata (after every message reference).
     for (id, (_, listed_in)) in metadata_unknown {
-        unknown.entry(id).or_insert((0, listed_in, 0));
+        unknown.entry(id).or_insert((0, (listed_in, 0)));
     }
     // Placeholders, and then every user in id order.
     let mut placeholders = Vec::new();
-    for (id, (_, file, index)) in unknown {
+    for (id, (_, (file, index))) in unknown {
         if run.known_users.contains_key(&id) {
             continue;
         }
@@ -1872,23 +1851,23 @@ mod tests {
     fn duplicates_are_looked_for_within_the_look_back() {
         let mut recent = RecentTs::default();
         let third = LOOKBACK_BYTES / 3;
-        // Day 0: 1, 2, 2 (a duplicate within the day).
+        // Chunk 0: 1, 2, 2 (a duplicate within the chunk).
         assert_eq!([1, 2, 2].map(|ts| recent.is_duplicate(ts)), [false, false, true]);
         recent.end_chunk(third);
-        // Days 1 and 2 still see day 0.
+        // Chunks 1 and 2 still see chunk 0.
         assert!(recent.is_duplicate(1));
         recent.end_chunk(third);
         assert!(recent.is_duplicate(2));
         recent.end_chunk(third);
-        // Day 3: three days of a third still fit, so day 0 is looked back on too.
+        // Chunk 3: three chunks of a third still fit, so chunk 0 is looked back on too.
         assert_eq!([1, 2, 3].map(|ts| recent.is_duplicate(ts)), [true, true, false]);
-        // A day larger than the look-back: it alone is looked back on, the days before
+        // A chunk larger than the look-back: it alone is looked back on, the chunks before
         // leave (and their `ts` with them, unless seen again since).
         recent.end_chunk(LOOKBACK_BYTES + 1);
-        assert_eq!(recent.days.len(), 1);
+        assert_eq!(recent.chunks.len(), 1);
         assert!(recent.is_duplicate(3));
         recent.end_chunk(0);
-        assert_eq!(recent.days.len(), 1);
+        assert_eq!(recent.chunks.len(), 1);
         assert_eq!([1, 2, 3].map(|ts| recent.is_duplicate(ts)), [false, false, true]);
     }
 

@@ -6,6 +6,7 @@
 //! half is appended to a spool file, which so stays sorted; every block of that file has
 //! its first value in memory, so a lookup of an old root reads one block (4 KiB).
 
+use crate::ExtractError;
 use std::collections::HashSet;
 use std::fs::File;
 use std::io;
@@ -62,8 +63,12 @@ impl ThreadRoots {
         &self.spill.path
     }
 
+    fn error(&self, e: io::Error) -> ExtractError {
+        ExtractError::Output { path: self.spill.path.clone(), source: e }
+    }
+
     /// Adds a root.
-    pub fn insert(&mut self, ts: i64) -> io::Result<()> {
+    pub fn insert(&mut self, ts: i64) -> Result<(), ExtractError> {
         let newest = self.sorted.last().copied().or(self.spill.last);
         match newest {
             Some(last) if last > ts => {
@@ -75,7 +80,7 @@ impl ThreadRoots {
             _ => {
                 self.sorted.push(ts);
                 if self.sorted.len() >= self.in_memory {
-                    self.spill_older_half()?;
+                    self.spill_older_half().map_err(|e| self.error(e))?;
                 }
             }
         }
@@ -107,7 +112,7 @@ impl ThreadRoots {
     }
 
     /// Whether `ts` was added.
-    pub fn contains(&self, ts: i64) -> io::Result<bool> {
+    pub fn contains(&self, ts: i64) -> Result<bool, ExtractError> {
         if self.stragglers.contains(&ts) {
             return Ok(true);
         }
@@ -124,7 +129,7 @@ impl ThreadRoots {
         let start = (block * self.per_block) as u64;
         let n = (spill.len - start).min(self.per_block as u64) as usize;
         let mut bytes = vec![0u8; n * 8];
-        file.read_exact_at(&mut bytes, start * 8)?;
+        file.read_exact_at(&mut bytes, start * 8).map_err(|e| self.error(e))?;
         let values: Vec<i64> =
             bytes.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap_or([0; 8]))).collect();
         Ok(values.binary_search(&ts).is_ok())
