@@ -67,6 +67,13 @@ pub struct SpoolRange {
     len: u32,
 }
 
+impl SpoolRange {
+    /// The record's length in bytes.
+    pub fn bytes(&self) -> u64 {
+        u64::from(self.len)
+    }
+}
+
 /// An append-only scratch file of records, shared between threads.
 pub struct Spool {
     path: PathBuf,
@@ -101,6 +108,41 @@ impl Spool {
         Ok(range)
     }
 
+    /// Appends one record written by `write` (which may write it in pieces, holding the
+    /// spool meanwhile) and says where it is, with what `write` returned. `io_error` turns
+    /// the spool's own errors into `write`'s. If `write` fails, the spool holds part of a
+    /// record that no range points at.
+    pub fn append_with<T, E>(
+        &self,
+        write: impl FnOnce(&mut dyn Write) -> Result<T, E>,
+        io_error: impl Fn(io::Error) -> E,
+    ) -> Result<(T, SpoolRange), E> {
+        /// Counts what goes through it.
+        struct Counted<'w> {
+            inner: &'w mut BufWriter<File>,
+            bytes: u64,
+        }
+        impl Write for Counted<'_> {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                let n = self.inner.write(buf)?;
+                self.bytes += n as u64;
+                Ok(n)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                self.inner.flush()
+            }
+        }
+        let mut guard = self.writer.lock().map_err(|_| io_error(io::Error::other("spool lock poisoned")))?;
+        let (writer, end) = &mut *guard;
+        let mut counted = Counted { inner: writer, bytes: 0 };
+        let value = write(&mut counted)?;
+        let len = u32::try_from(counted.bytes)
+            .map_err(|_| io_error(io::Error::other("a spooled record is larger than 4 GiB")))?;
+        let range = SpoolRange { offset: *end, len };
+        *end += u64::from(len);
+        Ok((value, range))
+    }
+
     /// Flushes what was appended so far and opens the file for reading records back.
     pub fn reader(&self) -> io::Result<SpoolReader> {
         let mut guard = self.writer.lock().map_err(|_| io::Error::other("spool lock poisoned"))?;
@@ -108,6 +150,9 @@ impl Spool {
         Ok(SpoolReader { path: self.path.clone(), file: guard.0.get_ref().try_clone()? })
     }
 }
+
+/// The most of a record [`SpoolReader::read_pieces`] holds at once.
+pub const PIECE_BYTES: usize = 64 << 10;
 
 /// A flushed [`Spool`], read back by range.
 pub struct SpoolReader {
@@ -126,6 +171,28 @@ impl SpoolReader {
         buf.clear();
         buf.resize(range.len as usize, 0);
         self.file.read_exact_at(buf, range.offset)
+    }
+
+    /// Reads the record at `range` in pieces of at most `PIECE_BYTES` through `buf`,
+    /// giving each to `each` in order: a large record is never held whole.
+    pub fn read_pieces<E>(
+        &self,
+        range: SpoolRange,
+        buf: &mut Vec<u8>,
+        mut each: impl FnMut(&[u8]) -> Result<(), E>,
+        io_error: impl Fn(io::Error) -> E,
+    ) -> Result<(), E> {
+        let end = range.offset + u64::from(range.len);
+        let mut at = range.offset;
+        while at < end {
+            let n = (end - at).min(PIECE_BYTES as u64) as usize;
+            buf.clear();
+            buf.resize(n, 0);
+            self.file.read_exact_at(buf, at).map_err(&io_error)?;
+            each(buf)?;
+            at += n as u64;
+        }
+        Ok(())
     }
 }
 

@@ -85,6 +85,13 @@ impl DataFileWriter {
     /// `\n`, and `records` their number.
     pub fn write_lines(&mut self, lines: &[u8], records: u64) -> Result<(), JsonlError> {
         debug_assert!(lines.is_empty() || lines.ends_with(b"\n"));
+        self.write_partial(lines, records)
+    }
+
+    /// Appends part of the file's serialized records: `bytes` need not end where a line
+    /// does, and `records` is how many lines they complete. Lets a large record be
+    /// copied in pieces.
+    pub fn write_partial(&mut self, lines: &[u8], records: u64) -> Result<(), JsonlError> {
         self.hasher.update(lines);
         self.bytes += lines.len() as u64;
         self.records += records;

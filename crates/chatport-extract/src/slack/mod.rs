@@ -1138,9 +1138,7 @@ impl DaySink<'_, '_> {
             }
         }
         for (ts, user, join) in day.membership_events {
-            self.events
-                .push(ts.as_str(), &user, join, &run.known_users)
-                .map_err(|e| ExtractError::Output { path: run.conversations.path().to_owned(), source: e })?;
+            self.events.push(ts.as_str(), &user, join, &run.known_users)?;
         }
         self.warnings.extend(day.warnings);
         self.recent_ts.end_chunk(day.text_bytes);
@@ -1185,7 +1183,7 @@ fn process_conversation(
         line: Vec::new(),
         unknown_users: Vec::new(),
         unknown_seen: HashSet::new(),
-        events: membership::MembershipEvents::default(),
+        events: membership::MembershipEvents::new(spool.join(format!("members-{stem}.bin"))),
         replies: 0,
         reactions: 0,
     };
@@ -1279,11 +1277,6 @@ fn process_conversation(
         Ok(())
     })?;
     warning_spool.drain(&mut warnings)?;
-    let mut memberships_json = Vec::new();
-    let memberships = events.write_intervals(&mut memberships_json).map_err(|e| ExtractError::Output {
-        path: run.conversations.path().to_owned(),
-        source: std::io::Error::other(e),
-    })?;
     let file_spool =
         file_spool.finish().map_err(|e| ExtractError::Output { path: file_spool_path, source: e })?;
     let data_file = writer.finish()?;
@@ -1303,21 +1296,27 @@ fn process_conversation(
         .filter(|id| !run.known_users.contains_key(*id) && records::plausible_user_id(id))
         .map(|id| (id.clone(), listed_in.clone()))
         .collect();
-    // The intervals were written as JSON straight from the compact events: they go in
-    // place of the (empty) list the record holds.
+    // The record is written around its intervals, which go straight from the events to
+    // the spool: a NUL (never in serialized JSON, which escapes it) marks their place.
+    let spool_error =
+        |e: std::io::Error| ExtractError::Output { path: run.conversations.path().to_owned(), source: e };
     conversation.memberships.clear();
-    let mut record = Vec::with_capacity(memberships_json.len() + 512);
-    let splice =
-        crate::jsonout::Splice { in_struct: "Conversation", field: "memberships", json: &memberships_json };
-    crate::jsonout::to_vec_spliced(&mut record, &conversation, &[splice]).map_err(|e| {
-        ExtractError::Output { path: run.conversations.path().to_owned(), source: std::io::Error::other(e) }
-    })?;
-    drop(memberships_json);
-    record.push(b'\n');
-    let record = run
-        .conversations
-        .append(&record)
-        .map_err(|e| ExtractError::Output { path: run.conversations.path().to_owned(), source: e })?;
+    let mut record = Vec::with_capacity(512);
+    let splice = crate::jsonout::Splice { in_struct: "Conversation", field: "memberships", json: b"\0" };
+    crate::jsonout::to_vec_spliced(&mut record, &conversation, &[splice])
+        .map_err(|e| spool_error(std::io::Error::other(e)))?;
+    let at = memchr::memchr(0, &record)
+        .ok_or_else(|| spool_error(std::io::Error::other("the memberships field was not written")))?;
+    let (before, after) = (&record[..at], &record[at + 1..]);
+    let (memberships, record) = run.conversations.append_with(
+        |w| {
+            w.write_all(before).map_err(spool_error)?;
+            let n = events.write_intervals(w, run.conversations.path())?;
+            w.write_all(after).and_then(|()| w.write_all(b"\n")).map_err(spool_error)?;
+            Ok(n)
+        },
+        spool_error,
+    )?;
     Ok(ConversationOutput {
         record,
         message_count: conversation.message_count,
@@ -1791,8 +1790,17 @@ fn extract_from(
     let conversation_spool = run.conversations.reader().map_err(scratch)?;
     let mut w = DataFileWriter::create(out, "conversations.jsonl")?;
     for range in conv_records {
-        conversation_spool.read(range, &mut line).map_err(scratch)?;
-        w.write_lines(&line, 1)?;
+        // A record ends with its newline, in the last piece.
+        let mut left = range.bytes();
+        conversation_spool.read_pieces(
+            range,
+            &mut line,
+            |piece| {
+                left -= piece.len() as u64;
+                w.write_partial(piece, u64::from(left == 0)).map_err(ExtractError::from)
+            },
+            scratch,
+        )?;
     }
     counts.conversations = w.records();
     data_files.push(w.finish()?);
