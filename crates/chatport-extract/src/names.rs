@@ -8,6 +8,9 @@
 //! later is stored as just that number of days: such a name costs 1 byte here, another
 //! about 8, instead of an allocation of its whole length.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 /// Names per block; reading one name decodes at most this many.
 const BLOCK: usize = 16;
 
@@ -95,17 +98,19 @@ impl SortedNames {
     /// Encodes `names`, which the caller has sorted (any order works; sorted is compact).
     /// Each name is `varint(2 × shared)`, `varint(rest length)`, rest; or, for a day file
     /// a few days after the name before it, `varint(2 × days + 1)`.
-    pub fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+    pub fn new<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Self {
         let mut out = SortedNames::default();
-        let mut prev = "";
+        let mut prev = String::new();
         for name in names {
+            let name = name.as_ref();
             let block_start = out.len % BLOCK == 0;
             if block_start {
                 out.blocks.push(out.bytes.len());
-            } else if let Some(step) = day_step(prev, name) {
+            } else if let Some(step) = day_step(&prev, name) {
                 put_varint(&mut out.bytes, ((step as usize) << 1) | 1);
                 out.len += 1;
-                prev = name;
+                prev.clear();
+                prev.push_str(name);
                 continue;
             }
             let shared = if block_start {
@@ -123,7 +128,8 @@ impl SortedNames {
             put_varint(&mut out.bytes, rest.len());
             out.bytes.extend_from_slice(rest);
             out.len += 1;
-            prev = name;
+            prev.clear();
+            prev.push_str(name);
         }
         out.bytes.shrink_to_fit();
         out.blocks.shrink_to_fit();
@@ -184,6 +190,91 @@ impl SortedNames {
     #[cfg(test)]
     fn heap_bytes(&self) -> usize {
         self.bytes.capacity() + self.blocks.capacity() * std::mem::size_of::<usize>()
+    }
+}
+
+/// Names gathered into a sorted batch at a time: at most this many whole names are held.
+const BATCH: usize = 8 << 10;
+
+/// Sorts names, each with a number (a zip directory record's offset), in memory bounded by
+/// the result's compact size: names are gathered in batches of [`BATCH`], each batch is
+/// sorted and kept front-coded, and the batches are merged at the end. Of equal names, the
+/// one with the lowest number is kept.
+pub struct NameSorter {
+    /// Names per batch.
+    batch_len: usize,
+    text: String,
+    /// `(start in text, length, number)` of each name in the batch.
+    batch: Vec<(usize, usize, u64)>,
+    runs: Vec<(SortedNames, Vec<u64>)>,
+}
+
+impl Default for NameSorter {
+    fn default() -> Self {
+        Self::with_batch(BATCH)
+    }
+}
+
+impl NameSorter {
+    fn with_batch(batch_len: usize) -> Self {
+        NameSorter { batch_len: batch_len.max(1), text: String::new(), batch: Vec::new(), runs: Vec::new() }
+    }
+
+    /// Adds `name` with its number.
+    pub fn push(&mut self, name: &str, number: u64) {
+        self.batch.push((self.text.len(), name.len(), number));
+        self.text.push_str(name);
+        if self.batch.len() >= self.batch_len {
+            self.end_batch();
+        }
+    }
+
+    fn end_batch(&mut self) {
+        let text = &self.text;
+        let name = |&(at, n, _): &(usize, usize, u64)| &text[at..at + n];
+        self.batch.sort_unstable_by(|a, b| name(a).cmp(name(b)).then(a.2.cmp(&b.2)));
+        self.batch.dedup_by(|a, b| name(a) == name(b));
+        let names = SortedNames::new(self.batch.iter().map(name));
+        self.runs.push((names, self.batch.iter().map(|e| e.2).collect()));
+        self.batch.clear();
+        self.text.clear();
+    }
+
+    /// The distinct names in order, and each one's number (the lowest it was added with).
+    pub fn finish(mut self) -> (SortedNames, Vec<u64>) {
+        if !self.batch.is_empty() || self.runs.is_empty() {
+            self.end_batch();
+        }
+        self.text = String::new();
+        self.batch = Vec::new();
+        if self.runs.len() == 1 {
+            return self.runs.pop().unwrap_or_default();
+        }
+        let mut sources: Vec<_> =
+            self.runs.iter().map(|(names, numbers)| names.iter().zip(numbers.iter().copied())).collect();
+        let mut heap = BinaryHeap::new();
+        for (i, source) in sources.iter_mut().enumerate() {
+            if let Some((name, number)) = source.next() {
+                heap.push(Reverse((name, number, i)));
+            }
+        }
+        let mut numbers = Vec::new();
+        let mut last: Option<String> = None;
+        let merged = std::iter::from_fn(|| loop {
+            let Reverse((name, number, i)) = heap.pop()?;
+            if let Some(next) = sources[i].next() {
+                heap.push(Reverse((next.0, next.1, i)));
+            }
+            if last.as_deref() == Some(name.as_str()) {
+                continue;
+            }
+            numbers.push(number);
+            last = Some(name.clone());
+            return Some(name);
+        });
+        let names = SortedNames::new(merged);
+        numbers.shrink_to_fit();
+        (names, numbers)
     }
 }
 
@@ -265,6 +356,53 @@ mod tests {
             for (i, n) in names.iter().enumerate() {
                 prop_assert_eq!(coded.get(i), Some(n.clone()));
             }
+        }
+    }
+
+    /// Sorting and deduplicating the obvious way.
+    fn sorted_reference(names: &[(String, u64)]) -> (Vec<String>, Vec<u64>) {
+        let mut all = names.to_vec();
+        all.sort();
+        all.dedup_by(|a, b| a.0 == b.0);
+        all.into_iter().unzip()
+    }
+
+    #[test]
+    fn sorter_merges_batches_and_keeps_the_lowest_number() {
+        let names: Vec<(String, u64)> = (0..50u64)
+            .map(|i| (format!("c{}/2024-01-{:02}.json", i % 4, 1 + (i * 7) % 9), 100 - i))
+            .collect();
+        for batch in [1, 3, 7, 50, 1000] {
+            let mut sorter = NameSorter::with_batch(batch);
+            for (name, n) in &names {
+                sorter.push(name, *n);
+            }
+            let (coded, numbers) = sorter.finish();
+            let (want_names, want_numbers) = sorted_reference(&names);
+            assert_eq!(coded.iter().collect::<Vec<_>>(), want_names, "batch {batch}");
+            assert_eq!(numbers, want_numbers, "batch {batch}");
+        }
+        let (empty, numbers) = NameSorter::default().finish();
+        assert!(empty.is_empty() && numbers.is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn sorter_matches_sort_and_dedup(
+            names in proptest::collection::vec(
+                ("[ab\u{e9}]{0,3}(/20[0-9]{2}-0[1-2]-[0-3][0-9]\\.json)?", 0u64..1000),
+                0..200,
+            ),
+            batch in 1usize..40,
+        ) {
+            let mut sorter = NameSorter::with_batch(batch);
+            for (name, n) in &names {
+                sorter.push(name, *n);
+            }
+            let (coded, numbers) = sorter.finish();
+            let (want_names, want_numbers) = sorted_reference(&names);
+            prop_assert_eq!(coded.iter().collect::<Vec<_>>(), want_names);
+            prop_assert_eq!(numbers, want_numbers);
         }
     }
 }

@@ -4,7 +4,7 @@
 //! through positional reads), listing entries, refusing unsafe names, and bounding how
 //! much one entry may inflate to. It never writes anything.
 
-use crate::names::SortedNames;
+use crate::names::{NameSorter, SortedNames};
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -210,18 +210,18 @@ impl ExportSource {
             Ok(d) => d,
             Err(why) => return salvage(file, why),
         };
-        // Names wait in one buffer while they are sorted; the listing then keeps them
-        // front-coded and each entry's directory record offset.
-        let mut text = String::new();
-        let mut listed: Vec<(usize, usize, u64)> = Vec::new();
+        // Names are sorted in bounded batches, kept front-coded with each entry's
+        // directory record offset ([`NameSorter`]).
+        let mut sorter = NameSorter::default();
+        let mut listed = 0u64;
         let mut unsafe_names = Vec::new();
         let walked = crate::zipdir::for_each_entry(&file, meta.len(), &dir, |record, raw, _| {
             if raw.ends_with('/') {
                 return;
             }
             if is_safe_name(&raw) {
-                listed.push((text.len(), raw.len(), record));
-                text.push_str(&raw);
+                sorter.push(&raw, record);
+                listed += 1;
             } else {
                 unsafe_names.push(raw);
             }
@@ -229,16 +229,14 @@ impl ExportSource {
         if let Err(why) = walked {
             return salvage(file, why);
         }
-        if u32::try_from(listed.len()).is_err() {
-            let why = format!("{} entries: more than a zip directory can list", listed.len());
+        if u32::try_from(listed).is_err() {
+            let why = format!("{listed} entries: more than a zip directory can list");
             return Err(SourceError::Io { path: path.to_owned(), source: io::Error::other(why) });
         }
-        let name = |&(at, n, _): &(usize, usize, u64)| &text[at..at + n];
         // Sorted by name; of two entries with one name, the first in the archive is kept.
-        listed.sort_unstable_by(|a, b| name(a).cmp(name(b)).then(a.2.cmp(&b.2)));
-        listed.dedup_by(|a, b| name(a) == name(b));
-        let names = SortedNames::new(listed.iter().map(name));
-        let records = RecordOffsets::new(listed.iter().map(|l| l.2));
+        let (names, offsets) = sorter.finish();
+        let records = RecordOffsets::new(offsets.iter().copied());
+        drop(offsets);
         Ok(ExportSource {
             path: path.to_owned(),
             backing: Backing::Zip { file, len: meta.len(), dir, records },
