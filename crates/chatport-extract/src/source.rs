@@ -132,11 +132,15 @@ enum RecordOffsets {
 impl RecordOffsets {
     fn new(offsets: impl Iterator<Item = u64> + Clone) -> Self {
         let base = offsets.clone().min().unwrap_or(0);
-        let rel: Option<Vec<u32>> = offsets.clone().map(|o| u32::try_from(o - base).ok()).collect();
-        match rel {
-            Some(rel) => RecordOffsets::Near { base, rel },
-            None => RecordOffsets::Far(offsets.collect()),
+        // Sized once: collecting into an `Option` would grow the vector by doubling.
+        let mut rel = Vec::with_capacity(offsets.clone().count());
+        for o in offsets.clone() {
+            match u32::try_from(o - base) {
+                Ok(r) => rel.push(r),
+                Err(_) => return RecordOffsets::Far(offsets.collect()),
+            }
         }
+        RecordOffsets::Near { base, rel }
     }
 
     fn get(&self, place: usize) -> Option<u64> {
