@@ -499,3 +499,82 @@ fn a_large_day_file_is_read_in_pieces_with_every_record_and_warning_in_place() {
         "{broken} / {position}"
     );
 }
+
+/// A channel with more join/leave events than are held in memory (8,192): they are sorted
+/// in runs spilled to the spool, and the intervals read back from the merged runs are the
+/// ones computed here from the events directly, for listed and unlisted users alike.
+#[test]
+fn a_channel_with_many_joins_and_leaves_gets_every_interval() {
+    let (days, per_day, users) = (5usize, 2_100usize, 60usize);
+    let mut events: Vec<(String, u64, usize, bool)> = Vec::new();
+    let mut entries = vec![
+        (
+            "users.json".to_owned(),
+            serde_json::to_vec(
+                &(0..50)
+                    .map(|u| serde_json::json!({"id": format!("U{u:02}"), "name": format!("u{u}")}))
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap(),
+        ),
+        ("channels.json".to_owned(), br#"[{"id":"C1","name":"general","members":["U00"]}]"#.to_vec()),
+    ];
+    for d in 0..days {
+        let mut records = Vec::new();
+        for k in d * per_day..(d + 1) * per_day {
+            let mut user = format!("U{:02}", (k * 37) % users);
+            let mut micros = 1_704_067_200_000_000u64 + k as u64 * 1_000_000;
+            let mut join = (k * 13) % 5 < 3;
+            // Every 7th event undoes the one before, at the same `ts`: read order decides.
+            if let (0, Some((u, m, _, j))) = (k % 7, events.last()) {
+                (user, micros, join) = (u.clone(), *m, !*j);
+            }
+            let ts = format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000);
+            let subtype = if join { "channel_join" } else { "channel_leave" };
+            records.push(serde_json::json!({
+                "type": "message", "subtype": subtype, "user": user, "ts": ts,
+                "text": format!("<@{user}> has {}", if join { "joined" } else { "left" }),
+            }));
+            events.push((user, micros, k, join));
+        }
+        entries.push((format!("general/2024-01-0{}.json", d + 1), serde_json::to_vec(&records).unwrap()));
+    }
+    assert!(events.len() > 8_192);
+    // The intervals: per user in id order, in time order (read order for one `ts`).
+    events.sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
+    let mut want: Vec<Value> = Vec::new();
+    let mut open: Option<(String, String)> = None;
+    let ts_text = |m: u64| format!("{}.{:06}", m / 1_000_000, m % 1_000_000);
+    for (i, (user, micros, _, join)) in events.iter().enumerate() {
+        if i > 0 && events[i - 1].0 != *user {
+            if let Some((u, j)) = open.take() {
+                want.push(serde_json::json!({"user": u, "joined": j}));
+            }
+        }
+        match (join, open.take()) {
+            (true, None) => open = Some((user.clone(), ts_text(*micros))),
+            (true, Some(o)) => open = Some(o),
+            (false, Some((u, j))) => {
+                want.push(serde_json::json!({"user": u, "joined": j, "left": ts_text(*micros)}))
+            }
+            (false, None) => want.push(serde_json::json!({"user": user, "left": ts_text(*micros)})),
+        }
+    }
+    if let Some((u, j)) = open.take() {
+        want.push(serde_json::json!({"user": u, "joined": j}));
+    }
+
+    let tmp = tempfile::tempdir().unwrap();
+    let zip = tmp.path().join("members.zip");
+    write_zip(&zip, &entries);
+    let out = tmp.path().join("out");
+    let (code, _, counts) = run(&zip, &out, &[]);
+    assert_eq!(code, 0);
+    assert_eq!(counts["messages"], (days * per_day) as u64);
+    assert_eq!(counts["memberships"], want.len() as u64);
+    let conversations = jsonl(&out.join("conversations.jsonl"));
+    assert_eq!(conversations.len(), 1);
+    assert_eq!(conversations[0]["memberships"], Value::Array(want));
+    assert!(!out.join(".spool").exists(), "the spool, spilled runs included, is removed");
+    chatport().arg("validate").arg(&out).assert().success();
+}
