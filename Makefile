@@ -49,7 +49,7 @@ schemas:
 ## Extraction benchmark: 1,000,000-message generated zip; prints messages/s, peak RSS, floor ratio.
 bench-extract:
 	$(CARGO) build --release -p chatport-cli -p chatport-bench
-	target/release/chatport-bench extract-bench --messages $${MESSAGES:-1000000}
+	target/release/chatport-bench extract-bench --messages $${MESSAGES:-1000000} $${SHAPE:+--shape $$SHAPE}
 
 ## Transform benchmark: plans the benchmark export (extracted and kept by extract-bench) for both destinations.
 bench-transform:

@@ -27,6 +27,9 @@ pub struct ExtractBenchOptions {
     pub messages: u64,
     /// Generator seed.
     pub seed: u64,
+    /// Generate the export with the users, conversations and days of one of this many
+    /// messages (`None`: its own); see `chatport-bench generate --shape`.
+    pub shape: Option<u64>,
     /// The `chatport` binary.
     pub chatport: PathBuf,
     /// Where exports are cached and extractions written.
@@ -147,10 +150,24 @@ pub fn run_measured(command: &mut Command) -> Result<ChildRun> {
     })
 }
 
-/// The cached export for `messages` and `seed`, generated when missing.
-pub fn cached_export(bench_dir: &Path, messages: u64, seed: u64) -> Result<(PathBuf, ExpectedCounts)> {
+/// The name exports and outputs of a run are cached under: `<messages>-seed<seed>`, or
+/// `<messages>-shape<shape>-seed<seed>`.
+fn run_name(messages: u64, shape: Option<u64>, seed: u64) -> String {
+    match shape {
+        Some(shape) => format!("{messages}-shape{shape}-seed{seed}"),
+        None => format!("{messages}-seed{seed}"),
+    }
+}
+
+/// The cached export for `messages`, `shape` and `seed`, generated when missing.
+pub fn cached_export(
+    bench_dir: &Path,
+    messages: u64,
+    shape: Option<u64>,
+    seed: u64,
+) -> Result<(PathBuf, ExpectedCounts)> {
     fs::create_dir_all(bench_dir).with_context(|| format!("creating {}", bench_dir.display()))?;
-    let zip = bench_dir.join(format!("slack-{messages}-seed{seed}.zip"));
+    let zip = bench_dir.join(format!("slack-{}.zip", run_name(messages, shape, seed)));
     let sidecar = counts_path(&zip);
     if zip.is_file() && sidecar.is_file() {
         let counts = serde_json::from_slice(&fs::read(&sidecar)?)
@@ -159,8 +176,14 @@ pub fn cached_export(bench_dir: &Path, messages: u64, seed: u64) -> Result<(Path
         return Ok((zip, counts));
     }
     eprintln!("generating {} ({messages} messages)…", zip.display());
-    let report =
-        generate(&GenerateOptions { messages, seed, channels: None, layout: Layout::Zip, out: zip.clone() })?;
+    let report = generate(&GenerateOptions {
+        messages,
+        seed,
+        channels: None,
+        shape,
+        layout: Layout::Zip,
+        out: zip.clone(),
+    })?;
     eprintln!("generated in {:.1} s, {:.1} MB zip", report.seconds, report.output_bytes as f64 / 1e6);
     Ok((zip, report.counts))
 }
@@ -192,19 +215,19 @@ pub fn extract_bench(opts: &ExtractBenchOptions) -> Result<ExtractBenchReport> {
             opts.chatport.display()
         );
     }
-    let (zip, expected) = cached_export(&opts.bench_dir, opts.messages, opts.seed)?;
+    let (zip, expected) = cached_export(&opts.bench_dir, opts.messages, opts.shape, opts.seed)?;
+    let name = run_name(opts.messages, opts.shape, opts.seed);
     let export_bytes = fs::metadata(&zip)?.len();
 
     let floor_1 = best_floor(&zip, 1, opts.floor_runs)?;
     let floor_2 = best_floor(&zip, 2, opts.floor_runs)?;
 
-    let out = opts.bench_dir.join(format!("extract-{}-seed{}", opts.messages, opts.seed));
+    let out = opts.bench_dir.join(format!("extract-{name}"));
     if out.exists() {
         fs::remove_dir_all(&out).with_context(|| format!("removing {}", out.display()))?;
     }
     eprintln!("running {} extract {} --out {}", opts.chatport.display(), zip.display(), out.display());
-    let summary_path =
-        opts.bench_dir.join(format!("extract-{}-seed{}.summary.json", opts.messages, opts.seed));
+    let summary_path = opts.bench_dir.join(format!("extract-{name}.summary.json"));
     let summary =
         fs::File::create(&summary_path).with_context(|| format!("creating {}", summary_path.display()))?;
     let run = run_measured(
@@ -281,6 +304,7 @@ mod tests {
         let err = extract_bench(&ExtractBenchOptions {
             messages: 10,
             seed: 1,
+            shape: None,
             chatport: dir.path().join("nope"),
             bench_dir: dir.path().to_path_buf(),
             keep: false,

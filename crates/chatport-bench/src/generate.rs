@@ -39,6 +39,9 @@ pub struct GenerateOptions {
     pub seed: u64,
     /// Number of conversations; a size-dependent default when `None`.
     pub channels: Option<usize>,
+    /// Users, conversations and time span as for an export of this many messages
+    /// (`None`: `messages`); see [`crate::workspace::Workspace::generate_shaped`].
+    pub shape: Option<u64>,
     /// Zip or directory.
     pub layout: Layout,
     /// Output path.
@@ -174,7 +177,12 @@ enum Item {
 /// Writes the export described by `opts` and returns what was written.
 pub fn generate(opts: &GenerateOptions) -> Result<GenerateReport> {
     let started = Instant::now();
-    let ws = Workspace::generate(opts.seed, opts.messages, opts.channels);
+    let ws = Workspace::generate_shaped(
+        opts.seed,
+        opts.messages,
+        opts.shape.unwrap_or(opts.messages),
+        opts.channels,
+    );
     let mut sink: Box<dyn ExportSink> = match opts.layout {
         Layout::Zip => Box::new(ZipSink::create(&opts.out)?),
         Layout::Dir => {
@@ -311,7 +319,8 @@ mod tests {
     use std::io::Read;
 
     fn small(out: PathBuf, layout: Layout) -> GenerateReport {
-        generate(&GenerateOptions { messages: 3_000, seed: 42, channels: Some(9), layout, out }).unwrap()
+        generate(&GenerateOptions { messages: 3_000, seed: 42, channels: Some(9), shape: None, layout, out })
+            .unwrap()
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //!     messages: 10_000,
 //!     seed: 1,
 //!     channels: None,
+//!     shape: None,
 //!     layout: Layout::Zip,
 //!     out: "export.zip".into(),
 //! })?;

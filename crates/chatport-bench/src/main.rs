@@ -43,6 +43,10 @@ enum Cmd {
         /// Number of conversations (default: grows with --messages, 12..2000).
         #[arg(long)]
         channels: Option<usize>,
+        /// Users, conversations and days as for an export of this many messages, filled
+        /// with --messages (busier days): to vary the message count alone.
+        #[arg(long)]
+        shape: Option<u64>,
         /// Write an unpacked directory instead of a zip.
         #[arg(long)]
         dir: bool,
@@ -73,6 +77,10 @@ enum Cmd {
         /// Generator seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Generate the export with the users, conversations and days of one of this many
+        /// messages (see `generate --shape`).
+        #[arg(long)]
+        shape: Option<u64>,
         /// Keep the extraction output in --bench-dir.
         #[arg(long)]
         keep: bool,
@@ -130,11 +138,12 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Cmd::Generate { messages, out, seed, channels, dir, json } => {
+        Cmd::Generate { messages, out, seed, channels, shape, dir, json } => {
             let report = generate(&GenerateOptions {
                 messages,
                 seed,
                 channels,
+                shape,
                 layout: if dir { Layout::Dir } else { Layout::Zip },
                 out: out.clone(),
             })?;
@@ -170,10 +179,21 @@ fn run(cli: Cli) -> Result<()> {
                 print_floor(&report);
             }
         }
-        Cmd::ExtractBench { messages, seed, keep, chatport, bench_dir, no_verify, floor_runs, json } => {
+        Cmd::ExtractBench {
+            messages,
+            seed,
+            shape,
+            keep,
+            chatport,
+            bench_dir,
+            no_verify,
+            floor_runs,
+            json,
+        } => {
             let r = extract_bench(&ExtractBenchOptions {
                 messages,
                 seed,
+                shape,
                 chatport,
                 bench_dir,
                 keep,

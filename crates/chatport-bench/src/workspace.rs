@@ -223,10 +223,18 @@ impl Workspace {
     /// Builds the workspace for an export of `messages` messages over `conversations`
     /// conversations (a size-dependent default when `None`).
     pub fn generate(seed: u64, messages: u64, conversations: Option<usize>) -> Workspace {
+        Self::generate_shaped(seed, messages, messages, conversations)
+    }
+
+    /// Like [`Workspace::generate`], with the users, conversations and time span of an
+    /// export of `shape` messages, filled with `messages` (the conversations are busier
+    /// by `messages / shape`): exports that differ only in how many messages they hold.
+    pub fn generate_shaped(seed: u64, messages: u64, shape: u64, conversations: Option<usize>) -> Workspace {
+        let density = messages as f64 / shape.max(1) as f64;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let team_id = slack_id('T', 0, seed);
         let domain = format!("acme-{}", seed % 10_000);
-        let n_users = (messages / 1_500).clamp(25, 20_000) as usize;
+        let n_users = (shape / 1_500).clamp(25, 20_000) as usize;
         let n_bots = (n_users / 50).max(3);
 
         let mut users = Vec::with_capacity(n_users);
@@ -361,7 +369,7 @@ impl Workspace {
             })
             .collect();
 
-        let n_conv = conversations.unwrap_or((messages / 4_000).clamp(12, 2_000) as usize).max(4);
+        let n_conv = conversations.unwrap_or((shape / 4_000).clamp(12, 2_000) as usize).max(4);
         let n_dm = n_conv / 4;
         let n_mpim = (n_conv / 10).max(1);
         let n_private = (n_conv * 15 / 100).max(1);
@@ -443,7 +451,7 @@ impl Workspace {
                 creator,
                 created,
                 quota: 0,
-                mean_gap_us: 86_400e6 / rate_per_day,
+                mean_gap_us: 86_400e6 / (rate_per_day * density),
                 archived: kind != ConversationKind::Dm && rng.gen_bool(0.05),
             });
         }
@@ -560,5 +568,32 @@ mod tests {
         let names: std::collections::BTreeSet<&str> =
             ws.conversations.iter().map(|c| c.folder.as_str()).collect();
         assert_eq!(names.len(), ws.conversations.len());
+    }
+
+    /// A shaped export has the users, conversations and time span of the smaller one,
+    /// with each conversation busier by the ratio of their message counts.
+    #[test]
+    fn a_shaped_workspace_differs_only_in_density() {
+        let small = Workspace::generate(3, 100_000, None);
+        let big = Workspace::generate_shaped(3, 300_000, 100_000, None);
+        let ids = |ws: &Workspace| ws.users.iter().map(|u| u.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&small), ids(&big));
+        let folders = |ws: &Workspace| ws.conversations.iter().map(|c| c.folder.clone()).collect::<Vec<_>>();
+        assert_eq!(folders(&small), folders(&big));
+        for (s, b) in small.conversations.iter().zip(&big.conversations) {
+            if s.quota >= 1_000 {
+                let q = b.quota as f64 / s.quota as f64;
+                let span = (b.quota as f64 * b.mean_gap_us) / (s.quota as f64 * s.mean_gap_us);
+                assert!((2.99..3.01).contains(&q), "{} quota ×{q}", s.folder);
+                assert!((0.99..1.01).contains(&span), "{} span ×{span}", s.folder);
+            }
+        }
+        let same = Workspace::generate_shaped(3, 100_000, 100_000, None);
+        assert_eq!(folders(&same), folders(&small));
+        assert!(same
+            .conversations
+            .iter()
+            .zip(&small.conversations)
+            .all(|(a, b)| a.mean_gap_us == b.mean_gap_us));
     }
 }
