@@ -101,8 +101,39 @@ fn main() -> ExitCode {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
         Ok(Outcome::Problems) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::from(2)
         }
+    }
+}
+
+/// An error and its causes, each cause not already at the end of the text before it (an
+/// error whose message ends with its cause's would otherwise print it twice).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.ends_with(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let io = std::io::Error::other("disk full");
+        let e = anyhow::Error::from(chatport_extract::ExtractError::Output {
+            path: "out/a.jsonl".into(),
+            source: io,
+        });
+        assert_eq!(error_chain(&e), "out/a.jsonl: disk full");
+        let e = anyhow::Error::from(std::io::Error::other("inner")).context("outer");
+        assert_eq!(error_chain(&e), "outer: inner");
     }
 }

@@ -578,3 +578,41 @@ fn a_channel_with_many_joins_and_leaves_gets_every_interval() {
     assert!(!out.join(".spool").exists(), "the spool, spilled runs included, is removed");
     chatport().arg("validate").arg(&out).assert().success();
 }
+
+/// An extraction that fails part-way (here out of file descriptors, under every limit
+/// too low to finish) exits 2 naming the file it could not write, its cause said once,
+/// and leaves no scratch folder behind.
+#[test]
+fn a_failed_extraction_names_the_file_and_leaves_no_scratch() {
+    let bin = assert_cmd::cargo::cargo_bin("chatport");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut failed_in_output = 0;
+    let mut finished = false;
+    for limit in 5..64 {
+        let out = tmp.path().join(format!("out-{limit}"));
+        let o = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("ulimit -n {limit} && exec \"$0\" extract --no-progress \"$1\" --out \"$2\""))
+            .arg(&bin)
+            .arg(sample())
+            .arg(&out)
+            .output()
+            .unwrap();
+        if o.status.success() {
+            finished = true;
+            break;
+        }
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "limit {limit}: {err}");
+        assert!(!out.join(".spool").exists(), "limit {limit}: the spool is left: {err}");
+        assert!(!out.join(".salvage").exists(), "limit {limit}");
+        if out.join("messages").exists() {
+            failed_in_output += 1;
+            let line = err.lines().find(|l| l.starts_with("error: ")).unwrap_or_default();
+            assert!(line.contains(&out.display().to_string()), "limit {limit}: {err}");
+            assert_eq!(line.matches("Too many open files").count(), 1, "limit {limit}: {err}");
+        }
+    }
+    assert!(finished, "no limit let the extraction finish");
+    assert!(failed_in_output > 0, "no limit failed after the output was started");
+}

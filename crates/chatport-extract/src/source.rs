@@ -5,6 +5,7 @@
 //! much one entry may inflate to. It never writes anything.
 
 use crate::names::{NameSorter, SortedNames};
+use crate::spool::ScratchDir;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -163,15 +164,6 @@ enum Backing {
     Dir(PathBuf),
 }
 
-/// A folder this reader created and must remove when done.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// An opened export.
 pub struct ExportSource {
     path: PathBuf,
@@ -179,7 +171,8 @@ pub struct ExportSource {
     names: SortedNames,
     unsafe_names: Vec<String>,
     notes: Vec<String>,
-    _scratch: Option<Scratch>,
+    /// A folder this reader created and must remove when done.
+    _scratch: Option<ScratchDir>,
 }
 
 /// Whether a `/`-separated name is safe: relative, no `..`, no empty or `.` parts, no NUL
@@ -262,7 +255,7 @@ impl ExportSource {
     ) -> Result<Self, SourceError> {
         let io_err = |source| SourceError::Io { path: scratch.to_owned(), source };
         std::fs::create_dir_all(scratch).map_err(io_err)?;
-        let guard = Scratch(scratch.to_owned());
+        let guard = ScratchDir::new(scratch.to_owned());
         let mut unsafe_names = Vec::new();
         let mut notes = Vec::new();
         let mut recovered = 0u64;

@@ -17,6 +17,23 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+/// A scratch folder removed (with what it holds) when this is dropped, so that a failed
+/// run does not leave its scratch files behind; errors removing it are ignored.
+pub struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    /// Takes charge of removing `path`.
+    pub fn new(path: PathBuf) -> ScratchDir {
+        ScratchDir(path)
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A scratch file that is only created when something is first written to it: most
 /// conversations never need theirs.
 pub struct LazyFile {

@@ -1401,6 +1401,8 @@ fn extract_from(
     let spool_dir = out.join(SPOOL);
     let scratch = |e: std::io::Error| ExtractError::Output { path: spool_dir.clone(), source: e };
     std::fs::create_dir_all(&spool_dir).map_err(scratch)?;
+    // Removed however extraction ends; on success, below, with its errors reported.
+    let _spool_guard = crate::spool::ScratchDir::new(spool_dir.clone());
     let mut run = Run {
         source,
         opts,
