@@ -262,7 +262,14 @@ pub fn open_entry<'a>(file: &'a File, len: u64, e: &ZipEntry) -> Result<impl Rea
         8 => Box::new(flate2::read::DeflateDecoder::new_with_buf(raw, vec![0; 64 << 10])),
         m => return Err(format!("compression method {m} is not supported")),
     };
-    Ok(Checked { inner, hasher: crc32fast::Hasher::new(), seen: 0, crc32: e.crc32, size: e.size })
+    Ok(Checked {
+        inner,
+        hasher: crc32fast::Hasher::new(),
+        seen: 0,
+        crc32: e.crc32,
+        size: e.size,
+        overrun: false,
+    })
 }
 
 /// Reads `pos..end` of a file with positional reads (threads share one handle).
@@ -288,17 +295,38 @@ impl Read for PositionedReader<'_> {
 }
 
 /// Counts and checksums what passes through; at the end, compares with the directory.
+/// Never gives more than the size the directory declares: an entry that inflates past it
+/// is an error there, so what a reader holds is bounded by the declared sizes.
 struct Checked<'a> {
     inner: Box<dyn Read + 'a>,
     hasher: crc32fast::Hasher,
     seen: u64,
     crc32: u32,
     size: u64,
+    /// The entry inflated past `size`.
+    overrun: bool,
 }
 
 impl Read for Checked<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let overrun = |size: u64| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("inflates past the {size} bytes the directory says"),
+            )
+        };
+        if self.overrun {
+            return Err(overrun(self.size));
+        }
+        let mut n = self.inner.read(buf)?;
+        let room = self.size - self.seen;
+        if n as u64 > room {
+            self.overrun = true;
+            if room == 0 {
+                return Err(overrun(self.size));
+            }
+            n = room as usize;
+        }
         if n == 0 && !buf.is_empty() {
             if self.seen != self.size {
                 return Err(io::Error::new(
@@ -405,6 +433,29 @@ mod tests {
         b[at + 1] = b'9';
         std::fs::write(z.path(), &b).unwrap();
         assert!(read_all(z.path()).unwrap_err().contains("CRC"));
+    }
+
+    /// An entry that inflates past the size its directory record declares gives no more
+    /// than that size, then an error (a reader's memory is bounded by declared sizes).
+    #[test]
+    fn an_entry_stops_at_its_declared_size() {
+        let big: Vec<u8> = (0..300_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+        for method in [zip::CompressionMethod::Stored, zip::CompressionMethod::Deflated] {
+            let z = zip_of(&[("big", &big)], method, false);
+            let mut b = std::fs::read(z.path()).unwrap();
+            let record = b.windows(4).rposition(|w| w == CENTRAL_SIG.to_le_bytes()).unwrap();
+            b[record + 24..record + 28].copy_from_slice(&1000u32.to_le_bytes());
+            std::fs::write(z.path(), &b).unwrap();
+            let f = File::open(z.path()).unwrap();
+            let len = f.metadata().unwrap().len();
+            let (_, e) = read_directory(&f, len).unwrap().remove(0);
+            assert_eq!(e.size, 1000);
+            let mut r = open_entry(&f, len, &e).unwrap();
+            let mut got = Vec::new();
+            let err = r.read_to_end(&mut got).unwrap_err();
+            assert_eq!(got, big[..1000], "{method:?}");
+            assert!(err.to_string().contains("past the 1000 bytes the directory says"), "{err}");
+        }
     }
 
     #[test]
