@@ -17,6 +17,7 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fs::File;
+use std::hash::BuildHasher;
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -71,8 +72,11 @@ struct Run {
 /// The join/leave events of one conversation, in the order they were read. `'u` is the
 /// life of the export's user ids, which interned ids borrow from.
 pub struct MembershipEvents<'u> {
-    /// Interned user ids (borrowed from the export's users when listed there).
-    users: HashMap<Cow<'u, str>, u32>,
+    /// Interned user ids, by their index (borrowed from the export's users when listed
+    /// there), and each one's index by the hash of the id.
+    users: Vec<Cow<'u, str>>,
+    index: hashbrown::HashTable<u32>,
+    hasher: std::hash::RandomState,
     /// The `ts` texts that are not in canonical form (rare: they stay in memory).
     odd: Vec<String>,
     /// Events not spilled yet, in the order read.
@@ -181,7 +185,9 @@ impl<'u> MembershipEvents<'u> {
 
     fn with_run(path: PathBuf, run_events: usize) -> Self {
         MembershipEvents {
-            users: HashMap::new(),
+            users: Vec::new(),
+            index: hashbrown::HashTable::new(),
+            hasher: std::hash::RandomState::new(),
             odd: Vec::new(),
             events: Vec::new(),
             path,
@@ -207,15 +213,17 @@ impl<'u> MembershipEvents<'u> {
         known: &'u HashMap<String, V>,
     ) -> Result<(), ExtractError> {
         let too_many = || io::Error::other("more than 2^32 users or odd timestamps in one conversation");
-        let user = match self.users.get(user) {
+        let hash = self.hasher.hash_one(user);
+        let user = match self.index.find(hash, |&i| self.users[i as usize] == user) {
             Some(&i) => i,
             None => {
                 let i = u32::try_from(self.users.len()).map_err(|_| self.error(too_many()))?;
-                let key = match known.get_key_value(user) {
+                self.users.push(match known.get_key_value(user) {
                     Some((listed, _)) => Cow::Borrowed(listed.as_str()),
                     None => Cow::Owned(user.to_owned()),
-                };
-                self.users.insert(key, i);
+                });
+                let (users, hasher) = (&self.users, &self.hasher);
+                self.index.insert_unique(hash, i, |&j| hasher.hash_one(users[j as usize].as_ref()));
                 i
             }
         };
@@ -246,11 +254,7 @@ impl<'u> MembershipEvents<'u> {
     }
 
     fn order(&self) -> Order<'_> {
-        let mut names = vec![""; self.users.len()];
-        for (name, &i) in &self.users {
-            names[i as usize] = name.as_ref();
-        }
-        Order { names, odd: &self.odd }
+        Order { names: self.users.iter().map(Cow::as_ref).collect(), odd: &self.odd }
     }
 
     /// Sorts the events in memory (stably: one user's events at one `ts` keep the order
