@@ -127,8 +127,8 @@ impl Spool {
 
     /// Appends one record written by `write` (which may write it in pieces, holding the
     /// spool meanwhile) and says where it is, with what `write` returned. `io_error` turns
-    /// the spool's own errors into `write`'s. If `write` fails, the spool holds part of a
-    /// record that no range points at.
+    /// the spool's own errors into `write`'s. If `write` fails, what it wrote stays in the
+    /// spool, where no range points at it.
     pub fn append_with<T, E>(
         &self,
         write: impl FnOnce(&mut dyn Write) -> Result<T, E>,
@@ -152,12 +152,14 @@ impl Spool {
         let mut guard = self.writer.lock().map_err(|_| io_error(io::Error::other("spool lock poisoned")))?;
         let (writer, end) = &mut *guard;
         let mut counted = Counted { inner: writer, bytes: 0 };
-        let value = write(&mut counted)?;
-        let len = u32::try_from(counted.bytes)
+        let value = write(&mut counted);
+        let (offset, bytes) = (*end, counted.bytes);
+        // Past what was written even on failure: later records' ranges stay right.
+        *end += bytes;
+        let value = value?;
+        let len = u32::try_from(bytes)
             .map_err(|_| io_error(io::Error::other("a spooled record is larger than 4 GiB")))?;
-        let range = SpoolRange { offset: *end, len };
-        *end += u64::from(len);
-        Ok((value, range))
+        Ok((value, SpoolRange { offset, len }))
     }
 
     /// Flushes what was appended so far and opens the file for reading records back.
@@ -387,6 +389,48 @@ fn read_item(r: &mut impl Read) -> io::Result<Option<Item>> {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn records_appended_in_pieces_and_read_back_in_pieces() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::create(&dir.path().join("s")).unwrap();
+        let first = spool.append(b"one\n").unwrap();
+        let big: Vec<u8> = (0..3 * PIECE_BYTES + 5).map(|i| b'a' + (i % 26) as u8).collect();
+        let (n, second) = spool
+            .append_with(
+                |w| w.write_all(&big[..10]).and_then(|()| w.write_all(&big[10..])).map(|()| 7),
+                |e| e,
+            )
+            .unwrap();
+        assert_eq!(n, 7);
+        // A failed record leaves its bytes, and the next record's range is still right.
+        let failed =
+            spool.append_with(|w| w.write_all(b"partial").and(Err::<(), _>(io::Error::other("x"))), |e| e);
+        assert!(failed.is_err());
+        let third = spool.append(b"three\n").unwrap();
+        let reader = spool.reader().unwrap();
+        let mut buf = Vec::new();
+        for (range, want) in [(first, &b"one\n"[..]), (second, &big[..]), (third, &b"three\n"[..])] {
+            let mut got = Vec::new();
+            let mut pieces = 0;
+            reader
+                .read_pieces(
+                    range,
+                    &mut buf,
+                    |p| {
+                        assert!(p.len() <= PIECE_BYTES);
+                        pieces += 1;
+                        got.extend_from_slice(p);
+                        Ok::<(), io::Error>(())
+                    },
+                    |e| e,
+                )
+                .unwrap();
+            assert_eq!(got, want);
+            assert_eq!(pieces, want.len().div_ceil(PIECE_BYTES));
+            assert_eq!(range.bytes(), want.len() as u64);
+        }
+    }
 
     /// The first position of each key, computed the obvious way.
     fn reference(items: &[Item]) -> Vec<u64> {

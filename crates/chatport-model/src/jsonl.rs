@@ -91,11 +91,11 @@ impl DataFileWriter {
     /// Appends part of the file's serialized records: `bytes` need not end where a line
     /// does, and `records` is how many lines they complete. Lets a large record be
     /// copied in pieces.
-    pub fn write_partial(&mut self, lines: &[u8], records: u64) -> Result<(), JsonlError> {
-        self.hasher.update(lines);
-        self.bytes += lines.len() as u64;
+    pub fn write_partial(&mut self, bytes: &[u8], records: u64) -> Result<(), JsonlError> {
+        self.hasher.update(bytes);
+        self.bytes += bytes.len() as u64;
         self.records += records;
-        self.out.write_all(lines).map_err(|source| JsonlError::Io { path: self.path.clone(), source })
+        self.out.write_all(bytes).map_err(|source| JsonlError::Io { path: self.path.clone(), source })
     }
 
     /// Records written so far.
