@@ -1,6 +1,6 @@
 //! A sorted list of entry names kept front-coded: each name stores only how many leading
 //! bytes it shares with the name before it and the bytes after those, in blocks of
-//! [`BLOCK`] names that each start with a whole name.
+//! `BLOCK` (16) names that each start with a whole name.
 //!
 //! Owns: the compact form of an export's listing. An export lists one entry per
 //! conversation per day; their names (`<folder>/YYYY-MM-DD.json`) differ from their
@@ -197,7 +197,7 @@ impl SortedNames {
 const BATCH: usize = 8 << 10;
 
 /// Sorts names, each with a number (a zip directory record's offset), in memory bounded by
-/// the result's compact size: names are gathered in batches of [`BATCH`], each batch is
+/// the result's compact size: names are gathered in batches of `BATCH` (8,192), each batch is
 /// sorted and kept front-coded, and the batches are merged at the end. Of equal names, the
 /// one with the lowest number is kept.
 pub struct NameSorter {

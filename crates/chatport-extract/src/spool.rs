@@ -3,7 +3,10 @@
 //! Owns: [`Spool`], an append-only scratch file of records addressed by `(offset, length)`
 //! so that users and conversation records wait on disk, not in memory, until they are
 //! written in their final order; [`LazyFile`], one conversation's scratch file (file
-//! records, warnings, replies waiting for their root), created on its first write; and
+//! records, warnings, replies waiting for their root), created on its first write;
+//! [`SpillFile`], one read at offsets (spilled thread roots, membership runs), removed
+//! when done; [`ScratchDir`], which removes the spool however a run ends;
+//! [`take_full_level`], the level rule the external sorts share; and
 //! [`FirstSeen`], which finds the first occurrence of
 //! each key among many keyed occurrences by sorting them in bounded runs on disk (an
 //! external sort), so that deduplicating file records costs one bit per occurrence in
@@ -32,6 +35,57 @@ impl Drop for ScratchDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// A scratch file read and written at offsets (a conversation's spilled runs or blocks),
+/// created on first use and removed when this is dropped.
+pub struct SpillFile {
+    path: PathBuf,
+    file: Option<File>,
+}
+
+impl SpillFile {
+    /// A file at `path`, not created yet.
+    pub fn new(path: PathBuf) -> SpillFile {
+        SpillFile { path, file: None }
+    }
+
+    /// Where the file is (or will be).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file, created (empty) if it was not yet.
+    pub fn open(&mut self) -> io::Result<&File> {
+        if self.file.is_none() {
+            let file = File::options().read(true).write(true).create(true).truncate(true).open(&self.path)?;
+            self.file = Some(file);
+        }
+        self.file.as_ref().ok_or_else(|| io::Error::other("spill file not open"))
+    }
+
+    /// The file, if it was created.
+    pub fn file(&self) -> Option<&File> {
+        self.file.as_ref()
+    }
+}
+
+impl Drop for SpillFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// When the runs of the last level (`level_of` each) number [`MERGE_FAN`], takes them
+/// off the end of `runs` to be merged into one run of the next level, which the caller
+/// pushes: runs keep the order their items came in, and levels never increase towards
+/// the end.
+pub fn take_full_level<T>(runs: &mut Vec<T>, level_of: impl Fn(&T) -> u32) -> Option<(u32, Vec<T>)> {
+    let level = level_of(runs.last()?);
+    let same = runs.iter().rev().take_while(|r| level_of(r) == level).count();
+    (same >= MERGE_FAN).then(|| (level, runs.split_off(runs.len() - same)))
 }
 
 /// A scratch file that is only created when something is first written to it: most
@@ -285,13 +339,8 @@ impl FirstSeen {
     /// Merges the last level's runs into one run of the next level while there are
     /// [`MERGE_FAN`] of them.
     fn compact(&self, state: &mut RunState) -> io::Result<()> {
-        while let Some(&(level, _)) = state.runs.last() {
-            let same = state.runs.iter().rev().take_while(|(l, _)| *l == level).count();
-            if same < MERGE_FAN {
-                break;
-            }
-            let group: Vec<PathBuf> =
-                state.runs.split_off(state.runs.len() - same).into_iter().map(|(_, p)| p).collect();
+        while let Some((level, group)) = take_full_level(&mut state.runs, |(level, _)| *level) {
+            let group: Vec<PathBuf> = group.into_iter().map(|(_, p)| p).collect();
             let path = state.next_path(&self.dir);
             let mut w = BufWriter::with_capacity(64 * 1024, File::create(&path)?);
             merge_firsts(Vec::new(), &group, |item| write_item(&mut w, item))?;

@@ -9,7 +9,7 @@
 //! their destination; runs of one level are merged into one of the next whenever
 //! `MERGE_FAN` accumulate, so merging reads at most that many per level at once.
 
-use crate::spool::MERGE_FAN;
+use crate::spool::{take_full_level, SpillFile};
 use crate::ExtractError;
 use chatport_model::ts::{cmp_parts, parse_micros};
 use chatport_model::{Membership, SlackTs};
@@ -82,8 +82,7 @@ pub struct MembershipEvents<'u> {
     /// Events not spilled yet, in the order read.
     events: Vec<Event>,
     /// The spill file, created on the first spilled run.
-    path: PathBuf,
-    file: Option<File>,
+    spill: SpillFile,
     /// Events in the file (merged runs leave their inputs' space behind).
     file_len: u64,
     /// Unmerged runs in the order their events were read; levels never increase
@@ -190,8 +189,7 @@ impl<'u> MembershipEvents<'u> {
             hasher: std::hash::RandomState::new(),
             odd: Vec::new(),
             events: Vec::new(),
-            path,
-            file: None,
+            spill: SpillFile::new(path),
             file_len: 0,
             runs: Vec::new(),
             run_events: run_events.max(1),
@@ -200,7 +198,7 @@ impl<'u> MembershipEvents<'u> {
     }
 
     fn error(&self, e: io::Error) -> ExtractError {
-        ExtractError::Output { path: self.path.clone(), source: e }
+        ExtractError::Output { path: self.spill.path().to_owned(), source: e }
     }
 
     /// Records that `user` joined (`join`) or left at `ts`. `known` holds the export's user
@@ -264,18 +262,12 @@ impl<'u> MembershipEvents<'u> {
         let order = self.order();
         events.sort_by(|a, b| order.cmp(a, b));
         drop(order);
-        if self.file.is_none() {
-            self.file =
-                Some(File::options().read(true).write(true).create(true).truncate(true).open(&self.path)?);
-        }
         let mut bytes = Vec::with_capacity(events.len() * EVENT_BYTES);
         for e in &events {
             e.encode(&mut bytes);
         }
         let start = self.file_len;
-        if let Some(file) = &self.file {
-            file.write_all_at(&bytes, start * EVENT_BYTES as u64)?;
-        }
+        self.spill.open()?.write_all_at(&bytes, start * EVENT_BYTES as u64)?;
         self.file_len += events.len() as u64;
         self.runs.push(Run { level: 0, start, len: events.len() as u64 });
         events.clear();
@@ -286,16 +278,11 @@ impl<'u> MembershipEvents<'u> {
     /// Merges the last level's runs into one run of the next level while there are
     /// `MERGE_FAN` of them.
     fn compact(&mut self) -> io::Result<()> {
-        while let Some(&Run { level, .. }) = self.runs.last() {
-            let same = self.runs.iter().rev().take_while(|r| r.level == level).count();
-            if same < MERGE_FAN {
-                break;
-            }
-            let group = self.runs.split_off(self.runs.len() - same);
+        while let Some((level, group)) = take_full_level(&mut self.runs, |r| r.level) {
             let start = self.file_len;
             let mut at = start;
             let mut bytes = Vec::with_capacity(READ_EVENTS * EVENT_BYTES);
-            let file = self.file.as_ref().ok_or_else(|| io::Error::other("runs without a spill file"))?;
+            let file = self.spill.file().ok_or_else(|| io::Error::other("runs without a spill file"))?;
             self.merge(&group, &[], |e| {
                 e.encode(&mut bytes);
                 if bytes.len() >= READ_EVENTS * EVENT_BYTES {
@@ -322,7 +309,7 @@ impl<'u> MembershipEvents<'u> {
         mut emit: impl FnMut(Event) -> io::Result<()>,
     ) -> io::Result<()> {
         let order = self.order();
-        let file = self.file.as_ref();
+        let file = self.spill.file();
         let mut bytes = Vec::new();
         let mut cursors: Vec<Cursor<'_>> = runs
             .iter()
@@ -421,17 +408,10 @@ impl<'u> MembershipEvents<'u> {
     }
 }
 
-impl Drop for MembershipEvents<'_> {
-    fn drop(&mut self) {
-        if self.file.take().is_some() {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spool::MERGE_FAN;
     use proptest::prelude::*;
 
     /// The intervals as a plain list, the way they were built before events were held
@@ -548,10 +528,10 @@ mod tests {
             "{err:?}"
         );
 
-        // The spill file swapped for its folder: reading it back fails.
+        // The spill file cut short: reading its runs back fails.
         let mut events = MembershipEvents::with_run(path.clone(), 4);
         fill(&mut events, &known);
-        events.file = Some(File::open(dir.path()).unwrap());
+        File::options().write(true).open(&path).unwrap().set_len(0).unwrap();
         let err = events.write_intervals(&mut Vec::new(), Path::new("conversations.jsonl")).unwrap_err();
         assert!(matches!(&err, ExtractError::Output { path: p, .. } if *p == path), "{err:?}");
     }

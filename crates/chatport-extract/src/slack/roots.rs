@@ -6,9 +6,9 @@
 //! half is appended to a spool file, which so stays sorted; every block of that file has
 //! its first value in memory, so a lookup of an old root reads one block (4 KiB).
 
+use crate::spool::SpillFile;
 use crate::ExtractError;
 use std::collections::HashSet;
-use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -30,8 +30,7 @@ pub struct ThreadRoots {
 
 /// The spilled roots: a file of ascending little-endian `i64`, created on first use.
 struct Spill {
-    path: PathBuf,
-    file: Option<File>,
+    file: SpillFile,
     /// Roots in the file.
     len: u64,
     /// The first root of each block.
@@ -52,7 +51,7 @@ impl ThreadRoots {
         ThreadRoots {
             sorted: Vec::new(),
             stragglers: HashSet::new(),
-            spill: Spill { path, file: None, len: 0, firsts: Vec::new(), last: None },
+            spill: Spill { file: SpillFile::new(path), len: 0, firsts: Vec::new(), last: None },
             in_memory,
             per_block,
         }
@@ -60,11 +59,11 @@ impl ThreadRoots {
 
     /// The spill file's path.
     pub fn path(&self) -> &Path {
-        &self.spill.path
+        self.spill.file.path()
     }
 
     fn error(&self, e: io::Error) -> ExtractError {
-        ExtractError::Output { path: self.spill.path.clone(), source: e }
+        ExtractError::Output { path: self.spill.file.path().to_owned(), source: e }
     }
 
     /// Adds a root.
@@ -90,11 +89,6 @@ impl ThreadRoots {
     fn spill_older_half(&mut self) -> io::Result<()> {
         let half = self.in_memory / 2;
         let spill = &mut self.spill;
-        if spill.file.is_none() {
-            let file =
-                File::options().read(true).write(true).create(true).truncate(true).open(&spill.path)?;
-            spill.file = Some(file);
-        }
         let mut bytes = Vec::with_capacity(half * 8);
         for (i, ts) in self.sorted[..half].iter().enumerate() {
             if i % self.per_block == 0 {
@@ -102,9 +96,7 @@ impl ThreadRoots {
             }
             bytes.extend_from_slice(&ts.to_le_bytes());
         }
-        if let Some(file) = &spill.file {
-            file.write_all_at(&bytes, spill.len * 8)?;
-        }
+        spill.file.open()?.write_all_at(&bytes, spill.len * 8)?;
         spill.len += half as u64;
         spill.last = Some(self.sorted[half - 1]);
         self.sorted.drain(..half);
@@ -121,7 +113,7 @@ impl ThreadRoots {
             _ => {}
         }
         let spill = &self.spill;
-        let (Some(file), Some(last)) = (&spill.file, spill.last) else { return Ok(false) };
+        let (Some(file), Some(last)) = (spill.file.file(), spill.last) else { return Ok(false) };
         if ts > last || spill.firsts.first().is_none_or(|&f| ts < f) {
             return Ok(false);
         }
@@ -139,14 +131,6 @@ impl ThreadRoots {
     #[cfg(test)]
     fn in_memory(&self) -> usize {
         self.sorted.len() + self.spill.firsts.len() + self.stragglers.len()
-    }
-}
-
-impl Drop for ThreadRoots {
-    fn drop(&mut self) {
-        if self.spill.file.take().is_some() {
-            let _ = std::fs::remove_file(&self.spill.path);
-        }
     }
 }
 
