@@ -276,6 +276,7 @@ impl<'de> Visitor<'de> for Canon<'_, 'de> {
 mod tests {
     use super::*;
     use crate::slack::urls::strip_value;
+    use proptest::prelude::*;
     use serde_json::Value;
 
     fn both(text: &str, strip: bool) -> (String, String) {
@@ -307,6 +308,54 @@ mod tests {
                 let (ours, theirs) = both(text, strip);
                 assert_eq!(ours, theirs, "{text} strip={strip}");
             }
+        }
+    }
+
+    /// JSON text with nested objects and arrays, empty ones, repeated keys and escapes.
+    fn arb_json() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            Just("1".to_owned()),
+            Just("-2.5e3".to_owned()),
+            Just("null".to_owned()),
+            Just("true".to_owned()),
+            Just(r#""https://x/?t=xoxe-1""#.to_owned()),
+            "[a-c\\\\\"é/ ]{0,6}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+        ];
+        leaf.prop_recursive(4, 40, 5, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(|v| format!("[{}]", v.join(","))),
+                proptest::collection::vec(
+                    (prop::sample::select(vec!["a", "b", "c", "pub_secret", "\\u0062"]), inner),
+                    0..5
+                )
+                .prop_map(|v| {
+                    let members: Vec<String> = v.iter().map(|(k, x)| format!("\"{k}\": {x}")).collect();
+                    format!("{{{}}}", members.join(","))
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_value_gives_the_bytes_of_value_then_serde_json(text in arb_json(), strip in any::<bool>()) {
+            let (ours, theirs) = both(&text, strip);
+            prop_assert_eq!(ours, theirs);
+        }
+
+        #[test]
+        fn a_value_after_a_failed_one_is_written_whole(text in arb_json()) {
+            let mut out = Vec::new();
+            let mut scratch = Scratch::default();
+            // Ends inside four levels.
+            let mut de = serde_json::Deserializer::from_str(r#"[{"a":[{"b":1},{"c":"#);
+            let failed = Canon { out: &mut out, scratch: &mut scratch, strip: false }.deserialize(&mut de).is_err();
+            prop_assert!(failed);
+            out.clear();
+            let mut de = serde_json::Deserializer::from_str(&text);
+            Canon { out: &mut out, scratch: &mut scratch, strip: false }.deserialize(&mut de).unwrap();
+            let v: Value = serde_json::from_str(&text).unwrap();
+            prop_assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&v).unwrap());
         }
     }
 
