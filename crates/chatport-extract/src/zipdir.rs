@@ -3,7 +3,8 @@
 //! Owns: finding the end-of-central-directory record (zip64 included), listing every entry
 //! one record at a time (where its data is, how it is compressed, its sizes and CRC),
 //! reading one record again by its offset, and opening one entry as a bounded, CRC-checked
-//! stream from positional reads. A general zip library keeps hundreds of bytes per entry
+//! stream from positional reads (a deflated entry of up to 1 MiB is inflated in one call
+//! by libdeflate, which is faster, and read from there). A general zip library keeps hundreds of bytes per entry
 //! (names twice, extra fields, times, a name index); an export of 80,000 day files then
 //! costs tens of megabytes before a message is read. Here the directory stays on disk:
 //! a caller keeps a record's offset and reads the record again when it opens the entry.
@@ -12,6 +13,7 @@
 //! else is an error for that entry, never a panic. Archives whose directory cannot be found
 //! are left to the caller (which recovers them by scanning local headers).
 
+use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
@@ -259,7 +261,10 @@ pub fn open_entry<'a>(file: &'a File, len: u64, e: &ZipEntry) -> Result<impl Rea
     let raw = PositionedReader { file, pos: start, end: start + e.compressed_size };
     let inner: Box<dyn Read + 'a> = match e.method {
         0 => Box::new(raw),
-        8 => Box::new(flate2::read::DeflateDecoder::new_with_buf(raw, vec![0; 64 << 10])),
+        8 if e.size <= WHOLE_ENTRY_BYTES && e.compressed_size <= WHOLE_ENTRY_BYTES => {
+            Box::new(Whole { raw: Some(raw), size: e.size as usize, state: WholeState::Fresh })
+        }
+        8 => Box::new(stream(raw)),
         m => return Err(format!("compression method {m} is not supported")),
     };
     Ok(Checked {
@@ -270,6 +275,105 @@ pub fn open_entry<'a>(file: &'a File, len: u64, e: &ZipEntry) -> Result<impl Rea
         size: e.size,
         overrun: false,
     })
+}
+
+/// Deflated entries of at most this many bytes, compressed and inflated, are inflated in
+/// one call by libdeflate (about 1.6 times as fast as zlib-rs on export text); larger ones
+/// stream, so what is held stays bounded.
+pub const WHOLE_ENTRY_BYTES: u64 = 1 << 20;
+
+fn stream(raw: PositionedReader<'_>) -> flate2::read::DeflateDecoder<PositionedReader<'_>> {
+    flate2::read::DeflateDecoder::new_with_buf(raw, vec![0; 64 << 10])
+}
+
+thread_local! {
+    /// A thread's buffers for [`Whole`]: compressed bytes, and inflated ones for a reader
+    /// that reads less than the whole entry at once. Taken while in use (a thread can open
+    /// another entry before it is done with one) and given back after.
+    static COMPRESSED: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    static INFLATED: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// A deflated entry inflated in one call: straight into the first read's buffer when it
+/// has room for the declared size, otherwise into a buffer it is then read from. When
+/// libdeflate refuses the data (corrupt, or longer than declared), the entry is streamed
+/// from its start instead, so the bytes before the problem are read and the error is the
+/// one streaming gives.
+struct Whole<'a> {
+    raw: Option<PositionedReader<'a>>,
+    size: usize,
+    state: WholeState<'a>,
+}
+
+enum WholeState<'a> {
+    Fresh,
+    Inflated { buf: Vec<u8>, at: usize, len: usize },
+    Streaming(flate2::read::DeflateDecoder<PositionedReader<'a>>),
+    Done,
+}
+
+impl Whole<'_> {
+    /// Inflates the entry into `out` (at least `size` bytes), giving the inflated length,
+    /// or `None` when its data cannot be read or libdeflate refuses it (streaming then
+    /// meets the same problem after the bytes before it).
+    fn inflate(&self, out: &mut [u8]) -> Option<usize> {
+        let raw = self.raw.as_ref()?;
+        let mut compressed = COMPRESSED.take();
+        compressed.resize(usize::try_from(raw.end - raw.pos).unwrap_or(usize::MAX), 0);
+        let inflated = match raw.file.read_exact_at(&mut compressed, raw.pos) {
+            Ok(()) => {
+                libdeflater::Decompressor::new().deflate_decompress(&compressed, &mut out[..self.size]).ok()
+            }
+            Err(_) => None,
+        };
+        COMPRESSED.set(compressed);
+        inflated
+    }
+}
+
+impl Read for Whole<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if let WholeState::Fresh = self.state {
+            if buf.len() >= self.size {
+                if let Some(n) = self.inflate(buf) {
+                    self.state = WholeState::Done;
+                    return Ok(n);
+                }
+            } else {
+                let mut inflated = INFLATED.take();
+                inflated.resize(self.size, 0);
+                match self.inflate(&mut inflated) {
+                    Some(len) => self.state = WholeState::Inflated { buf: inflated, at: 0, len },
+                    None => INFLATED.set(inflated),
+                }
+            }
+            if let WholeState::Fresh = self.state {
+                let raw = self.raw.take().ok_or_else(|| io::Error::other("the entry was read already"))?;
+                self.state = WholeState::Streaming(stream(raw));
+            }
+        }
+        match &mut self.state {
+            WholeState::Fresh | WholeState::Done => Ok(0),
+            WholeState::Streaming(s) => s.read(buf),
+            WholeState::Inflated { buf: inflated, at, len } => {
+                let n = buf.len().min(*len - *at);
+                buf[..n].copy_from_slice(&inflated[*at..*at + n]);
+                *at += n;
+                Ok(n)
+            }
+        }
+    }
+}
+
+impl Drop for Whole<'_> {
+    fn drop(&mut self) {
+        if let WholeState::Inflated { buf, .. } = std::mem::replace(&mut self.state, WholeState::Done) {
+            INFLATED.set(buf);
+        }
+    }
 }
 
 /// Reads `pos..end` of a file with positional reads (threads share one handle).
@@ -456,6 +560,77 @@ mod tests {
             assert_eq!(got, big[..1000], "{method:?}");
             assert!(err.to_string().contains("past the 1000 bytes the directory says"), "{err}");
         }
+    }
+
+    /// Compressed `text` in a file, and a reader of it in one call and a streaming one.
+    fn deflated(text: &[u8]) -> tempfile::NamedTempFile {
+        use flate2::write::DeflateEncoder;
+        let mut enc = DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(text).unwrap();
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(tmp.path(), enc.finish().unwrap()).unwrap();
+        tmp
+    }
+
+    /// What reading `r` in pieces of `piece` bytes gives: the bytes and the error.
+    fn pieces(mut r: impl Read, piece: usize) -> (Vec<u8>, Option<String>) {
+        let mut got = Vec::new();
+        let mut buf = vec![0; piece];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) => return (got, None),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => return (got, Some(e.to_string())),
+            }
+        }
+    }
+
+    fn text(n: usize) -> Vec<u8> {
+        const LINE: &[u8] = b"[{\"ts\":\"1.000001\",\"text\":\"h\\u00e9llo\"},\n";
+        (0..n).map(|i| LINE[i % LINE.len()] ^ (i / 997 % 2) as u8).collect()
+    }
+
+    /// An entry inflated in one call reads as a streamed one, whether the reader's buffer
+    /// holds it all (inflated straight into it) or not (read from a buffer), and with
+    /// damage anywhere in its data (then it streams from its start).
+    #[test]
+    fn an_entry_inflated_in_one_call_reads_as_a_streamed_one() {
+        let plain = text(200_000);
+        let file = deflated(&plain);
+        let f = File::open(file.path()).unwrap();
+        let compressed = std::fs::read(file.path()).unwrap();
+        fn raw(file: &File, end: usize) -> PositionedReader<'_> {
+            PositionedReader { file, pos: 0, end: end as u64 }
+        }
+        for piece in [7, 4096, plain.len(), plain.len() + 1] {
+            let whole =
+                Whole { raw: Some(raw(&f, compressed.len())), size: plain.len(), state: WholeState::Fresh };
+            assert_eq!(pieces(whole, piece), (plain.clone(), None), "{piece}");
+        }
+        let mut differed = 0;
+        for at in (0..compressed.len()).step_by(97) {
+            let mut damaged = compressed.clone();
+            damaged[at] ^= 0x21;
+            std::fs::write(file.path(), &damaged).unwrap();
+            let f = File::open(file.path()).unwrap();
+            for piece in [4096, plain.len()] {
+                let streamed = pieces(stream(raw(&f, compressed.len())), piece);
+                let whole = pieces(
+                    Whole {
+                        raw: Some(raw(&f, compressed.len())),
+                        size: plain.len(),
+                        state: WholeState::Fresh,
+                    },
+                    piece,
+                );
+                if whole != streamed {
+                    // Both decoders must agree on what valid deflate data means; where one
+                    // refuses what the other reads, the CRC check still fails the entry.
+                    differed += 1;
+                }
+            }
+        }
+        assert_eq!(differed, 0);
     }
 
     #[test]
