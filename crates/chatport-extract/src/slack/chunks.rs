@@ -22,6 +22,9 @@ pub struct Chunks<R> {
     /// buffer from file to file, so a read never clears memory twice.
     buf: Vec<u8>,
     filled: usize,
+    /// The current chunk starts at `buf[start]`; the bytes before it are moved out of the
+    /// way only when more must be read, so a file read whole is never moved.
+    start: usize,
     /// The first read's size: the declared size (and one byte to see the end), if known.
     first_read: Option<usize>,
     target: usize,
@@ -90,14 +93,21 @@ impl Chunk<'_> {
 impl<R: Read> Chunks<R> {
     /// Reads `reader` in chunks of about `target` bytes, into `buf` (its allocation is
     /// reused, its contents overwritten). `hint` is the file's declared size, if known, to
-    /// size the first read.
-    pub fn new(reader: R, target: usize, buf: Vec<u8>, hint: Option<u64>) -> Self {
+    /// size the first read: a file declared at most `whole` bytes is read in one piece
+    /// (which lets a zip entry be inflated in one call, straight into the buffer), a larger
+    /// one a chunk at a time.
+    pub fn new(reader: R, target: usize, buf: Vec<u8>, hint: Option<u64>, whole: u64) -> Self {
         let target = target.max(1);
+        let first = |h: u64| {
+            let h = usize::try_from(h).unwrap_or(usize::MAX);
+            if h as u64 <= whole { h } else { h.min(target) }.saturating_add(1)
+        };
         Chunks {
             reader,
             buf,
             filled: 0,
-            first_read: hint.map(|h| usize::try_from(h).unwrap_or(usize::MAX).min(target).saturating_add(1)),
+            start: 0,
+            first_read: hint.map(first),
             target,
             cut: None,
             scan: Scan::default(),
@@ -132,13 +142,12 @@ impl<R: Read> Chunks<R> {
         }
         if let Some(cut) = self.cut.take() {
             self.advance(cut);
-            self.buf.copy_within(cut..self.filled, 0);
-            self.filled -= cut;
-            self.buf[0] = b'[';
-            self.scan = Scan { scanned: 1, depth: 1, started: true, ..Scan::default() };
+            self.start = cut;
+            self.buf[cut] = b'[';
+            self.scan = Scan { scanned: cut + 1, depth: 1, started: true, ..Scan::default() };
         }
         loop {
-            if self.filled > self.target {
+            if self.filled - self.start > self.target {
                 if let Some(cut) = self.find_cut() {
                     self.buf[cut] = b']';
                     self.cut = Some(cut);
@@ -160,12 +169,14 @@ impl<R: Read> Chunks<R> {
     }
 
     fn chunk(&self, end: usize, last: bool) -> Chunk<'_> {
-        Chunk { bytes: &self.buf[..end], offset: self.offset, line: self.line, column: self.column, last }
+        let bytes = &self.buf[self.start..end];
+        Chunk { bytes, offset: self.offset, line: self.line, column: self.column, last }
     }
 
-    /// Moves the file position past `buf[..n]`.
-    fn advance(&mut self, n: usize) {
-        let consumed = &self.buf[..n];
+    /// Moves the file position past `buf[start..to]`.
+    fn advance(&mut self, to: usize) {
+        let consumed = &self.buf[self.start..to];
+        let n = consumed.len();
         self.offset += n as u64;
         match memchr::memrchr(b'\n', consumed) {
             Some(last) => {
@@ -179,6 +190,14 @@ impl<R: Read> Chunks<R> {
     /// Reads up to just past the chunk size (the declared size, first), or 64 KiB more
     /// once past it (the element at the cut is longer than the rest of the buffer).
     fn fill(&mut self) {
+        if self.start > 0 {
+            // The chunks before are done with: the current one moves to the front.
+            let start = std::mem::take(&mut self.start);
+            self.buf.copy_within(start..self.filled, 0);
+            self.filled -= start;
+            self.scan.scanned -= start;
+            self.scan.comma = self.scan.comma.map(|c| c - start);
+        }
         let want = match self.first_read.take() {
             Some(first) => first,
             None => match (self.target + 1).saturating_sub(self.filled) {
@@ -215,7 +234,7 @@ impl<R: Read> Chunks<R> {
             return None;
         }
         let buf = &self.buf[..self.filled];
-        let target = self.target;
+        let target = self.start + self.target;
         let Scan { scanned, mut depth, mut in_string, mut started, mut comma, .. } = self.scan;
         let mut i = scanned;
         let mut cut = None;
@@ -508,19 +527,27 @@ mod tests {
         }
     }
 
-    /// The chunks of `text` cut at `target`, as strings, the same with reads of any size.
+    /// The chunks of `text` cut at `target`, as strings, the same with reads of any size
+    /// and with the file read in one piece.
     fn chunks(text: &str, target: usize) -> Vec<String> {
-        let read = |reader: &mut dyn Read| {
-            let mut c = Chunks::new(reader, target, Vec::new(), None);
+        let read = |reader: &mut dyn Read, hint: Option<u64>, whole: u64| {
+            let mut c = Chunks::new(reader, target, Vec::new(), hint, whole);
             let mut out = Vec::new();
             while let Some(chunk) = c.next_chunk() {
                 out.push(String::from_utf8(chunk.bytes.to_vec()).unwrap());
             }
             out
         };
-        let whole = read(&mut text.as_bytes());
-        assert_eq!(read(&mut Trickle(text.as_bytes(), 3)), whole);
-        whole
+        let streamed = read(&mut text.as_bytes(), None, 0);
+        assert_eq!(read(&mut Trickle(text.as_bytes(), 3), None, 0), streamed);
+        // Text that is not an array is one chunk of what was read: with the file read in
+        // one piece, all of it.
+        if text.trim_start().starts_with('[') {
+            let len = text.len() as u64;
+            assert!(read(&mut text.as_bytes(), Some(len), len) == streamed, "read whole");
+            assert!(read(&mut Trickle(text.as_bytes(), 5), Some(len), len) == streamed);
+        }
+        streamed
     }
 
     /// What parsing `text` as an array of values gives: the values read before an error
@@ -550,7 +577,9 @@ mod tests {
             let error = one(text, &mut values).err().map(|e| e.to_string());
             return (values, error);
         };
-        let mut c = Chunks::new(text, target, Vec::new(), None);
+        // Streamed, or read in one piece when the target is odd: both must give the same.
+        let (hint, whole) = if target % 2 == 1 { (Some(text.len() as u64), u64::MAX) } else { (None, 0) };
+        let mut c = Chunks::new(text, target, Vec::new(), hint, whole);
         while let Some(chunk) = c.next_chunk() {
             if let Err(e) = one(chunk.bytes, &mut values) {
                 return (values, Some(chunk.error_in_file(&e)));
@@ -571,6 +600,31 @@ mod tests {
         let got = chunks(text, 1);
         assert_eq!(got, vec![r#"[{"a":"x,y"}]"#, r#"[{"b":[1,2]}]"#, r#"[ {"c":"\",]"} ]"#, r#"[{"d":{}}]"#]);
         assert_eq!(parse(text.as_bytes(), Some(1)), parse(text.as_bytes(), None));
+    }
+
+    /// Past the first read, the chunks done with are moved out of the buffer before it is
+    /// filled again, with the scan's place: cuts are where the rule puts them all along.
+    #[test]
+    fn a_file_larger_than_a_read_is_cut_where_the_rule_says() {
+        let elements: Vec<String> = (0..2_000)
+            .map(|i| {
+                let text = "a\\\"b\\\\c[d]{e},f ".repeat(i % 7);
+                format!("{{\"text\":\"{text}\",\"n\":[{i},{{\"x\":\"]}}\"}}]}}")
+            })
+            .collect();
+        let text = format!("[\n{}\n]", elements.join(",\n  "));
+        assert!(text.len() > 150_000, "{}", text.len());
+        for target in [3_000, 70_000] {
+            let got = chunks(&text, target);
+            assert!(got.len() > 2);
+            assert!(got == chunks_by_rule(&text, target), "target {target}");
+        }
+        // A comma past the chunk size whose white space runs past the buffer: where it is
+        // moves with the buffer's contents.
+        let element = format!("\"{}\"", "x".repeat(98));
+        let text = format!("[{element},{element},{}{element}]", " ".repeat(70_000));
+        assert_eq!(chunks(&text, 100), chunks_by_rule(&text, 100));
+        assert_eq!(chunks(&text, 100).len(), 3);
     }
 
     #[test]
@@ -619,7 +673,7 @@ mod tests {
                 Err(io::Error::other("CRC mismatch"))
             }
         }
-        let mut c = Chunks::new(failing, 2, Vec::new(), None);
+        let mut c = Chunks::new(failing, 2, Vec::new(), None, 0);
         let mut got = Vec::new();
         while let Some(chunk) = c.next_chunk() {
             got.push(String::from_utf8(chunk.bytes.to_vec()).unwrap());

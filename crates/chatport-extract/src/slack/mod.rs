@@ -533,7 +533,8 @@ fn process_day_in(
         }
     };
     let bounded = Bounded { inner, run, read: 0, stop: None };
-    let mut chunks = chunks::Chunks::new(bounded, CHUNK_BYTES, std::mem::take(buf), Some(declared));
+    let whole = crate::zipdir::WHOLE_ENTRY_BYTES;
+    let mut chunks = chunks::Chunks::new(bounded, CHUNK_BYTES, std::mem::take(buf), Some(declared), whole);
     // Elements of the day file before the current chunk.
     let mut read = 0u64;
     let mut invalid_utf8 = false;
