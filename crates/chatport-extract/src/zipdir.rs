@@ -287,15 +287,14 @@ fn stream(raw: PositionedReader<'_>) -> flate2::read::DeflateDecoder<PositionedR
 }
 
 thread_local! {
-    /// A thread's buffers for [`Whole`]: compressed bytes, and inflated ones for a reader
-    /// that reads less than the whole entry at once. Taken while in use (a thread can open
-    /// another entry before it is done with one) and given back after.
+    /// A thread's buffer for [`Whole`]'s compressed bytes. Taken while in use (a thread can
+    /// open another entry before it is done with one) and given back after.
     static COMPRESSED: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
-    static INFLATED: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
 /// A deflated entry inflated in one call: straight into the first read's buffer when it
-/// has room for the declared size, otherwise into a buffer it is then read from. When
+/// has room for the declared size (day files), otherwise into a buffer of its own that it
+/// is then read from and that goes with it (metadata files, read a piece at a time). When
 /// libdeflate refuses the data (corrupt, or longer than declared), the entry is streamed
 /// from its start instead, so the bytes before the problem are read and the error is the
 /// one streaming gives.
@@ -343,11 +342,9 @@ impl Read for Whole<'_> {
                     return Ok(n);
                 }
             } else {
-                let mut inflated = INFLATED.take();
-                inflated.resize(self.size, 0);
-                match self.inflate(&mut inflated) {
-                    Some(len) => self.state = WholeState::Inflated { buf: inflated, at: 0, len },
-                    None => INFLATED.set(inflated),
+                let mut inflated = vec![0; self.size];
+                if let Some(len) = self.inflate(&mut inflated) {
+                    self.state = WholeState::Inflated { buf: inflated, at: 0, len };
                 }
             }
             if let WholeState::Fresh = self.state {
@@ -364,14 +361,6 @@ impl Read for Whole<'_> {
                 *at += n;
                 Ok(n)
             }
-        }
-    }
-}
-
-impl Drop for Whole<'_> {
-    fn drop(&mut self) {
-        if let WholeState::Inflated { buf, .. } = std::mem::replace(&mut self.state, WholeState::Done) {
-            INFLATED.set(buf);
         }
     }
 }

@@ -207,6 +207,11 @@ impl<R: Read> Chunks<R> {
         };
         let end = self.filled.saturating_add(want);
         if self.buf.len() < end {
+            if self.filled == 0 {
+                // Nothing to keep: the smaller buffer goes before the larger one is taken,
+                // so the two are never held at once.
+                self.buf = Vec::new();
+            }
             self.buf.resize(end, 0);
         }
         while self.filled < end {
