@@ -4,10 +4,11 @@
 //! one record at a time (where its data is, how it is compressed, its sizes and CRC),
 //! reading one record again by its offset, and opening one entry as a bounded, CRC-checked
 //! stream from positional reads (a deflated entry of up to 1 MiB is inflated in one call
-//! by libdeflate, which is faster, and read from there). A general zip library keeps hundreds of bytes per entry
-//! (names twice, extra fields, times, a name index); an export of 80,000 day files then
-//! costs tens of megabytes before a message is read. Here the directory stays on disk:
-//! a caller keeps a record's offset and reads the record again when it opens the entry.
+//! by libdeflate, which is faster, and read from there). A general zip library keeps
+//! hundreds of bytes per entry (names twice, extra fields, times, a name index); an export
+//! of 80,000 day files then costs tens of megabytes before a message is read. Here the
+//! directory stays on disk: a caller keeps a record's offset and reads the record again
+//! when it opens the entry.
 //!
 //! Only what exports use is supported: stored and deflated entries, unencrypted. Anything
 //! else is an error for that entry, never a panic. Archives whose directory cannot be found
@@ -551,7 +552,7 @@ mod tests {
         }
     }
 
-    /// Compressed `text` in a file, and a reader of it in one call and a streaming one.
+    /// A file holding `text` deflated (raw deflate, as in a zip entry).
     fn deflated(text: &[u8]) -> tempfile::NamedTempFile {
         use flate2::write::DeflateEncoder;
         let mut enc = DeflateEncoder::new(Vec::new(), flate2::Compression::default());
