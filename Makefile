@@ -46,15 +46,16 @@ stats: release
 schemas:
 	UPDATE_SCHEMAS=1 $(CARGO) test -p chatport-model --test schemas_fresh
 
-## Extraction benchmark: 1,000,000-message generated zip; prints messages/s, peak RSS, floor ratio.
+## Extraction benchmark: 1,000,000-message generated zip; prints messages/s, peak RSS, floor ratio
+## (MESSAGES, SHAPE and RUNS override the size, the shape and the 3 runs of which the fastest counts).
 bench-extract:
 	$(CARGO) build --release -p chatport-cli -p chatport-bench
-	target/release/chatport-bench extract-bench --messages $${MESSAGES:-1000000} $${SHAPE:+--shape $$SHAPE}
+	target/release/chatport-bench extract-bench --messages $${MESSAGES:-1000000} $${SHAPE:+--shape $$SHAPE} $${RUNS:+--runs $$RUNS}
 
 ## Transform benchmark: plans the benchmark export (extracted and kept by extract-bench) for both destinations.
 bench-transform:
 	$(CARGO) build --release -p chatport-cli -p chatport-bench
-	target/release/chatport-bench extract-bench --messages $${MESSAGES:-1000000} --keep --floor-runs 1
+	target/release/chatport-bench extract-bench --messages $${MESSAGES:-1000000} --keep --floor-runs 1 --runs 1
 # The generated users (seed 1) are at acme-1.example.com: the importer on that domain makes
 # them Workspace users (not external ones posted by the app).
 	/usr/bin/time -f "transform chat: %e s wall, %U s user, %S s sys, %M KB peak RSS" $(CHATPORT) transform bench-out/extract-$${MESSAGES:-1000000}-seed1 --to chat --importer admin@acme-1.example.com --out bench-out/plan-chat --json > bench-out/transform-chat.json
