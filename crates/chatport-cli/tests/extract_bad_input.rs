@@ -616,3 +616,60 @@ fn a_failed_extraction_names_the_file_and_leaves_no_scratch() {
     assert!(finished, "no limit let the extraction finish");
     assert!(failed_in_output > 0, "no limit failed after the output was started");
 }
+
+#[test]
+fn a_repeated_entry_name_is_warned_and_the_first_entry_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut entries = good_entries();
+    // The zip writer refuses a repeated name: the later entries are written as `.jsoo`
+    // and renamed in the archive's bytes.
+    entries.push(("users.jsoo".into(), br#"[{"id":"U1","name":"a"},{"id":"U2","name":"b"}]"#.to_vec()));
+    entries.push((
+        "other/2024-01-01.jsoo".into(),
+        day(r#"[{"type":"message","user":"U1","text":"a","ts":"2.000001"},{"type":"message","user":"U1","text":"b","ts":"3.000001"}]"#),
+    ));
+    let zip = tmp.path().join("dup.zip");
+    write_zip(&zip, &entries);
+    let bytes = std::fs::read(&zip).unwrap();
+    let mut renamed = bytes.clone();
+    for at in (0..bytes.len() - 4).filter(|&i| &bytes[i..i + 5] == b".jsoo") {
+        renamed[at + 4] = b'n';
+    }
+    std::fs::write(&zip, &renamed).unwrap();
+    let (code, w, counts) = run(&zip, &tmp.path().join("out"), &[]);
+    assert_eq!(code, 0);
+    for name in ["users.json", "other/2024-01-01.json"] {
+        assert!(has(&w, "duplicate_entry", name), "{name}: {w:?}");
+    }
+    assert_eq!(
+        (counts["users"].as_u64(), counts["messages"].as_u64()),
+        (Some(1), Some(1)),
+        "the first entries"
+    );
+    let (code, ..) = run(&zip, &tmp.path().join("strict"), &["--strict"]);
+    assert_eq!(code, 1, "--strict fails on the warning");
+}
+
+#[test]
+fn a_symlink_entry_is_refused_as_unsafe() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let zip = tmp.path().join("link.zip");
+    let mut z = zip::ZipWriter::new(std::fs::File::create(&zip).unwrap());
+    let options = zip::write::SimpleFileOptions::default();
+    for (name, bytes) in good_entries() {
+        z.start_file(name.as_str(), options).unwrap();
+        z.write_all(&bytes).unwrap();
+    }
+    z.add_symlink("__uploads/F1/secret.txt", "/etc/shadow", options).unwrap();
+    z.add_symlink("other/2024-01-02.json", "../../../etc/passwd", options).unwrap();
+    z.finish().unwrap();
+    let out = tmp.path().join("out");
+    let (code, w, counts) = run(&zip, &out, &[]);
+    assert_eq!(code, 0);
+    for name in ["__uploads/F1/secret.txt", "other/2024-01-02.json"] {
+        assert!(has(&w, "unsafe_path", name), "{name}: {w:?}");
+    }
+    assert_eq!(counts["messages"], 1);
+    assert!(!files_under(&out).iter().any(|f| f.starts_with("blobs/")), "no blob from a link");
+}

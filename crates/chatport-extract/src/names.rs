@@ -199,7 +199,7 @@ const BATCH: usize = 8 << 10;
 /// Sorts names, each with a number (a zip directory record's offset), in memory bounded by
 /// the result's compact size: names are gathered in batches of `BATCH` (8,192), each batch is
 /// sorted and kept front-coded, and the batches are merged at the end. Of equal names, the
-/// one with the lowest number is kept.
+/// one with the lowest number is kept, and each other one is reported.
 pub struct NameSorter {
     /// Names per batch.
     batch_len: usize,
@@ -207,6 +207,19 @@ pub struct NameSorter {
     /// `(start in text, length, number)` of each name in the batch.
     batch: Vec<(usize, usize, u64)>,
     runs: Vec<(SortedNames, Vec<u64>)>,
+    /// The name and number of every repeat dropped so far.
+    repeats: Vec<(String, u64)>,
+}
+
+/// What [`NameSorter::finish`] gives.
+#[derive(Default)]
+pub struct Sorted {
+    /// The distinct names in order.
+    pub names: SortedNames,
+    /// Each name's number: the lowest it was added with.
+    pub numbers: Vec<u64>,
+    /// Every other occurrence of a name, with its number, ordered by name then number.
+    pub repeats: Vec<(String, u64)>,
 }
 
 impl Default for NameSorter {
@@ -217,7 +230,13 @@ impl Default for NameSorter {
 
 impl NameSorter {
     fn with_batch(batch_len: usize) -> Self {
-        NameSorter { batch_len: batch_len.max(1), text: String::new(), batch: Vec::new(), runs: Vec::new() }
+        NameSorter {
+            batch_len: batch_len.max(1),
+            text: String::new(),
+            batch: Vec::new(),
+            runs: Vec::new(),
+            repeats: Vec::new(),
+        }
     }
 
     /// Adds `name` with its number.
@@ -233,22 +252,34 @@ impl NameSorter {
         let text = &self.text;
         let name = |&(at, n, _): &(usize, usize, u64)| &text[at..at + n];
         self.batch.sort_unstable_by(|a, b| name(a).cmp(name(b)).then(a.2.cmp(&b.2)));
-        self.batch.dedup_by(|a, b| name(a) == name(b));
+        let repeats = &mut self.repeats;
+        // `dedup_by` passes the later element first: it is the one dropped.
+        self.batch.dedup_by(|later, kept| {
+            let same = name(later) == name(kept);
+            if same {
+                repeats.push((name(later).to_owned(), later.2));
+            }
+            same
+        });
         let names = SortedNames::new(self.batch.iter().map(name));
         self.runs.push((names, self.batch.iter().map(|e| e.2).collect()));
         self.batch.clear();
         self.text.clear();
     }
 
-    /// The distinct names in order, and each one's number (the lowest it was added with).
-    pub fn finish(mut self) -> (SortedNames, Vec<u64>) {
+    /// The distinct names in order, each one's number (the lowest it was added with) and
+    /// the repeats dropped.
+    pub fn finish(mut self) -> Sorted {
         if !self.batch.is_empty() || self.runs.is_empty() {
             self.end_batch();
         }
         self.text = String::new();
         self.batch = Vec::new();
+        let mut repeats = std::mem::take(&mut self.repeats);
         if self.runs.len() == 1 {
-            return self.runs.pop().unwrap_or_default();
+            let (names, numbers) = self.runs.pop().unwrap_or_default();
+            repeats.sort_unstable();
+            return Sorted { names, numbers, repeats };
         }
         let mut sources: Vec<_> =
             self.runs.iter().map(|(names, numbers)| names.iter().zip(numbers.iter().copied())).collect();
@@ -266,6 +297,8 @@ impl NameSorter {
                 heap.push(Reverse((next.0, next.1, i)));
             }
             if last.as_deref() == Some(name.as_str()) {
+                // Runs are merged by name then number: the first of a name has the lowest.
+                repeats.push((name, number));
                 continue;
             }
             numbers.push(number);
@@ -274,7 +307,8 @@ impl NameSorter {
         });
         let names = SortedNames::new(merged);
         numbers.shrink_to_fit();
-        (names, numbers)
+        repeats.sort_unstable();
+        Sorted { names, numbers, repeats }
     }
 }
 
@@ -359,12 +393,22 @@ mod tests {
         }
     }
 
-    /// Sorting and deduplicating the obvious way.
-    fn sorted_reference(names: &[(String, u64)]) -> (Vec<String>, Vec<u64>) {
+    /// Sorting and deduplicating the obvious way: the names, their numbers and the
+    /// occurrences dropped.
+    fn sorted_reference(names: &[(String, u64)]) -> (Vec<String>, Vec<u64>, Vec<(String, u64)>) {
         let mut all = names.to_vec();
         all.sort();
-        all.dedup_by(|a, b| a.0 == b.0);
-        all.into_iter().unzip()
+        let mut repeats = Vec::new();
+        let mut kept: Vec<(String, u64)> = Vec::new();
+        for (name, n) in all {
+            if kept.last().is_some_and(|k| k.0 == name) {
+                repeats.push((name, n));
+            } else {
+                kept.push((name, n));
+            }
+        }
+        let (names, numbers) = kept.into_iter().unzip();
+        (names, numbers, repeats)
     }
 
     #[test]
@@ -377,13 +421,15 @@ mod tests {
             for (name, n) in &names {
                 sorter.push(name, *n);
             }
-            let (coded, numbers) = sorter.finish();
-            let (want_names, want_numbers) = sorted_reference(&names);
-            assert_eq!(coded.iter().collect::<Vec<_>>(), want_names, "batch {batch}");
-            assert_eq!(numbers, want_numbers, "batch {batch}");
+            let sorted = sorter.finish();
+            let (want_names, want_numbers, want_repeats) = sorted_reference(&names);
+            assert_eq!(sorted.names.iter().collect::<Vec<_>>(), want_names, "batch {batch}");
+            assert_eq!(sorted.numbers, want_numbers, "batch {batch}");
+            assert_eq!(sorted.repeats.len(), 50 - want_names.len(), "batch {batch}");
+            assert_eq!(sorted.repeats, want_repeats, "batch {batch}");
         }
-        let (empty, numbers) = NameSorter::default().finish();
-        assert!(empty.is_empty() && numbers.is_empty());
+        let empty = NameSorter::default().finish();
+        assert!(empty.names.is_empty() && empty.numbers.is_empty() && empty.repeats.is_empty());
     }
 
     proptest! {
@@ -399,10 +445,11 @@ mod tests {
             for (name, n) in &names {
                 sorter.push(name, *n);
             }
-            let (coded, numbers) = sorter.finish();
-            let (want_names, want_numbers) = sorted_reference(&names);
-            prop_assert_eq!(coded.iter().collect::<Vec<_>>(), want_names);
-            prop_assert_eq!(numbers, want_numbers);
+            let sorted = sorter.finish();
+            let (want_names, want_numbers, want_repeats) = sorted_reference(&names);
+            prop_assert_eq!(sorted.names.iter().collect::<Vec<_>>(), want_names);
+            prop_assert_eq!(sorted.numbers, want_numbers);
+            prop_assert_eq!(sorted.repeats, want_repeats);
         }
     }
 }

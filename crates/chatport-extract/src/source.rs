@@ -170,6 +170,7 @@ pub struct ExportSource {
     backing: Backing,
     names: SortedNames,
     unsafe_names: Vec<String>,
+    repeated_names: Vec<String>,
     notes: Vec<String>,
     /// A folder this reader created and must remove when done.
     _scratch: Option<ScratchDir>,
@@ -212,11 +213,12 @@ impl ExportSource {
         let mut sorter = NameSorter::default();
         let mut listed = 0u64;
         let mut unsafe_names = Vec::new();
-        let walked = crate::zipdir::for_each_entry(&file, meta.len(), &dir, |record, raw, _| {
+        let walked = crate::zipdir::for_each_entry(&file, meta.len(), &dir, |record, raw, entry| {
             if raw.ends_with('/') {
                 return;
             }
-            if is_safe_name(&raw) {
+            // A link's data is the path it points to: refused like any unsafe name.
+            if is_safe_name(&raw) && !entry.symlink {
                 sorter.push(&raw, record);
                 listed += 1;
             } else {
@@ -231,14 +233,15 @@ impl ExportSource {
             return Err(SourceError::Io { path: path.to_owned(), source: io::Error::other(why) });
         }
         // Sorted by name; of two entries with one name, the first in the archive is kept.
-        let (names, offsets) = sorter.finish();
-        let records = RecordOffsets::new(offsets.iter().copied());
-        drop(offsets);
+        let sorted = sorter.finish();
+        let records = RecordOffsets::new(sorted.numbers.iter().copied());
+        let repeated_names = sorted.repeats.into_iter().map(|(name, _)| name).collect();
         Ok(ExportSource {
             path: path.to_owned(),
             backing: Backing::Zip { file, len: meta.len(), dir, records },
-            names,
+            names: sorted.names,
             unsafe_names,
+            repeated_names,
             notes: Vec::new(),
             _scratch: None,
         })
@@ -257,6 +260,7 @@ impl ExportSource {
         std::fs::create_dir_all(scratch).map_err(io_err)?;
         let guard = ScratchDir::new(scratch.to_owned());
         let mut unsafe_names = Vec::new();
+        let mut repeated_names = Vec::new();
         let mut notes = Vec::new();
         let mut recovered = 0u64;
         loop {
@@ -272,6 +276,12 @@ impl ExportSource {
                         continue;
                     }
                     let dest = scratch.join(&name);
+                    if dest.exists() {
+                        // As with a readable directory: the first entry of a name is kept.
+                        repeated_names.push(name);
+                        let _ = io::copy(&mut entry, &mut io::sink());
+                        continue;
+                    }
                     if let Some(parent) = dest.parent() {
                         std::fs::create_dir_all(parent).map_err(io_err)?;
                     }
@@ -303,6 +313,8 @@ impl ExportSource {
         let mut src = Self::open_dir(scratch)?;
         src.path = path.to_owned();
         src.unsafe_names.extend(unsafe_names);
+        repeated_names.sort_unstable();
+        src.repeated_names = repeated_names;
         src.notes = notes;
         src._scratch = Some(guard);
         Ok(src)
@@ -340,6 +352,7 @@ impl ExportSource {
             backing: Backing::Dir(root.to_owned()),
             names: SortedNames::new(entries.iter().map(String::as_str)),
             unsafe_names,
+            repeated_names: Vec::new(),
             notes: Vec::new(),
             _scratch: None,
         })
@@ -386,6 +399,12 @@ impl ExportSource {
     /// Entry names refused as unsafe (`..`, absolute, symlinks, not UTF-8).
     pub fn unsafe_names(&self) -> &[String] {
         &self.unsafe_names
+    }
+
+    /// Names of later entries with the name of an earlier one (a zip can hold both): each
+    /// skipped, the first in the archive being the one read. In name order.
+    pub fn repeated_names(&self) -> &[String] {
+        &self.repeated_names
     }
 
     /// Problems met while opening (e.g. a truncated zip that was recovered).
@@ -573,6 +592,50 @@ mod tests {
         let dup = [("a/9.json", "XX"), ("b/1.json", "B1"), ("a/1.json", "A1")];
         let later_first = pairs(&[("a/9.json", "XX"), ("b/1.json", "B1")]);
         assert_eq!(listing(&zip_of(&dup, Some(("a/1.json", "a/9.json")))), later_first);
+    }
+
+    #[test]
+    fn a_repeated_name_is_reported_whether_the_directory_is_read_or_the_zip_salvaged() {
+        let dup = [("a/1.json", "A1"), ("a/9.json", "XX"), ("b/1.json", "B1"), ("b/9.json", "YY")];
+        let dir = zip_of(&dup, Some(("a/9.json", "a/1.json")));
+        let src = ExportSource::open(&dir.path().join("x.zip"), &dir.path().join("s1"), 1 << 20).unwrap();
+        assert!(src.is_zip());
+        assert_eq!(src.repeated_names(), ["a/1.json".to_string()]);
+        // Without its central directory, the zip is read by its local headers: the same
+        // entry is kept and the same one reported.
+        let zip = dir.path().join("x.zip");
+        let bytes = std::fs::read(&zip).unwrap();
+        let directory = bytes.windows(4).position(|w| w == [0x50, 0x4b, 0x01, 0x02]).unwrap();
+        std::fs::write(&zip, &bytes[..directory]).unwrap();
+        let src = ExportSource::open(&zip, &dir.path().join("s2"), 1 << 20).unwrap();
+        assert!(!src.notes().is_empty(), "salvaged");
+        assert_eq!(src.repeated_names(), ["a/1.json".to_string()]);
+        let read: Vec<(String, String)> = src
+            .named_entries()
+            .map(|(e, name)| (name, String::from_utf8(src.read(e, 1 << 20).unwrap()).unwrap()))
+            .collect();
+        assert_eq!(
+            read,
+            [("a/1.json", "A1"), ("b/1.json", "B1"), ("b/9.json", "YY")].map(|(a, b)| (a.into(), b.into()))
+        );
+    }
+
+    #[test]
+    fn a_symlink_entry_is_refused() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().unwrap();
+        let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default();
+        z.start_file("a/1.json", options).unwrap();
+        z.write_all(b"[]").unwrap();
+        z.add_symlink("__uploads/F1/secret.txt", "/etc/shadow", options).unwrap();
+        z.add_symlink("a/2.json", "../../etc/passwd", options).unwrap();
+        std::fs::write(dir.path().join("x.zip"), z.finish().unwrap().into_inner()).unwrap();
+        let src = ExportSource::open(&dir.path().join("x.zip"), dir.path(), 1 << 20).unwrap();
+        assert_eq!(src.named_entries().map(|(_, n)| n).collect::<Vec<_>>(), ["a/1.json"]);
+        let mut refused = src.unsafe_names().to_vec();
+        refused.sort();
+        assert_eq!(refused, ["__uploads/F1/secret.txt", "a/2.json"]);
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub struct ZipEntry {
     pub method: u16,
     /// General-purpose flags (bit 0: encrypted).
     pub flags: u16,
+    /// Whether the directory marks the entry as a symbolic link (a Unix file type in its
+    /// external attributes): its data is a link target, never exported content.
+    pub symlink: bool,
 }
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
@@ -157,6 +160,9 @@ impl RecordHead {
                 crc32: u32_at(h, 16)?,
                 method: u16_at(h, 10)?,
                 flags: u16_at(h, 8)?,
+                // Made by Unix (high byte of "version made by" 3): the external
+                // attributes' high half is the file's mode, and 0o120000 its link type.
+                symlink: u16_at(h, 4)? >> 8 == 3 && (u32_at(h, 38)? >> 16) & 0o170_000 == 0o120_000,
             },
             name_len: usize::from(u16_at(h, 28)?),
             extra_len: usize::from(u16_at(h, 30)?),

@@ -501,6 +501,8 @@ pub enum WarningCode {
     UnreferencedBlob,
     /// The export inflates beyond the configured total bound: the rest is skipped.
     TotalTooLarge,
+    /// A zip entry with the name of an earlier one: skipped, the first being the one read.
+    DuplicateEntry,
 }
 
 /// A record of `warnings.jsonl`.

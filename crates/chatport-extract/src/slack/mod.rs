@@ -344,6 +344,14 @@ fn layout(run: &Run<'_>, source: &ExportSource, warnings: &mut Vec<Warning>) -> 
             "unsafe entry name (absolute, `..`, link or not UTF-8): skipped",
         ));
     }
+    for name in source.repeated_names() {
+        warnings.push(Warning::new(
+            WarningCode::DuplicateEntry,
+            Some(name),
+            None,
+            "the archive holds another entry of this name: this later one was skipped, the first one read",
+        ));
+    }
     for (entry, name) in source.named_entries() {
         let Some(rel) = name.strip_prefix(run.prefix.as_str()) else {
             warnings.push(Warning::new(
