@@ -292,3 +292,40 @@ fn json_summary_has_counts_and_own_peak_memory() {
         assert!((1024..1024 * 1024).contains(&kib), "{kib} KiB");
     }
 }
+
+#[test]
+fn users_mentioned_only_in_blocks_or_attachments_get_placeholders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let zip = tmp.path().join("m.zip");
+    let day = json!([
+        {"type": "message", "user": "U1", "ts": "1.000001", "text": "hi",
+         "blocks": [{"type": "rich_text", "block_id": "b", "elements": [{"type": "rich_text_section",
+            "elements": [{"type": "text", "text": "hi "}, {"type": "user", "user_id": "UINBLOCK"}]}]}]},
+        {"type": "message", "user": "U1", "ts": "2.000001", "text": "",
+         "attachments": [{"id": 1, "text": "ping <@UINATTACH>", "fallback": "ping"}]},
+    ]);
+    write_zip(
+        &zip,
+        &[
+            ("users.json".into(), br#"[{"id":"U1","name":"a"}]"#.to_vec()),
+            ("channels.json".into(), br#"[{"id":"C1","name":"general","members":["U1"]}]"#.to_vec()),
+            ("general/2024-01-01.json".into(), serde_json::to_vec(&day).unwrap()),
+        ],
+    );
+    let out = tmp.path().join("out");
+    extract(&zip, &out);
+    let users: Vec<Value> = jsonl(&out.join("users.jsonl"));
+    let ids: Vec<&str> = users.iter().filter_map(|u| u["id"].as_str()).collect();
+    assert_eq!(ids, ["U1", "UINATTACH", "UINBLOCK"]);
+    let warnings = jsonl(&out.join("warnings.jsonl"));
+    for (id, index) in [("UINBLOCK", 0), ("UINATTACH", 1)] {
+        assert!(
+            warnings.iter().any(|w| w["code"] == "placeholder_user"
+                && w["file"] == "general/2024-01-01.json"
+                && w["record"] == index
+                && w["detail"].as_str().is_some_and(|d| d.contains(id))),
+            "{id}: {warnings:?}"
+        );
+    }
+    chatport().arg("validate").arg(&out).assert().success();
+}

@@ -653,6 +653,9 @@ fn parse_chunk(
         }
         refs.clear();
         records::referenced_users(msg, &conv.files, &mut refs);
+        for (start, end) in [parsed.blocks, parsed.attachments].into_iter().flatten() {
+            records::json_user_ids(&parsed.bytes[start..end], &mut refs);
+        }
         for id in refs.drain(..) {
             if !run.known_users.contains_key(&id) && records::plausible_user_id(&id) {
                 out.unknown_users.push((id, index));

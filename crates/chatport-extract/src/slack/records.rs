@@ -447,6 +447,29 @@ pub fn mentions(text: &str, out: &mut Vec<String>) {
     }
 }
 
+/// Appends the user ids that canonical JSON kept verbatim (a message's `blocks` or
+/// `attachments`) references: the `user_id` of rich-text user elements (and of any other
+/// object that names a user so) and `<@U…>` mentions in its strings (mrkdwn text objects,
+/// attachment text and fields). The bytes are compact, so a key is followed directly by
+/// its value, and user ids hold no character that JSON escapes.
+pub fn json_user_ids(json: &[u8], out: &mut Vec<String>) {
+    if memchr::memchr(b'<', json).is_some() {
+        if let Ok(s) = std::str::from_utf8(json) {
+            mentions(s, out);
+        }
+    }
+    const KEY: &[u8] = br#""user_id":""#;
+    for at in memchr::memmem::find_iter(json, KEY) {
+        let rest = &json[at + KEY.len()..];
+        let id = &rest[..memchr::memchr(b'"', rest).unwrap_or(0)];
+        if let Ok(id) = std::str::from_utf8(id) {
+            if plausible_user_id(id) {
+                out.push(id.to_owned());
+            }
+        }
+    }
+}
+
 /// Where the next `<@` starts: `memchr` for the `<`, then a look at the byte after.
 fn find_mention_start(s: &str) -> Option<usize> {
     let b = s.as_bytes();
@@ -533,6 +556,25 @@ mod tests {
         assert!(m.is_none());
         assert_eq!(w[0].code, WarningCode::MissingId);
         assert_eq!(w[0].file.as_deref(), Some("c/2020-01-01.json"));
+    }
+
+    #[test]
+    fn users_named_in_blocks_and_attachments() {
+        let blocks = json!([{"type": "rich_text", "elements": [{"type": "rich_text_section", "elements": [
+            {"type": "text", "text": "hi "}, {"type": "user", "user_id": "UBLOCK1"},
+            {"type": "usergroup", "usergroup_id": "S1"}, {"type": "user", "user_id": "not an id"}]}]},
+            {"type": "section", "text": {"type": "mrkdwn", "text": "cc <@UMRKDWN|x>"}}]);
+        let attachments =
+            json!([{"text": "from <@UATTACH>", "fields": [{"value": "<@UFIELD>"}], "author_id": "U0"}]);
+        let mut out = Vec::new();
+        json_user_ids(serde_json::to_string(&blocks).unwrap().as_bytes(), &mut out);
+        json_user_ids(serde_json::to_string(&attachments).unwrap().as_bytes(), &mut out);
+        out.sort();
+        assert_eq!(out, ["UATTACH", "UBLOCK1", "UFIELD", "UMRKDWN"]);
+        let mut none = Vec::new();
+        json_user_ids(br#"[{"type":"text","text":"user_id and <@ but no id"}]"#, &mut none);
+        json_user_ids(br#"{"user_id":"#, &mut none);
+        assert!(none.is_empty(), "{none:?}");
     }
 
     #[test]
