@@ -673,3 +673,38 @@ fn a_symlink_entry_is_refused_as_unsafe() {
     assert_eq!(counts["messages"], 1);
     assert!(!files_under(&out).iter().any(|f| f.starts_with("blobs/")), "no blob from a link");
 }
+
+#[test]
+fn one_record_past_the_record_bound_is_not_held_whole() {
+    // A day file of two messages, then 80 MiB of white space inside an unfinished value,
+    // then one more message: within the default --max-json-bytes, but no real message is
+    // longer than 64 MiB. The two messages before are kept and the read stops there, so
+    // the extractor's peak memory stays near the bound, not the entry's size.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut entries = good_entries();
+    let mut bomb = br#"[{"type":"message","user":"U1","text":"a","ts":"2.000001"},{"type":"message","user":"U1","text":"b","ts":"3.000001"},{"text":"#.to_vec();
+    bomb.extend(std::iter::repeat_n(b' ', 80 << 20));
+    bomb.extend_from_slice(br#""x"},{"type":"message","user":"U1","text":"c","ts":"4.000001"}]"#);
+    entries.push(("general/2024-01-01.json".into(), bomb));
+    let zip = tmp.path().join("bomb.zip");
+    write_zip(&zip, &entries);
+    let out = tmp.path().join("out");
+    let o = chatport()
+        .args(["extract", "--no-progress", "--json"])
+        .arg(&zip)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let w = jsonl(&out.join("warnings.jsonl"));
+    let warning = w.iter().find(|w| w["code"] == "entry_too_large").expect("warned");
+    assert_eq!(
+        (warning["file"].as_str(), warning["record"].as_u64()),
+        (Some("general/2024-01-01.json"), Some(2))
+    );
+    assert_eq!(json(&out.join("manifest.json"))["counts"]["messages"], 3, "1 + the 2 before the bound");
+    let peak_mib = summary["peak_rss_kib"].as_u64().unwrap() >> 10;
+    assert!(peak_mib < 64 + 48, "peak RSS {peak_mib} MiB for an 80 MiB record");
+}

@@ -34,6 +34,10 @@ pub struct Chunks<R> {
     eof: bool,
     done: bool,
     error: Option<io::Error>,
+    /// A chunk may run this far past `target` looking for a cut; past it, one element is
+    /// longer than any real message and the file is not read further.
+    max_record: usize,
+    too_long: bool,
     /// Offset, 0-based line and byte column in the file of `buf[0]`.
     offset: u64,
     line: u64,
@@ -114,10 +118,25 @@ impl<R: Read> Chunks<R> {
             eof: false,
             done: false,
             error: None,
+            max_record: MAX_RECORD_BYTES,
+            too_long: false,
             offset: 0,
             line: 0,
             column: 0,
         }
+    }
+
+    /// Sets how far a chunk may run past its size for one element (default
+    /// [`MAX_RECORD_BYTES`]).
+    pub fn with_max_record(mut self, bytes: usize) -> Self {
+        self.max_record = bytes;
+        self
+    }
+
+    /// Whether the last chunk was cut short inside an element longer than the bound: the
+    /// elements before it are in the chunk, the rest of the file was not read.
+    pub fn record_too_long(&self) -> bool {
+        self.too_long
     }
 
     /// The read error that ended the file early, if any (after the last chunk).
@@ -156,6 +175,14 @@ impl<R: Read> Chunks<R> {
                 if self.scan.not_array {
                     // Not an array: its parse fails at its first value, which is in the
                     // buffer. The rest is not read (a large file of garbage is not held).
+                    self.done = true;
+                    return Some(self.chunk(self.filled, true));
+                }
+                if !self.eof && self.filled - self.start > self.target.saturating_add(self.max_record) {
+                    // One element (or white space without end) longer than the bound: it
+                    // is not held whole. Its parse fails where the chunk ends, after the
+                    // elements before it.
+                    self.too_long = true;
                     self.done = true;
                     return Some(self.chunk(self.filled, true));
                 }
@@ -211,6 +238,12 @@ impl<R: Read> Chunks<R> {
                 // Nothing to keep: the smaller buffer goes before the larger one is taken,
                 // so the two are never held at once.
                 self.buf = Vec::new();
+            }
+            // The buffer doubles as it grows, but never past what the record bound lets a
+            // chunk hold (a read is at most 64 KiB past the chunk size).
+            let most = self.target.saturating_add(self.max_record).saturating_add((64 << 10) + 1);
+            if end > self.buf.capacity() && self.buf.capacity().saturating_mul(2) > most {
+                self.buf.reserve_exact(most.max(end) - self.buf.len());
             }
             self.buf.resize(end, 0);
         }
@@ -335,6 +368,11 @@ fn follows_value(buf: &[u8], comma: usize) -> bool {
 
 /// The scan works on blocks of this many bytes, one bit per byte in a `u64`.
 const BLOCK: usize = 64;
+
+/// How far past its size a chunk may run inside one element: 64 MiB, hundreds of times
+/// the largest message Slack writes (its text is bounded at 40,000 characters, and files
+/// and blocks are references and short structures).
+pub const MAX_RECORD_BYTES: usize = 64 << 20;
 
 /// How [`scan_blocks`] ended.
 enum Blocks {
@@ -553,6 +591,36 @@ mod tests {
             assert!(read(&mut Trickle(text.as_bytes(), 5), Some(len), len) == streamed);
         }
         streamed
+    }
+
+    #[test]
+    fn an_element_longer_than_the_bound_ends_the_file_after_the_ones_before() {
+        let small = r#"{"ts":"1"},{"ts":"2"}"#;
+        let giant = format!(r#"{{"text":"{}"}}"#, "x".repeat(5000));
+        for (text, reads_all) in [
+            (format!("[{small},{giant},{small}]"), false),
+            (format!("[{small},{}", " ".repeat(5000)), false),
+            (format!("[{small},{giant}]"), false),
+            // Under the bound, the same element is read whole.
+            (format!("[{small},{}]", "y".repeat(10)), true),
+        ] {
+            let mut c = Chunks::new(text.as_bytes(), 10, Vec::new(), None, 0).with_max_record(1000);
+            let mut got = Vec::new();
+            while let Some(chunk) = c.next_chunk() {
+                got.push(chunk.bytes.to_vec());
+            }
+            assert_eq!(c.record_too_long(), !reads_all, "{text:.40}");
+            let joined: Vec<u8> = got.concat();
+            if reads_all {
+                continue;
+            }
+            // The elements before are read, the long one fails where the last chunk ends,
+            // and what was held of it is at most the bound past the chunk size (and a read).
+            let parsed: Vec<_> = got.iter().map(|c| parse(c, None)).collect();
+            assert_eq!(parsed.iter().map(|p| p.0.len()).sum::<usize>(), 2, "{text:.40}");
+            assert!(parsed.last().unwrap().1.is_some(), "the long element does not parse");
+            assert!(got.last().unwrap().len() <= 10 + 1000 + (64 << 10) + 1);
+        }
     }
 
     /// What parsing `text` as an array of values gives: the values read before an error

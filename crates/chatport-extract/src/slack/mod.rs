@@ -583,8 +583,16 @@ fn process_day_in(
                 Some(_) => format!("the {read} record(s) before were kept, the rest skipped"),
                 None => format!("its {read} record(s) were kept"),
             };
+            let too_long = chunks.record_too_long();
             let warning = match (stop, broken) {
                 (Some(stop), _) => Some(run.stopped(stop, &kept)),
+                (None, Some(_)) if too_long => Some((
+                    WarningCode::EntryTooLarge,
+                    format!(
+                        "record {read} runs past {} MiB, far beyond any Slack message (a decompression bomb?): {kept}",
+                        chunks::MAX_RECORD_BYTES >> 20
+                    ),
+                )),
                 (None, Some(error)) => Some((
                     WarningCode::InvalidJson,
                     format!(
