@@ -501,6 +501,140 @@ mod tests {
         (r, w)
     }
 
+    fn in_file<T>(file: &str, f: impl FnOnce(&mut Ctx<'_>) -> T) -> (T, Vec<chatport_model::Warning>) {
+        let mut w = Vec::new();
+        let mut ctx = Ctx { file, index: 3, warnings: &mut w };
+        let r = f(&mut ctx);
+        (r, w)
+    }
+
+    #[test]
+    fn user_record_fields_and_profile_fallbacks() {
+        let (u, w) = in_file("users.json", |ctx| {
+            user(
+                ctx,
+                json!({"id": "U1", "name": "ann", "team_id": "T1", "deleted": false, "is_bot": false,
+                       "is_restricted": true, "is_ultra_restricted": true, "tz": "Europe/Paris",
+                       "profile": {"real_name": "Ann Lee", "display_name": "annie", "email": "ann@example.com",
+                                   "image_72": "https://avatars.example/a.png?t=xoxe-secret"},
+                       "color": "9f69e7"}),
+            )
+        });
+        assert!(w.is_empty(), "{w:?}");
+        let u = u.unwrap();
+        assert_eq!(
+            (u.id.as_str(), u.name.as_deref(), u.real_name.as_deref(), u.display_name.as_deref()),
+            ("U1", Some("ann"), Some("Ann Lee"), Some("annie"))
+        );
+        assert_eq!(
+            (u.email.as_deref(), u.team_id.as_deref(), u.tz.as_deref()),
+            (Some("ann@example.com"), Some("T1"), Some("Europe/Paris"))
+        );
+        assert!(u.restricted && u.ultra_restricted && !u.is_bot && !u.deleted && !u.placeholder);
+        assert_eq!(u.extra["color"], json!("9f69e7"), "unknown fields kept");
+        assert_eq!(u.extra["profile"]["image_72"], json!("https://avatars.example/a.png"), "token stripped");
+        // A top-level real_name wins over the profile's; an empty display name is none.
+        let (u, _) = in_file("users.json", |ctx| {
+            user(
+                ctx,
+                json!({"id": "U2", "real_name": "Top", "is_bot": true, "deleted": true,
+                             "profile": {"real_name": "Profile", "display_name": ""}}),
+            )
+        });
+        let u = u.unwrap();
+        assert_eq!((u.real_name.as_deref(), u.display_name), (Some("Top"), None));
+        assert!(u.is_bot && u.deleted);
+    }
+
+    #[test]
+    fn user_records_without_id_or_of_wrong_type_are_warned() {
+        for (value, code) in [
+            (json!({"name": "no id"}), WarningCode::MissingId),
+            (json!({"id": ""}), WarningCode::MissingId),
+            (json!(["not", "an object"]), WarningCode::WrongType),
+        ] {
+            let (u, w) = in_file("users.json", |ctx| user(ctx, value.clone()));
+            assert!(u.is_none(), "{value}");
+            assert_eq!(w[0].code, code, "{value}");
+            assert_eq!((w[0].file.as_deref(), w[0].record), (Some("users.json"), Some(3)));
+        }
+        // A field of the wrong type is warned and kept in `extra`, the record still read.
+        let (u, w) = in_file("users.json", |ctx| user(ctx, json!({"id": "U3", "deleted": "yes"})));
+        let u = u.unwrap();
+        assert!(!u.deleted);
+        assert_eq!(u.extra["deleted"], json!("yes"));
+        assert_eq!(w[0].code, WarningCode::WrongType);
+    }
+
+    #[test]
+    fn conversation_records_of_each_kind() {
+        let (c, w) = in_file("channels.json", |ctx| {
+            conversation(
+                ctx,
+                json!({"id": "C1", "name": "general", "created": 1_500_000_000, "creator": "U1",
+                       "is_archived": true, "is_general": true, "members": ["U1", "U2"],
+                       "topic": {"value": "news", "creator": "U1", "last_set": 1_500_000_001},
+                       "purpose": {"value": "", "creator": "", "last_set": 0},
+                       "pins": [{"id": "1"}]}),
+                ConversationKind::PublicChannel,
+            )
+        });
+        assert!(w.is_empty(), "{w:?}");
+        let c = c.unwrap();
+        assert_eq!(
+            (c.id.as_str(), c.name.as_deref(), c.created, c.creator.as_deref()),
+            ("C1", Some("general"), Some(1_500_000_000), Some("U1"))
+        );
+        assert!(c.archived && c.is_general);
+        assert_eq!(c.members, ["U1", "U2"]);
+        let topic = c.topic.unwrap();
+        assert_eq!(
+            (topic.value.as_str(), topic.creator.as_deref(), topic.last_set),
+            ("news", Some("U1"), Some(1_500_000_001))
+        );
+        assert!(c.purpose.is_none(), "an empty purpose is none");
+        assert_eq!(c.listed_in.as_deref(), Some("channels.json"));
+        assert!(c.extra.contains_key("pins"), "unknown fields kept");
+        // A DM without `members` takes its other end from `user`.
+        let (c, _) = in_file("dms.json", |ctx| {
+            conversation(ctx, json!({"id": "D1", "created": 1, "user": "U2"}), ConversationKind::Dm)
+        });
+        let c = c.unwrap();
+        assert_eq!((c.kind, c.members.as_slice()), (ConversationKind::Dm, ["U2".to_owned()].as_slice()));
+        let (c, _) = in_file("mpims.json", |ctx| {
+            conversation(
+                ctx,
+                json!({"id": "G1", "name": "mpdm-a--b-1", "members": ["U1", "U2", "U3"]}),
+                ConversationKind::GroupDm,
+            )
+        });
+        assert_eq!(c.unwrap().members.len(), 3);
+    }
+
+    #[test]
+    fn conversation_records_without_id_or_with_wrong_types_are_warned() {
+        let (c, w) = in_file("groups.json", |ctx| {
+            conversation(ctx, json!({"name": "x"}), ConversationKind::PrivateChannel)
+        });
+        assert!(c.is_none());
+        assert_eq!((w[0].code, w[0].file.as_deref()), (WarningCode::MissingId, Some("groups.json")));
+        let (c, w) =
+            in_file("groups.json", |ctx| conversation(ctx, json!("G1"), ConversationKind::PrivateChannel));
+        assert!(c.is_none());
+        assert_eq!(w[0].code, WarningCode::WrongType);
+        let (c, w) = in_file("groups.json", |ctx| {
+            conversation(
+                ctx,
+                json!({"id": "G2", "members": "U1", "is_archived": 1}),
+                ConversationKind::PrivateChannel,
+            )
+        });
+        let c = c.unwrap();
+        assert!(c.members.is_empty() && !c.archived);
+        assert_eq!((c.extra["members"].clone(), c.extra["is_archived"].clone()), (json!("U1"), json!(1)));
+        assert_eq!(w.iter().filter(|w| w.code == WarningCode::WrongType).count(), 2, "{w:?}");
+    }
+
     #[test]
     fn reply_broadcast_edit_reactions_files() {
         let (m, w) = conv(json!({
