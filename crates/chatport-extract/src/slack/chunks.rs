@@ -610,7 +610,6 @@ mod tests {
                 got.push(chunk.bytes.to_vec());
             }
             assert_eq!(c.record_too_long(), !reads_all, "{text:.40}");
-            let joined: Vec<u8> = got.concat();
             if reads_all {
                 continue;
             }
