@@ -263,10 +263,14 @@ impl ExportSource {
         let mut repeated_names = Vec::new();
         let mut notes = Vec::new();
         let mut recovered = 0u64;
+        let mut last_entry: Option<String> = None;
+        let file_len = reader.len;
         loop {
+            let header_at = reader.pos;
             match zip::read::read_zipfile_from_stream(&mut reader) {
                 Ok(Some(mut entry)) => {
                     let name = entry.name().to_owned();
+                    last_entry = Some(name.clone());
                     if name.ends_with('/') {
                         continue;
                     }
@@ -298,7 +302,11 @@ impl ExportSource {
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    notes.push(format!("scan stopped: {e}"));
+                    let after = match &last_entry {
+                        Some(name) => format!("after entry {name}"),
+                        None => "before any entry".to_owned(),
+                    };
+                    notes.push(format!("scan stopped at byte {header_at} of {file_len} ({after}): {e}"));
                     break;
                 }
             }
@@ -618,6 +626,33 @@ mod tests {
             read,
             [("a/1.json", "A1"), ("b/1.json", "B1"), ("b/9.json", "YY")].map(|(a, b)| (a.into(), b.into()))
         );
+    }
+
+    #[test]
+    fn a_salvage_that_stops_says_where() {
+        let dir = zip_of(&[("a/1.json", "A1"), ("a/2.json", "A2"), ("b/1.json", "B1")], None);
+        let zip = dir.path().join("x.zip");
+        let bytes = std::fs::read(&zip).unwrap();
+        let headers: Vec<usize> = bytes
+            .windows(4)
+            .enumerate()
+            .filter(|(_, w)| *w == [0x50, 0x4b, 0x03, 0x04])
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(headers.len(), 3);
+        // Cut inside the third local header.
+        std::fs::write(&zip, &bytes[..headers[2] + 10]).unwrap();
+        let src = ExportSource::open(&zip, &dir.path().join("s"), 1 << 20).unwrap();
+        let stopped = src.notes().iter().find(|n| n.starts_with("scan stopped")).expect("a note");
+        assert!(
+            stopped.starts_with(&format!(
+                "scan stopped at byte {} of {} (after entry a/2.json): ",
+                headers[2],
+                headers[2] + 10
+            )),
+            "{stopped}"
+        );
+        assert_eq!(src.named_entries().count(), 2);
     }
 
     #[test]
