@@ -435,13 +435,20 @@ pub fn referenced_users(msg: &Message, files: &[FileRecord], out: &mut Vec<Strin
 
 /// Appends the user ids of `<@U…>` / `<@U…|name>` mentions in Slack text.
 pub fn mentions(text: &str, out: &mut Vec<String>) {
+    mentions_in(text.as_bytes(), out);
+}
+
+/// [`mentions`] on bytes: the ids are ASCII, found between ASCII delimiters, so the text
+/// need not be checked as UTF-8 first.
+fn mentions_in(text: &[u8], out: &mut Vec<String>) {
     let mut rest = text;
     while let Some(p) = find_mention_start(rest) {
         let after = &rest[p + 2..];
-        let end = after.find(['>', '|']).unwrap_or(after.len());
+        let end = after.iter().position(|&b| b == b'>' || b == b'|').unwrap_or(after.len());
         let id = &after[..end];
-        if !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            out.push(id.to_owned());
+        if !id.is_empty() && id.len() <= 32 && id.iter().all(u8::is_ascii_alphanumeric) {
+            // ASCII alphanumerics: valid UTF-8.
+            out.extend(std::str::from_utf8(id).ok().map(str::to_owned));
         }
         rest = after;
     }
@@ -453,26 +460,25 @@ pub fn mentions(text: &str, out: &mut Vec<String>) {
 /// attachment text and fields). The bytes are compact, so a key is followed directly by
 /// its value, and user ids hold no character that JSON escapes.
 pub fn json_user_ids(json: &[u8], out: &mut Vec<String>) {
-    if memchr::memchr(b'<', json).is_some() {
-        if let Ok(s) = std::str::from_utf8(json) {
-            mentions(s, out);
-        }
-    }
     const KEY: &[u8] = br#""user_id":""#;
-    for at in memchr::memmem::find_iter(json, KEY) {
-        let rest = &json[at + KEY.len()..];
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(KEY));
+    mentions_in(json, out);
+    let mut from = 0;
+    while let Some(at) = FINDER.find(&json[from..]) {
+        let rest = &json[from + at + KEY.len()..];
         let id = &rest[..memchr::memchr(b'"', rest).unwrap_or(0)];
         if let Ok(id) = std::str::from_utf8(id) {
             if plausible_user_id(id) {
                 out.push(id.to_owned());
             }
         }
+        from += at + KEY.len();
     }
 }
 
 /// Where the next `<@` starts: `memchr` for the `<`, then a look at the byte after.
-fn find_mention_start(s: &str) -> Option<usize> {
-    let b = s.as_bytes();
+fn find_mention_start(b: &[u8]) -> Option<usize> {
     let mut from = 0;
     while let Some(q) = memchr::memchr(b'<', &b[from..]) {
         let p = from + q;
