@@ -66,6 +66,15 @@ fn houstondatavis_counts_match_the_independent_count() {
     // file_comment authors come from `comment.user`; tokens are gone from every URL.
     let text = std::fs::read_to_string(tmp.path().join("c/files.jsonl")).unwrap();
     assert!(!text.contains("xox"), "a token survived in files.jsonl");
+    // The export carries no file contents and none of its files is hidden or deleted
+    // (modes hosted, snippet, external and space only): every file is remote-only.
+    let files = jsonl(&tmp.path().join("c/files.jsonl"));
+    assert_eq!(files.len(), 61);
+    assert!(
+        files.iter().all(|f| f["state"] == "remote_only"),
+        "{:?}",
+        files.iter().map(|f| &f["state"]).collect::<Vec<_>>()
+    );
     for s in &stats {
         let path = tmp.path().join(format!("c/messages/{}.jsonl", s["id"].as_str().unwrap()));
         for msg in jsonl(&path) {
