@@ -44,6 +44,19 @@ fn run(input: &Path, out: &Path, extra: &[&str]) -> (i32, Vec<Value>, Value) {
     (code, jsonl(&out.join("warnings.jsonl")), json(&out.join("manifest.json"))["counts"].clone())
 }
 
+/// Runs extract with `--json`, checks it succeeded and returns its summary.
+fn extract_json(input: &Path, out: &Path) -> Value {
+    let o = chatport()
+        .args(["extract", "--no-progress", "--json"])
+        .arg(input)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
 fn has(warnings: &[Value], code: &str, file: &str) -> bool {
     warnings.iter().any(|w| w["code"] == code && w["file"] == file)
 }
@@ -379,15 +392,7 @@ fn many_orphan_replies_are_each_named_in_order() {
     let zip = tmp.path().join("orphans.zip");
     write_zip(&zip, &entries);
     let out = tmp.path().join("out");
-    let o = chatport()
-        .args(["extract", "--no-progress", "--json"])
-        .arg(&zip)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
-    let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let summary = extract_json(&zip, &out);
     assert_eq!(summary["warnings_by_code"], serde_json::json!({"orphan_reply": 9010}));
     assert_eq!(summary["counts"]["warnings"], 9010);
     let w = jsonl(&out.join("warnings.jsonl"));
@@ -689,15 +694,7 @@ fn one_record_past_the_record_bound_is_not_held_whole() {
     let zip = tmp.path().join("bomb.zip");
     write_zip(&zip, &entries);
     let out = tmp.path().join("out");
-    let o = chatport()
-        .args(["extract", "--no-progress", "--json"])
-        .arg(&zip)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
-    let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let summary = extract_json(&zip, &out);
     let w = jsonl(&out.join("warnings.jsonl"));
     let warning = w.iter().find(|w| w["code"] == "entry_too_large").expect("warned");
     assert_eq!(

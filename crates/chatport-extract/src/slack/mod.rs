@@ -336,21 +336,20 @@ fn root_prefix(source: &ExportSource) -> String {
 
 fn layout(run: &Run<'_>, source: &ExportSource, warnings: &mut Vec<Warning>) -> Layout {
     let mut l = Layout::default();
-    for name in source.unsafe_names() {
-        warnings.push(Warning::new(
+    let refused = [
+        (
+            source.unsafe_names(),
             WarningCode::UnsafePath,
-            Some(name),
-            None,
             "unsafe entry name (absolute, `..`, link or not UTF-8): skipped",
-        ));
-    }
-    for name in source.repeated_names() {
-        warnings.push(Warning::new(
+        ),
+        (
+            source.repeated_names(),
             WarningCode::DuplicateEntry,
-            Some(name),
-            None,
             "the archive holds another entry of this name: this later one was skipped, the first one read",
-        ));
+        ),
+    ];
+    for (names, code, why) in refused {
+        warnings.extend(names.iter().map(|name| Warning::new(code, Some(name), None, why)));
     }
     for (entry, name) in source.named_entries() {
         let Some(rel) = name.strip_prefix(run.prefix.as_str()) else {
