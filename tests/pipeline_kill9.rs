@@ -16,6 +16,9 @@ use chatport_emulator::{start, DirectoryUser, EmulatorConfig, RunningEmulator, T
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
+// The CLI tests' helpers: this file is a test target of `chatport-cli` (see its
+// Cargo.toml), so `chatport` is its own binary.
+#[path = "../crates/chatport-cli/tests/common/mod.rs"]
 mod common;
 
 const FALLBACK: &str = "11111111-2222-3333-4444-555555555555";
