@@ -477,7 +477,7 @@ fn a_large_day_file_is_read_in_pieces_with_every_record_and_warning_in_place() {
     let expected: Vec<(String, Option<u64>)> = [
         ("duplicate_ts", Some(1000)),
         ("duplicate_ts", Some(1200)),
-        ("invalid_utf8", None),
+        ("invalid_utf8", Some(1500)),
         ("invalid_json", Some(n as u64)),
         ("orphan_reply", Some(4710)),
     ]
@@ -493,7 +493,7 @@ fn a_large_day_file_is_read_in_pieces_with_every_record_and_warning_in_place() {
         w.iter().find(|w| w["code"] == code).and_then(|w| w["detail"].as_str()).unwrap().to_owned()
     };
     assert!(
-        detail("invalid_utf8").contains(&format!("invalid UTF-8 at byte {bad_at}:")),
+        detail("invalid_utf8").contains(&format!("invalid UTF-8 at byte {bad_at} (record 1500):")),
         "{}",
         detail("invalid_utf8")
     );

@@ -353,6 +353,34 @@ impl<R: Read> Chunks<R> {
     }
 }
 
+/// The 0-based index, among the top-level elements of the array `chunk` (a chunk as
+/// [`Chunks`] gives it, or a whole file), of the element holding byte `at`: the commas
+/// between top-level elements before it, outside strings. For naming the record of a
+/// problem found in the bytes (invalid UTF-8) rather than by the parser; a byte-at-a-time
+/// walk, as such problems are rare.
+pub fn element_at(chunk: &[u8], at: usize) -> u64 {
+    let (mut depth, mut in_string, mut escape, mut commas) = (0u32, false, false, 0u64);
+    for &b in &chunk[..at.min(chunk.len())] {
+        if in_string {
+            match (escape, b) {
+                (true, _) => escape = false,
+                (false, b'\\') => escape = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b',' if depth == 1 => commas += 1,
+            _ => {}
+        }
+    }
+    commas
+}
+
 /// Whether the quote at `quote` is escaped: an odd number of backslashes right before it.
 fn escaped(buf: &[u8], quote: usize) -> bool {
     buf[..quote].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 1
@@ -591,6 +619,19 @@ mod tests {
             assert!(read(&mut Trickle(text.as_bytes(), 5), Some(len), len) == streamed);
         }
         streamed
+    }
+
+    #[test]
+    fn the_element_holding_a_byte_is_found() {
+        let text = r#"[{"a":"x,y[{"},  {"b":[1,2,{"c":"\\\""}]} , "s,\"]",3]"#;
+        let at = |needle: &str| text.find(needle).unwrap();
+        assert_eq!(element_at(text.as_bytes(), 0), 0);
+        assert_eq!(element_at(text.as_bytes(), at("x,y")), 0);
+        assert_eq!(element_at(text.as_bytes(), at(r#""b""#)), 1);
+        assert_eq!(element_at(text.as_bytes(), at(r#""c""#)), 1);
+        assert_eq!(element_at(text.as_bytes(), at("s,")), 2);
+        assert_eq!(element_at(text.as_bytes(), at("3]")), 3);
+        assert_eq!(element_at(text.as_bytes(), text.len() + 10), 3, "past the end: the last element");
     }
 
     #[test]

@@ -561,11 +561,12 @@ fn process_day_in(
                 if !invalid_utf8 {
                     invalid_utf8 = true;
                     let at = chunk.offset + e.valid_up_to() as u64;
+                    let record = read + chunks::element_at(chunk.bytes, e.valid_up_to());
                     warnings.push(Warning::new(
                         WarningCode::InvalidUtf8,
                         Some(&file),
-                        None,
-                        format!("invalid UTF-8 at byte {at}: replaced with U+FFFD"),
+                        Some(record),
+                        format!("invalid UTF-8 at byte {at} (record {record}): replaced with U+FFFD"),
                     ));
                 }
                 std::borrow::Cow::Owned(String::from_utf8_lossy(chunk.bytes).into_owned())
