@@ -160,9 +160,10 @@ impl RecordHead {
                 crc32: u32_at(h, 16)?,
                 method: u16_at(h, 10)?,
                 flags: u16_at(h, 8)?,
-                // Made by Unix (high byte of "version made by" 3): the external
-                // attributes' high half is the file's mode, and 0o120000 its link type.
-                symlink: u16_at(h, 4)? >> 8 == 3 && (u32_at(h, 38)? >> 16) & 0o170_000 == 0o120_000,
+                // Made by Unix or OS X (high byte of "version made by" 3 or 19): the
+                // external attributes' high half is the file's mode, 0o120000 a link.
+                symlink: matches!(u16_at(h, 4)? >> 8, 3 | 19)
+                    && (u32_at(h, 38)? >> 16) & 0o170_000 == 0o120_000,
             },
             name_len: usize::from(u16_at(h, 28)?),
             extra_len: usize::from(u16_at(h, 30)?),
@@ -446,6 +447,22 @@ impl Read for Checked<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_link_is_known_by_its_mode_where_the_maker_sets_one() {
+        let head = |made_by_host: u16, mode: u32| {
+            let mut h = [0u8; RECORD_HEAD];
+            h[..4].copy_from_slice(&CENTRAL_SIG.to_le_bytes());
+            h[4..6].copy_from_slice(&(made_by_host << 8 | 20).to_le_bytes());
+            h[38..42].copy_from_slice(&(mode << 16).to_le_bytes());
+            RecordHead::parse(&h).map(|r| r.entry.symlink)
+        };
+        assert_eq!(head(3, 0o120_777), Some(true), "Unix link");
+        assert_eq!(head(19, 0o120_755), Some(true), "OS X link");
+        assert_eq!(head(3, 0o100_644), Some(false), "Unix file");
+        assert_eq!(head(3, 0o140_755), Some(false), "Unix socket");
+        assert_eq!(head(0, 0o120_777), Some(false), "MS-DOS attributes are not a mode");
+    }
+
     use super::*;
     use std::io::Write;
 
