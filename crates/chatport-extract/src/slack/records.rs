@@ -261,6 +261,17 @@ pub fn message_fields(
     });
     let text = ctx.take_str(&mut m, "text").unwrap_or_default();
     let blocks = m.remove("blocks").filter(|b| !b.is_null());
+    if let Some(Value::Number(n)) = m.get("thread_ts") {
+        // As for `ts`: a number is read as its text, so that the reply stays linked.
+        let text = n.to_string();
+        if chatport_model::ts::parse_micros(&text).is_some() {
+            ctx.warn(
+                WarningCode::WrongType,
+                format!("`thread_ts` should be a string, found the number {n}: read as text"),
+            );
+            m.insert("thread_ts", Value::String(text));
+        }
+    }
     let thread_ts = match ctx.take_str(&mut m, "thread_ts") {
         Some(t) if chatport_model::ts::parse_micros(&t).is_some() => Some(SlackTs(t)),
         Some(t) => {
@@ -665,6 +676,18 @@ mod tests {
         let mut refs = Vec::new();
         referenced_users(&msg, &c.files, &mut refs);
         assert_eq!(refs, vec!["U1", "U1", "U2", "U3", "U2"]);
+    }
+
+    #[test]
+    fn numeric_ts_and_thread_ts_are_read_as_text_with_a_warning() {
+        let (m, w) = conv(
+            json!({"type": "message", "user": "U1", "text": "r", "ts": 1704100900.0002, "thread_ts": 1704100800.0001}),
+        );
+        let msg = m.unwrap().message;
+        assert_eq!(msg.ts, SlackTs::new("1704100900.0002"));
+        assert_eq!(msg.reply_to, Some(SlackTs::new("1704100800.0001")), "still a reply");
+        assert_eq!(w.iter().filter(|w| w.code == WarningCode::WrongType).count(), 2, "{w:?}");
+        assert!(!msg.extra.contains_key("thread_ts"));
     }
 
     #[test]
