@@ -261,8 +261,10 @@ pub fn message_fields(
     });
     let text = ctx.take_str(&mut m, "text").unwrap_or_default();
     let blocks = m.remove("blocks").filter(|b| !b.is_null());
-    if let Some(Value::Number(n)) = m.get("thread_ts") {
-        // As for `ts`: a number is read as its text, so that the reply stays linked.
+    if let Some(Value::Number(n)) = m.get("thread_ts").filter(|v| v.is_f64()) {
+        // As for `ts`: a number with a fraction, which is how a Slack timestamp reads as a
+        // number, is read as its text, so that the reply stays linked. An integer is no
+        // timestamp Slack writes: it stays in `extra` (below).
         let text = n.to_string();
         if chatport_model::ts::parse_micros(&text).is_some() {
             ctx.warn(
@@ -688,6 +690,15 @@ mod tests {
         assert_eq!(msg.reply_to, Some(SlackTs::new("1704100800.0001")), "still a reply");
         assert_eq!(w.iter().filter(|w| w.code == WarningCode::WrongType).count(), 2, "{w:?}");
         assert!(!msg.extra.contains_key("thread_ts"));
+        let (m, w) =
+            conv(json!({"type": "message", "user": "U1", "text": "r", "ts": "5.000001", "thread_ts": 7}));
+        let msg = m.unwrap().message;
+        assert_eq!(
+            (msg.reply_to, &msg.extra["thread_ts"]),
+            (None, &json!(7)),
+            "an integer is kept as it was"
+        );
+        assert_eq!(w[0].code, WarningCode::WrongType);
     }
 
     #[test]
