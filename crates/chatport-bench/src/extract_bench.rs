@@ -61,6 +61,10 @@ pub struct ChildRun {
     /// binary's own code, which varies by a megabyte or two with how much of the binary
     /// the page cache holds, whatever the input.
     pub peak_file_kib: Option<u64>,
+    /// CPU time in user mode, seconds (`ru_utime`).
+    pub user_seconds: f64,
+    /// CPU time in the kernel, seconds (`ru_stime`): writing to the page cache, mostly.
+    pub sys_seconds: f64,
     /// Exit code, or `None` when killed by a signal.
     pub exit_code: Option<i32>,
     /// Signal that ended it.
@@ -78,8 +82,8 @@ pub struct ExtractBenchReport {
     pub messages: u64,
     /// The extractor's fastest run, with the highest peaks of memory of any run.
     pub extract: ChildRun,
-    /// Wall time of every extractor run, in the order they ran.
-    pub extract_seconds: Vec<f64>,
+    /// Wall, user and system time of every extractor run, in the order they ran.
+    pub extract_seconds: Vec<(f64, f64, f64)>,
     /// The extractor's own peak resident set size, KiB, as it reported it (`VmHWM`,
     /// which counts only its own memory, not the benchmark's before `exec`): the highest
     /// of any run.
@@ -104,6 +108,10 @@ fn resident_kib(pid: libc::pid_t) -> Option<(u64, u64)> {
         line[name.len()..].trim().trim_end_matches("kB").trim().parse::<u64>().ok()
     };
     Some((field("RssAnon:")?, field("RssFile:")?))
+}
+
+fn seconds_of(t: libc::timeval) -> f64 {
+    t.tv_sec as f64 + t.tv_usec as f64 / 1e6
 }
 
 /// Runs `command`, waits for it with `wait4` and returns its wall time and peak RSS, with
@@ -149,6 +157,8 @@ pub fn run_measured(command: &mut Command) -> Result<ChildRun> {
     Ok(ChildRun {
         seconds,
         peak_rss_kib: usage.ru_maxrss.max(0) as u64,
+        user_seconds: seconds_of(usage.ru_utime),
+        sys_seconds: seconds_of(usage.ru_stime),
         peak_anon_kib: sampled.map(|(anon, _)| anon),
         peak_file_kib: sampled.map(|(_, file)| file),
         exit_code: exited.then(|| libc::WEXITSTATUS(status)),
@@ -292,7 +302,7 @@ pub fn extract_bench(opts: &ExtractBenchOptions) -> Result<ExtractBenchReport> {
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
             .and_then(|v| v.get("peak_rss_kib").and_then(serde_json::Value::as_u64));
         extract_peak_rss_kib = extract_peak_rss_kib.max(reported);
-        extract_seconds.push(run.seconds);
+        extract_seconds.push((run.seconds, run.user_seconds, run.sys_seconds));
         let last = i + 1 == runs;
         if opts.verify && count_mismatches.is_empty() {
             count_mismatches = compare_counts(&out.join("manifest.json"), &expected)?;
@@ -341,6 +351,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(run.exit_code, Some(0));
+        assert!(run.sys_seconds > 0.0, "copying 2.5 GB through the kernel takes kernel time: {run:?}");
         let anon = run.peak_anon_kib.expect("sampled on Linux");
         assert!(anon >= 60 << 10, "{anon} KiB");
         assert!(run.peak_file_kib.is_some());
@@ -353,6 +364,8 @@ mod tests {
             peak_rss_kib: rss,
             peak_anon_kib: anon,
             peak_file_kib: anon.map(|a| a / 2),
+            user_seconds: seconds,
+            sys_seconds: 0.0,
             exit_code: Some(code),
             signal: None,
         };

@@ -217,8 +217,12 @@ fn run(cli: Cli) -> Result<()> {
                     r.export_bytes as f64 / 1e6,
                     r.messages
                 );
-                let all: Vec<String> = r.extract_seconds.iter().map(|s| format!("{s:.3}")).collect();
-                println!("chatport extract runs: {} s; the fastest counts, as for the floor", all.join(", "));
+                let all: Vec<String> = r
+                    .extract_seconds
+                    .iter()
+                    .map(|(wall, user, sys)| format!("{wall:.3} s (user {user:.2}, sys {sys:.2})"))
+                    .collect();
+                println!("chatport extract runs: {}; the fastest counts, as for the floor", all.join(", "));
                 println!(
                     "chatport extract: {:.3} s, {:.0} messages/s [{} >= {:.0}], peak RSS {:.1} MiB [{} < {:.0}]",
                     r.extract.seconds,
