@@ -459,10 +459,7 @@ fn mentions_in(text: &[u8], out: &mut Vec<String>) {
         let after = &rest[p + 2..];
         let end = after.iter().position(|&b| b == b'>' || b == b'|').unwrap_or(after.len());
         let id = &after[..end];
-        if !id.is_empty() && id.len() <= 32 && id.iter().all(u8::is_ascii_alphanumeric) {
-            // ASCII alphanumerics: valid UTF-8.
-            out.extend(std::str::from_utf8(id).ok().map(str::to_owned));
-        }
+        push_if_plausible(id, out);
         rest = after;
     }
 }
@@ -480,12 +477,7 @@ pub fn json_user_ids(json: &[u8], out: &mut Vec<String>) {
     let mut from = 0;
     while let Some(at) = FINDER.find(&json[from..]) {
         let rest = &json[from + at + KEY.len()..];
-        let id = &rest[..memchr::memchr(b'"', rest).unwrap_or(0)];
-        if let Ok(id) = std::str::from_utf8(id) {
-            if plausible_user_id(id) {
-                out.push(id.to_owned());
-            }
-        }
+        push_if_plausible(&rest[..memchr::memchr(b'"', rest).unwrap_or(0)], out);
         from += at + KEY.len();
     }
 }
@@ -503,6 +495,15 @@ fn find_mention_start(b: &[u8]) -> Option<usize> {
     None
 }
 
+/// Appends `id` if it is [`plausible_user_id`].
+fn push_if_plausible(id: &[u8], out: &mut Vec<String>) {
+    if let Ok(id) = std::str::from_utf8(id) {
+        if plausible_user_id(id) {
+            out.push(id.to_owned());
+        }
+    }
+}
+
 /// Whether a user id looks like one Slack issues (so a placeholder makes sense).
 pub fn plausible_user_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_alphanumeric())
@@ -514,10 +515,7 @@ mod tests {
     use serde_json::json;
 
     fn conv(v: Value) -> (Option<ConvertedMessage>, Vec<chatport_model::Warning>) {
-        let mut w = Vec::new();
-        let mut ctx = Ctx { file: "c/2020-01-01.json", index: 0, warnings: &mut w };
-        let r = message(&mut ctx, "C1", v, true);
-        (r, w)
+        in_file("c/2020-01-01.json", |ctx| message(ctx, "C1", v, true))
     }
 
     fn in_file<T>(file: &str, f: impl FnOnce(&mut Ctx<'_>) -> T) -> (T, Vec<chatport_model::Warning>) {
