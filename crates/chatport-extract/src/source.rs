@@ -568,7 +568,11 @@ mod tests {
     }
 
     fn listing(dir: &tempfile::TempDir) -> Vec<(String, String)> {
-        let src = ExportSource::open(&dir.path().join("x.zip"), dir.path(), 1 << 20).unwrap();
+        contents(&ExportSource::open(&dir.path().join("x.zip"), dir.path(), 1 << 20).unwrap())
+    }
+
+    /// Every entry's name and text, in listing order.
+    fn contents(src: &ExportSource) -> Vec<(String, String)> {
         src.named_entries()
             .map(|(e, name)| (name, String::from_utf8(src.read(e, 1 << 20).unwrap()).unwrap()))
             .collect()
@@ -618,12 +622,8 @@ mod tests {
         let src = ExportSource::open(&zip, &dir.path().join("s2"), 1 << 20).unwrap();
         assert!(!src.notes().is_empty(), "salvaged");
         assert_eq!(src.repeated_names(), ["a/1.json".to_string()]);
-        let read: Vec<(String, String)> = src
-            .named_entries()
-            .map(|(e, name)| (name, String::from_utf8(src.read(e, 1 << 20).unwrap()).unwrap()))
-            .collect();
         assert_eq!(
-            read,
+            contents(&src),
             [("a/1.json", "A1"), ("b/1.json", "B1"), ("b/9.json", "YY")].map(|(a, b)| (a.into(), b.into()))
         );
     }
