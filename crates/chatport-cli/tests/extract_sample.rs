@@ -155,6 +155,25 @@ fn sample_constructs_are_carried() {
 }
 
 #[test]
+fn passed_through_numbers_keep_their_source_text() {
+    // Past 64 bits, past f64's 17 digits, an exponent, a negative zero: an f64 round trip
+    // would change every one of them. (serde_json writes an exponent's `E` as `e`.)
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("c");
+    extract(&sample(), &out);
+    let general = std::fs::read_to_string(out.join("messages/C01GENERAL.jsonl")).unwrap();
+    let expected = concat!(
+        r#""future_numbers":{"exponent":1e+2,"long_decimal":3.14159265358979323846264338327950288,"#,
+        r#""negative_zero":-0.0,"wide_integer":123456789012345678901234567890}"#
+    );
+    assert!(general.contains(expected), "{general}");
+    let users = std::fs::read_to_string(out.join("users.jsonl")).unwrap();
+    assert!(users.contains(r#""huddle_minutes":18446744073709551616.50"#), "{users}");
+    let status = chatport().arg("validate").arg(&out).output().unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stdout));
+}
+
+#[test]
 fn no_token_survives_anywhere() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("c");

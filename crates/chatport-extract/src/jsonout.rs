@@ -152,6 +152,25 @@ fn write_float<F: Serialize>(out: &mut Vec<u8>, v: F) -> Result<(), Error> {
     serde_json::to_writer(&mut *out, &v).map_err(|e| Error(e.to_string()))
 }
 
+/// The name under which serde_json (with `arbitrary_precision`) serializes a `Number` (a
+/// struct of one field holding the number's text, written bare), and the one key of the
+/// map it hands a visitor for a number.
+pub const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+/// Writes the text of a `serde_json::Number` without quotes, as serde_json does.
+fn write_number_text<T: Serialize + ?Sized>(w: &mut Writer<'_>, text: &T) -> Result<(), Error> {
+    let start = w.out.len();
+    text.serialize(&mut *w)?;
+    // A number's text has no character to escape: it was written as `"text"`.
+    let end = w.out.len();
+    if end < start + 2 || w.out[start] != b'"' || w.out[end - 1] != b'"' {
+        return Err(Error("a serde_json number that is not text".into()));
+    }
+    w.out.copy_within(start + 1..end - 1, start);
+    w.out.truncate(end - 2);
+    Ok(())
+}
+
 /// The serializer.
 struct Writer<'o> {
     out: &'o mut Vec<u8>,
@@ -327,6 +346,10 @@ impl<'a, 'o> ser::Serializer for &'a mut Writer<'o> {
         Ok(Compound { w: self, first: true, close: b"}", name: "" })
     }
     fn serialize_struct(self, name: &'static str, _len: usize) -> Result<Compound<'a, 'o>, Error> {
+        if name == NUMBER_TOKEN {
+            // A `serde_json::Number`: its one field is the number's text, written bare.
+            return Ok(Compound { w: self, first: true, close: b"", name });
+        }
         self.out.push(b'{');
         Ok(Compound { w: self, first: true, close: b"}", name })
     }
@@ -415,6 +438,9 @@ impl ser::SerializeStruct for Compound<'_, '_> {
     type Ok = ();
     type Error = Error;
     fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
+        if self.name == NUMBER_TOKEN {
+            return write_number_text(self.w, value);
+        }
         self.comma();
         write_field_name(self.w.out, key);
         let splices = self.w.splices;
@@ -641,6 +667,16 @@ mod tests {
         same_as_serde_json(&(1u8, "t", Some(2i16), None::<u8>, ()));
         same_as_serde_json(&f64::NAN);
         same_as_serde_json(&Value::from(f64::INFINITY));
+    }
+
+    #[test]
+    fn parsed_numbers_are_written_as_their_source_text() {
+        let text = r#"[1E+2,123456789012345678901234567890,0.10,-0,3.14159265358979323846264338327950288]"#;
+        let v: Value = serde_json::from_str(text).unwrap();
+        same_as_serde_json(&v);
+        let mut ours = Vec::new();
+        to_vec_into(&mut ours, &v).unwrap();
+        assert_eq!(String::from_utf8(ours).unwrap(), text.replace('E', "e"));
     }
 
     #[test]

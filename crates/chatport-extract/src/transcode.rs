@@ -3,15 +3,53 @@
 //!
 //! The bytes are exactly what parsing into a `Value` and writing it with `serde_json`
 //! gives: compact, object keys sorted (a repeated key keeps its last value), strings
-//! escaped as serde_json escapes them, numbers as serde_json prints them. With `strip`
+//! escaped as serde_json escapes them, numbers as their source text (serde_json is built
+//! with `arbitrary_precision`, so a `Value` keeps that text too; only an exponent's `E`
+//! becomes `e`). With `strip`
 //! set, the same secret removal as [`crate::slack::urls::strip_value`] is applied on the
 //! way: `pub_secret` members are dropped and tokens are cut from strings.
 
-use crate::jsonout::write_str;
+use crate::jsonout::{write_str, NUMBER_TOKEN};
 use crate::slack::urls::strip_url_tokens;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
+
+/// Whether `s` is a JSON number (RFC 8259: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`).
+pub fn is_json_number(s: &str) -> bool {
+    fn digits(b: &[u8], mut i: usize) -> usize {
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        i
+    }
+    let b = s.as_bytes();
+    let mut i = usize::from(b.first() == Some(&b'-'));
+    match b.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => i = digits(b, i + 1),
+        _ => return false,
+    }
+    if b.get(i) == Some(&b'.') {
+        let j = digits(b, i + 1);
+        if j == i + 1 {
+            return false;
+        }
+        i = j;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let j = digits(b, i);
+        if j == i {
+            return false;
+        }
+        i = j;
+    }
+    i == b.len()
+}
 
 /// Reusable working space of the transcoder: keys of the objects being written (a stack
 /// shared by all nesting levels) and a buffer for reordering members.
@@ -235,7 +273,19 @@ impl<'de> Visitor<'de> for Canon<'_, 'de> {
         let Canon { out, scratch, strip } = self;
         let base = scratch.keys.len();
         let region = out.len();
+        let mut first = true;
         while let Some(key) = map.next_key_seed(KeySeed)? {
+            if first && key == NUMBER_TOKEN {
+                // serde_json (with `arbitrary_precision`) hands a number over as a map of
+                // this one key to the number's source text, which is written as it is.
+                let text = map.next_value_seed(KeySeed)?;
+                if !is_json_number(&text) {
+                    return Err(de::Error::custom(format_args!("invalid number {text:?}")));
+                }
+                out.extend_from_slice(text.as_bytes());
+                return Ok(());
+            }
+            first = false;
             if strip && key == "pub_secret" {
                 map.next_value::<IgnoredAny>()?;
                 continue;
@@ -311,11 +361,60 @@ mod tests {
         }
     }
 
+    /// A JSON number of any length, in every form the grammar allows.
+    fn arb_number() -> impl Strategy<Value = String> {
+        "-?(0|[1-9][0-9]{0,30})(\\.[0-9]{1,30})?([eE][+-]?[0-9]{1,3})?"
+    }
+
+    #[test]
+    fn numbers_keep_their_source_text() {
+        let text = r#"[1E+2,123456789012345678901234567890,0.10,-0,-0.0,3.14159265358979323846264338327950288,1e-400]"#;
+        let (ours, theirs) = both(text, false);
+        // serde_json's one change to a number's text: an exponent's `E` is written `e`.
+        let expected = text.replace('E', "e");
+        assert_eq!(ours, expected);
+        assert_eq!(theirs, expected);
+    }
+
+    #[test]
+    fn an_object_posing_as_a_number_is_refused_like_serde_json_refuses_it() {
+        for text in [
+            r#"{"$serde_json::private::Number":"1\"}, \"x"}"#,
+            r#"{"$serde_json::private::Number":"12 "}"#,
+            r#"{"$serde_json::private::Number":""}"#,
+        ] {
+            let mut out = Vec::new();
+            let mut scratch = Scratch::default();
+            let mut de = serde_json::Deserializer::from_str(text);
+            let ours = Canon { out: &mut out, scratch: &mut scratch, strip: false }.deserialize(&mut de);
+            assert!(ours.is_err(), "{text}");
+            assert!(serde_json::from_str::<Value>(text).is_err(), "{text}");
+        }
+        // Spelled as a valid number, both read it as that number.
+        let (ours, theirs) = both(r#"{"$serde_json::private::Number":"12"}"#, false);
+        assert_eq!((ours.as_str(), theirs.as_str()), ("12", "12"));
+    }
+
+    proptest! {
+        #[test]
+        fn the_number_grammar_accepts_every_number(text in arb_number()) {
+            prop_assert!(is_json_number(&text));
+            prop_assert!(serde_json::from_str::<Value>(&text).unwrap().is_number());
+        }
+
+        #[test]
+        fn the_number_grammar_agrees_with_serde_json(text in "[-+0-9.eE]{0,8}") {
+            let theirs = serde_json::from_str::<Value>(&text).is_ok_and(|v| v.is_number());
+            prop_assert_eq!(is_json_number(&text), theirs, "{}", text);
+        }
+    }
+
     /// JSON text with nested objects and arrays, empty ones, repeated keys and escapes.
     fn arb_json() -> impl Strategy<Value = String> {
         let leaf = prop_oneof![
             Just("1".to_owned()),
             Just("-2.5e3".to_owned()),
+            arb_number(),
             Just("null".to_owned()),
             Just("true".to_owned()),
             Just(r#""https://x/?t=xoxe-1""#.to_owned()),

@@ -164,11 +164,21 @@ pub struct BlobRef {
     /// SHA-256 of the content.
     pub sha256: String,
     /// Size in bytes.
+    #[serde(deserialize_with = "u64_from_any_number")]
     pub bytes: u64,
     /// File name to give it.
     pub filename: String,
     /// MIME type.
     pub content_type: String,
+}
+
+/// Reads a `u64` through `serde_json::Number`. A `BlobRef` sits inside [`Action`], an
+/// internally tagged enum that serde buffers before reading; serde_json (built with
+/// `arbitrary_precision`) buffers a number as a one-key map, which a plain `u64` refuses
+/// and a `Number` accepts.
+fn u64_from_any_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    n.as_u64().ok_or_else(|| serde::de::Error::custom(format_args!("expected a byte count, found {n}")))
 }
 
 /// An inline image of a Teams message.
@@ -361,4 +371,36 @@ pub struct ReportEntry {
     pub operation: Option<OperationId>,
     /// A human-readable explanation.
     pub detail: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upload_operation_reads_back_from_its_json() {
+        // Its byte count sits in a struct inside an internally tagged enum: the case that
+        // serde_json's `arbitrary_precision` breaks for a plain `u64`.
+        let op = Operation {
+            id: OperationId("C1/0".into()),
+            seq: 0,
+            container: "C1".into(),
+            actor: Actor::User { id: "a@example.com".into() },
+            action: Action::ChatUploadAttachment {
+                blob: BlobRef {
+                    path: "blobs/ab/cd".into(),
+                    sha256: "00".repeat(32),
+                    bytes: u64::MAX,
+                    filename: "a.png".into(),
+                    content_type: "image/png".into(),
+                },
+            },
+            source: None,
+        };
+        let text = serde_json::to_string(&op).unwrap();
+        assert_eq!(serde_json::from_str::<Operation>(&text).unwrap(), op);
+        let fraction = text.replace(&u64::MAX.to_string(), "1.5");
+        let error = serde_json::from_str::<Operation>(&fraction).unwrap_err().to_string();
+        assert!(error.contains("expected a byte count, found 1.5"), "{error}");
+    }
 }

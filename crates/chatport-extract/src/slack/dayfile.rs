@@ -2,6 +2,7 @@
 //! record, so that a file broken half-way still yields the messages before the break.
 
 use super::fields::{message_field_slot, Fields as _, MessageFields};
+use crate::jsonout::NUMBER_TOKEN;
 use crate::transcode::{Canon, KeySeed, Scratch};
 use serde::de::{DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
@@ -137,7 +138,14 @@ impl<'de> Visitor<'de> for MessageSeed<'_, 'de> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let p = self.parsed;
         let mut fields = MessageFields::default();
+        let mut first = true;
         while let Some(key) = map.next_key_seed(KeySeed)? {
+            if first && key == NUMBER_TOKEN {
+                // A number (serde_json hands numbers over as this map): not a message.
+                map.next_value::<IgnoredAny>()?;
+                return Ok(());
+            }
+            first = false;
             let verbatim = match key.as_ref() {
                 "blocks" => Some(&mut p.blocks),
                 "attachments" => Some(&mut p.attachments),
@@ -258,6 +266,24 @@ mod tests {
         let r = for_each_element(r#"{"a":1}"#, |_, _| {});
         let DayParse::Broken { read: 0, error } = r else { panic!("should fail") };
         assert!(error.to_string().contains("array"), "{error}");
+    }
+
+    #[test]
+    fn elements_that_are_not_objects_have_no_fields() {
+        // Numbers included: serde_json hands them over as a map of one private key, which
+        // must not be taken for a message.
+        let text = r#"[1, 2.5, 123456789012345678901234567890, "x", null, [], {"ts":"1.0","n":1E+2}]"#;
+        let mut seen = Vec::new();
+        let r = for_each_message(text, false, |i, p| {
+            let fields = p.fields.is_some();
+            let passthrough: Vec<String> =
+                p.sorted_passthrough().map(|(k, v)| format!("{k}={}", String::from_utf8_lossy(v))).collect();
+            seen.push((i, fields, passthrough));
+        });
+        assert!(matches!(r, DayParse::Complete));
+        let objects: Vec<u64> = seen.iter().filter(|s| s.1).map(|s| s.0).collect();
+        assert_eq!(objects, [6]);
+        assert_eq!(seen[6].2, ["n=1e+2"]);
     }
 
     #[test]
