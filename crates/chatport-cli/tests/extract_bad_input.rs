@@ -240,6 +240,16 @@ fn truncated_zip_is_recovered_as_far_as_it_goes() {
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("junk.zip") && err.contains("not a readable zip"), "{err}");
+    assert!(!tmp.path().join("o").exists(), "nothing was read, so no output is left");
+    // The first 100 bytes of a real zip: a local header and no more. Into a folder that
+    // was there before: it stays, empty.
+    std::fs::write(&junk, &bytes[..100]).unwrap();
+    let kept = tmp.path().join("kept");
+    std::fs::create_dir(&kept).unwrap();
+    let o =
+        chatport().args(["extract", "--no-progress"]).arg(&junk).arg("--out").arg(&kept).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_dir(&kept).unwrap().count(), 0);
 }
 
 #[test]

@@ -1400,9 +1400,23 @@ pub fn extract(
     opts: &ExtractOptions,
     progress: &dyn Progress,
 ) -> Result<(Manifest, crate::WarningSummary), ExtractError> {
+    let out_existed = out.exists();
     prepare_out(out, opts.force)?;
-    let source =
-        ExportSource::open(input, &out.join(".salvage"), opts.max_json_bytes.max(opts.max_file_bytes))?;
+    let source = match ExportSource::open(
+        input,
+        &out.join(".salvage"),
+        opts.max_json_bytes.max(opts.max_file_bytes),
+    ) {
+        Ok(source) => source,
+        Err(e) => {
+            // Nothing was read: leave no empty output behind (only empty folders go).
+            let _ = std::fs::remove_dir(out.join("messages"));
+            if !out_existed {
+                let _ = std::fs::remove_dir(out);
+            }
+            return Err(e.into());
+        }
+    };
     let (fingerprint, result) =
         rayon::join(|| source.fingerprint(), || extract_from(&source, out, opts, progress));
     let (mut manifest, warnings) = result?;
