@@ -354,17 +354,20 @@ fn metadata_problems_keep_the_records_before_them() {
     assert_eq!(real(&users).len() as u64, kept, "{bound}");
     assert!(bound["detail"].as_str().unwrap().contains(&format!("the {kept} record(s) before were kept")));
 
-    // Bytes that are not UTF-8, across a name: replaced, and named by their offset.
-    let mut bad = br#"[{"id":"U1","name":"caf"#.to_vec();
+    // Bytes that are not UTF-8, across a name in the second record (after a string with a
+    // comma and a bracket): replaced, and named by their offset and record.
+    let mut bad = br#"[{"id":"U1","name":"a, [b"},{"id":"U2","name":"caf"#.to_vec();
+    let bad_at = bad.len();
     bad.extend([0xc3, 0xff]);
-    bad.extend(br#""},{"id":"U2","name":"b"}]"#);
+    bad.extend(br#""},{"id":"U3","name":"b"}]"#);
     let (w, counts, users) = extract("utf8", &with_users(bad), &[]);
     let utf8 = w.iter().find(|w| w["file"] == "users.json").unwrap();
     assert_eq!(utf8["code"], "invalid_utf8", "{w:?}");
-    assert!(utf8["detail"].as_str().unwrap().contains("at byte 23"), "{utf8}");
-    assert_eq!(users[0]["name"], "caf\u{fffd}\u{fffd}");
-    assert_eq!(real(&users), ["U1", "U2"]);
-    assert_eq!(counts["users"], 2);
+    assert_eq!(utf8["record"], 1, "{utf8}");
+    assert!(utf8["detail"].as_str().unwrap().contains(&format!("at byte {bad_at} (record 1)")), "{utf8}");
+    assert_eq!(users[1]["name"], "caf\u{fffd}\u{fffd}");
+    assert_eq!(real(&users), ["U1", "U2", "U3"]);
+    assert_eq!(counts["users"], 3);
 
     // A CRC mismatch is found at the end: the records read are kept and the file named.
     let zip = tmp.path().join("crc.zip");

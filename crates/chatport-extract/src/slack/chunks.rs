@@ -359,26 +359,48 @@ impl<R: Read> Chunks<R> {
 /// problem found in the bytes (invalid UTF-8) rather than by the parser; a byte-at-a-time
 /// walk, as such problems are rare.
 pub fn element_at(chunk: &[u8], at: usize) -> u64 {
-    let (mut depth, mut in_string, mut escape, mut commas) = (0u32, false, false, 0u64);
-    for &b in &chunk[..at.min(chunk.len())] {
-        if in_string {
-            match (escape, b) {
-                (true, _) => escape = false,
-                (false, b'\\') => escape = true,
-                (false, b'"') => in_string = false,
+    let mut counter = ElementCounter::default();
+    counter.feed(&chunk[..at.min(chunk.len())]);
+    counter.index()
+}
+
+/// [`element_at`] over a stream: fed the bytes of an array piece by piece, it tells the
+/// index of the top-level element the next byte belongs to.
+#[derive(Debug, Default)]
+pub struct ElementCounter {
+    depth: u32,
+    in_string: bool,
+    escape: bool,
+    commas: u64,
+}
+
+impl ElementCounter {
+    /// Walks the next bytes of the array.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if self.in_string {
+                match (self.escape, b) {
+                    (true, _) => self.escape = false,
+                    (false, b'\\') => self.escape = true,
+                    (false, b'"') => self.in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'[' | b'{' => self.depth += 1,
+                b']' | b'}' => self.depth = self.depth.saturating_sub(1),
+                b',' if self.depth == 1 => self.commas += 1,
                 _ => {}
             }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => depth += 1,
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            b',' if depth == 1 => commas += 1,
-            _ => {}
         }
     }
-    commas
+
+    /// The 0-based index of the element the next byte belongs to.
+    pub fn index(&self) -> u64 {
+        self.commas
+    }
 }
 
 /// Whether the quote at `quote` is escaped: an odd number of backslashes right before it.
@@ -632,6 +654,15 @@ mod tests {
         assert_eq!(element_at(text.as_bytes(), at("s,")), 2);
         assert_eq!(element_at(text.as_bytes(), at("3]")), 3);
         assert_eq!(element_at(text.as_bytes(), text.len() + 10), 3, "past the end: the last element");
+        // Fed in pieces of every size, the stream counter agrees at every byte.
+        for piece in 1..=text.len() {
+            let mut counter = ElementCounter::default();
+            for (i, part) in text.as_bytes().chunks(piece).enumerate() {
+                counter.feed(part);
+                let fed = ((i + 1) * piece).min(text.len());
+                assert_eq!(counter.index(), element_at(text.as_bytes(), fed), "piece {piece}, {fed} bytes");
+            }
+        }
     }
 
     #[test]

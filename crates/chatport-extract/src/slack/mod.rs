@@ -150,6 +150,24 @@ impl Run<'_> {
         true
     }
 
+    /// The index of the record of a metadata file that holds byte `at`, found by reading
+    /// the entry again up to it (the parse reads ahead, so it cannot tell); `None` when the
+    /// entry cannot be read again.
+    fn element_at(&self, entry: Entry, at: u64) -> Option<u64> {
+        let mut inner = self.source.reader(entry).ok()?;
+        let mut reader = std::io::Read::take(&mut inner, at);
+        let mut counter = chunks::ElementCounter::default();
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            match std::io::Read::read(&mut reader, &mut buf) {
+                Ok(0) => return Some(counter.index()),
+                Ok(n) => counter.feed(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
     /// Parses a metadata file (a JSON array of records) with `convert` per record, handing
     /// each record to `each` as it is read. The file is streamed as it inflates, never held
     /// whole: `users.json` of a large organisation can be hundreds of megabytes.
@@ -186,12 +204,12 @@ impl Run<'_> {
             }
         });
         if let Some(at) = text.first_invalid() {
-            warnings.push(Warning::new(
-                WarningCode::InvalidUtf8,
-                Some(&rel),
-                None,
-                format!("invalid UTF-8 at byte {at}: replaced with U+FFFD"),
-            ));
+            let record = self.element_at(entry, at);
+            let detail = match record {
+                Some(r) => format!("invalid UTF-8 at byte {at} (record {r}): replaced with U+FFFD"),
+                None => format!("invalid UTF-8 at byte {at}: replaced with U+FFFD"),
+            };
+            warnings.push(Warning::new(WarningCode::InvalidUtf8, Some(&rel), record, detail));
         }
         warnings.append(&mut local);
         let DayParse::Broken { read, error } = result else { return };
