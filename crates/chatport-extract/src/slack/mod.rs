@@ -311,6 +311,16 @@ fn is_day_file(name: &str) -> bool {
             .all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() })
 }
 
+/// Is `name` (a file at the export's root) named as slackdump's dump format names a
+/// conversation, `<conversation id>.json` (`C…`, `G…` or `D…`, then capitals and digits)?
+fn looks_like_slackdump_dump(name: &str) -> bool {
+    let Some(id) = name.strip_suffix(".json") else { return false };
+    let b = id.as_bytes();
+    (9..=16).contains(&b.len())
+        && matches!(b[0], b'C' | b'G' | b'D')
+        && b.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
 /// A conversation id usable as a file name: Slack ids are; anything else is hashed.
 fn file_stem_for(id: &str) -> String {
     let ok = !id.is_empty()
@@ -386,12 +396,14 @@ fn layout(run: &Run<'_>, source: &ExportSource, warnings: &mut Vec<Warning>) -> 
                 if let Some(k) = known.iter().find(|k| *k == file) {
                     l.metadata.insert(k, entry);
                 } else if !IGNORED_ROOT_FILES.contains(file) {
-                    warnings.push(Warning::new(
-                        WarningCode::UnexpectedEntry,
-                        Some(rel),
-                        None,
-                        "not a file of a Slack export: skipped",
-                    ));
+                    let why = if looks_like_slackdump_dump(file) {
+                        "named like a conversation of slackdump's dump format (one JSON object \
+                         per conversation), which is not a Slack export and is not read: \
+                         skipped (`slackdump export` writes an export)"
+                    } else {
+                        "not a file of a Slack export: skipped"
+                    };
+                    warnings.push(Warning::new(WarningCode::UnexpectedEntry, Some(rel), None, why));
                 }
             }
             ["__uploads", id, _name] => {
@@ -1939,6 +1951,18 @@ mod tests {
         assert!(!is_day_file("2020-1-31.json"));
         assert!(!is_day_file("canvas.json"));
         assert!(!is_day_file("2020-01-31.jsonx"));
+    }
+
+    #[test]
+    fn slackdump_dump_file_names() {
+        for yes in ["CHY5HUESG.json", "C0123456789.json", "GABCDEFGH.json", "D01DM0000.json"] {
+            assert!(looks_like_slackdump_dump(yes), "{yes}");
+        }
+        for no in
+            ["users.json", "canvas.json", "C01.json", "CHY5HUESG.txt", "Chy5huesg.json", "X12345678.json"]
+        {
+            assert!(!looks_like_slackdump_dump(no), "{no}");
+        }
     }
 
     /// The day-file path before the fast path: every element parsed into a `Value`,
