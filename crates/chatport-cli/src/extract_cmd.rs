@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Args)]
 pub struct ExtractArgs {
     /// The Slack export: the zip file as downloaded (read in place, never unpacked) or an
-    /// unpacked folder. Standard, Business+/Enterprise and slackdump layouts are recognised.
+    /// unpacked folder. Standard, Business+/Enterprise and slackdump layouts are recognised
+    /// (slackdump's export with file contents, and its dump format: `<id>.json` per
+    /// conversation).
     pub input: PathBuf,
     /// Output canonical directory. It must be absent or empty unless --force is given.
     #[arg(long, short)]

@@ -14,6 +14,7 @@
 
 pub mod chunks;
 pub mod dayfile;
+pub mod dump;
 pub mod fields;
 pub mod membership;
 pub mod records;
@@ -90,6 +91,9 @@ struct Run<'a> {
     /// and the second below the thread count, a thread is idle.
     unstarted: std::sync::atomic::AtomicUsize,
     running: std::sync::atomic::AtomicUsize,
+    /// Dump-format conversation files ([`dump`]), each with the spool file holding its
+    /// messages as a day file holds them; read in its place.
+    dump_days: HashMap<Entry, std::path::PathBuf>,
 }
 
 /// At most this many spare day-output buffers are kept, none larger than this, and no
@@ -192,7 +196,7 @@ impl Run<'_> {
                 return;
             }
         };
-        let mut bounded = Bounded { inner, run: self, read: 0, stop: None };
+        let mut bounded = Bounded { inner, run: self, read: 0, stop: None, charge: true };
         let mut text = crate::lossy::Utf8Lossy::new(&mut bounded);
         let mut local = Vec::new();
         let de =
@@ -262,6 +266,9 @@ struct Bounded<'r, 'a, R> {
     run: &'r Run<'a>,
     read: u64,
     stop: Option<Stop>,
+    /// Whether the bytes count against the export's total (not for a spooled copy of
+    /// bytes already counted).
+    charge: bool,
 }
 
 impl<R: std::io::Read> std::io::Read for Bounded<'_, '_, R> {
@@ -283,7 +290,7 @@ impl<R: std::io::Read> std::io::Read for Bounded<'_, '_, R> {
             }
         };
         self.read += n as u64;
-        let within_total = self.run.within_total(n as u64);
+        let within_total = !self.charge || self.run.within_total(n as u64);
         if self.read > limit {
             // The byte past the bound is held back; the ones before it still count.
             self.stop = Some(Stop::TooLarge);
@@ -311,16 +318,6 @@ fn is_day_file(name: &str) -> bool {
             .all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() })
 }
 
-/// Is `name` (a file at the export's root) named as slackdump's dump format names a
-/// conversation, `<conversation id>.json` (`C…`, `G…` or `D…`, then capitals and digits)?
-fn looks_like_slackdump_dump(name: &str) -> bool {
-    let Some(id) = name.strip_suffix(".json") else { return false };
-    let b = id.as_bytes();
-    (9..=16).contains(&b.len())
-        && matches!(b[0], b'C' | b'G' | b'D')
-        && b.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-}
-
 /// A conversation id usable as a file name: Slack ids are; anything else is hashed.
 fn file_stem_for(id: &str) -> String {
     let ok = !id.is_empty()
@@ -342,6 +339,8 @@ struct Layout {
     /// `(file id, entry)` of file contents in the archive.
     blobs: Vec<(String, Entry)>,
     slackdump: bool,
+    /// Conversations in slackdump's dump format ([`dump`]), one file each.
+    dumps: Vec<Entry>,
 }
 
 fn root_prefix(source: &ExportSource) -> String {
@@ -395,15 +394,15 @@ fn layout(run: &Run<'_>, source: &ExportSource, warnings: &mut Vec<Warning>) -> 
                 let known = ["users.json", "channels.json", "groups.json", "mpims.json", "dms.json"];
                 if let Some(k) = known.iter().find(|k| *k == file) {
                     l.metadata.insert(k, entry);
+                } else if dump::looks_like_dump(file) {
+                    l.dumps.push(entry);
                 } else if !IGNORED_ROOT_FILES.contains(file) {
-                    let why = if looks_like_slackdump_dump(file) {
-                        "named like a conversation of slackdump's dump format (one JSON object \
-                         per conversation), which is not a Slack export and is not read: \
-                         skipped (`slackdump export` writes an export)"
-                    } else {
-                        "not a file of a Slack export: skipped"
-                    };
-                    warnings.push(Warning::new(WarningCode::UnexpectedEntry, Some(rel), None, why));
+                    warnings.push(Warning::new(
+                        WarningCode::UnexpectedEntry,
+                        Some(rel),
+                        None,
+                        "not a file of a Slack export: skipped",
+                    ));
                 }
             }
             ["__uploads", id, _name] => {
@@ -427,6 +426,75 @@ fn layout(run: &Run<'_>, source: &ExportSource, warnings: &mut Vec<Warning>) -> 
         }
     }
     l
+}
+
+/// Turns a dump-format conversation file into a spooled day file (see [`dump`]): its
+/// messages, each followed by its replies, as one JSON array. Returns the spool file and
+/// the conversation's header, `None` (with a warning) when the entry cannot be read.
+fn spool_dump(
+    run: &Run<'_>,
+    entry: Entry,
+    path: &Path,
+    warnings: &mut Vec<Warning>,
+) -> Result<Option<dump::Header>, ExtractError> {
+    let rel = run.rel(entry);
+    let inner = match run.source.reader(entry) {
+        Ok(r) => r,
+        Err(e) => {
+            warnings.push(Warning::new(
+                WarningCode::UnreadableSource,
+                Some(&rel),
+                None,
+                format!("{e}: skipped"),
+            ));
+            return Ok(None);
+        }
+    };
+    let io = |e: std::io::Error| ExtractError::Output { path: path.to_owned(), source: e };
+    let mut bounded = Bounded { inner, run, read: 0, stop: None, charge: true };
+    let mut text = crate::lossy::Utf8Lossy::new(&mut bounded);
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+    let flat = dump::flatten(&mut text, &mut out).map_err(io)?;
+    out.flush().map_err(io)?;
+    if let Some(at) = text.first_invalid() {
+        warnings.push(Warning::new(
+            WarningCode::InvalidUtf8,
+            Some(&rel),
+            None,
+            format!("invalid UTF-8 at byte {at}: replaced with U+FFFD"),
+        ));
+    }
+    let kept = format!("the {} message(s) before were kept, the rest skipped", flat.messages);
+    match (&bounded.stop, &flat.error) {
+        (Some(stop), _) => {
+            let (code, why) = run.stopped(stop, &kept);
+            warnings.push(Warning::new(code, Some(&rel), None, why));
+        }
+        (None, Some(e)) => warnings.push(Warning::new(
+            WarningCode::InvalidJson,
+            Some(&rel),
+            None,
+            format!("not a valid slackdump conversation file: {e}; {kept}"),
+        )),
+        (None, None) if !flat.had_messages => warnings.push(Warning::new(
+            WarningCode::WrongType,
+            Some(&rel),
+            None,
+            "a slackdump conversation file without `messages`: a conversation with no messages",
+        )),
+        (None, None) => {}
+    }
+    Ok(Some(flat.header))
+}
+
+/// The kind of a conversation known only by its id (slackdump's dump format).
+fn kind_of_id(id: &str, name: Option<&str>) -> ConversationKind {
+    match id.as_bytes().first() {
+        Some(b'D') => ConversationKind::Dm,
+        Some(b'G') if name.is_some_and(|n| n.starts_with("mpdm-")) => ConversationKind::GroupDm,
+        Some(b'G') => ConversationKind::PrivateChannel,
+        _ => ConversationKind::PublicChannel,
+    }
 }
 
 /// A stored file content.
@@ -561,7 +629,14 @@ fn process_day_in(
     each: &mut dyn FnMut(DayOutput) -> Result<(), ExtractError>,
 ) -> Result<(), ExtractError> {
     let file = run.rel(entry);
-    let inner = match run.source.reader(entry) {
+    let spooled = run.dump_days.get(&entry);
+    let opened = match spooled {
+        Some(path) => std::fs::File::open(path)
+            .map(|f| Box::new(f) as Box<dyn std::io::Read>)
+            .map_err(|e| format!("{}: {e}", path.display())),
+        None => run.source.reader(entry).map_err(|e| e.to_string()),
+    };
+    let inner = match opened {
         Ok(r) => r,
         Err(e) => {
             let why = format!("{e}: skipped");
@@ -569,7 +644,7 @@ fn process_day_in(
             return each(DayOutput { file, end_of_day: true, warnings, ..Default::default() });
         }
     };
-    let bounded = Bounded { inner, run, read: 0, stop: None };
+    let bounded = Bounded { inner, run, read: 0, stop: None, charge: spooled.is_none() };
     let whole = crate::zipdir::WHOLE_ENTRY_BYTES;
     let mut chunks = chunks::Chunks::new(bounded, CHUNK_BYTES, std::mem::take(buf), Some(declared), whole);
     // Elements of the day file before the current chunk.
@@ -1480,6 +1555,7 @@ fn extract_from(
         first_seen: FirstSeen::new(&spool_dir, FirstSeen::DEFAULT_RUN),
         unstarted: Default::default(),
         running: Default::default(),
+        dump_days: HashMap::new(),
     };
     let source_name = source.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     for note in source.notes() {
@@ -1656,6 +1732,55 @@ fn extract_from(
             })),
             folder: None,
             days: std::mem::take(days),
+        });
+    }
+    // Conversations in slackdump's dump format: each file is spooled as a day file first.
+    for (seq, &entry) in layout.dumps.iter().enumerate() {
+        let path = spool_dir.join(format!("dump-{seq}.json"));
+        let Some(header) = spool_dump(&run, entry, &path, &mut warnings)? else { continue };
+        let rel = run.rel(entry);
+        let from_name = rel.strip_suffix(".json").unwrap_or(&rel).to_owned();
+        let mut id = header.channel_id.clone().unwrap_or(from_name);
+        let mut days = EntryRuns::default();
+        days.push(entry);
+        run.dump_days.insert(entry, path);
+        if let Some((_, range)) = conversations.remove(&id) {
+            // Listed in the metadata as well: that record, with these messages.
+            work.push(Pending { id, conversation: Err(range), folder: None, days });
+            continue;
+        }
+        if work.iter().any(|p| p.id == id) {
+            warnings.push(Warning::new(
+                WarningCode::DuplicateConversation,
+                Some(&rel),
+                None,
+                format!("conversation {id} is also a folder: extracted apart as `{id}~dump`"),
+            ));
+            id = format!("{id}~dump");
+        }
+        let kind = kind_of_id(&id, header.name.as_deref());
+        work.push(Pending {
+            id: id.clone(),
+            conversation: Ok(Box::new(Conversation {
+                id,
+                kind,
+                name: header.name.filter(|_| kind != ConversationKind::Dm),
+                created: None,
+                creator: None,
+                topic: None,
+                purpose: None,
+                archived: false,
+                is_general: false,
+                members: Vec::new(),
+                memberships: Vec::new(),
+                listed_in: Some(rel),
+                folder: None,
+                messages_path: String::new(),
+                message_count: 0,
+                extra: header.extra,
+            })),
+            folder: None,
+            days,
         });
     }
     work.extend(conversations.into_iter().map(|(id, (_, range))| Pending {
@@ -1906,6 +2031,9 @@ fn extract_from(
     if layout.slackdump {
         layouts.push("slackdump".into());
     }
+    if !layout.dumps.is_empty() {
+        layouts.push("slackdump_dump".into());
+    }
     let name = source_name;
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
@@ -1951,18 +2079,6 @@ mod tests {
         assert!(!is_day_file("2020-1-31.json"));
         assert!(!is_day_file("canvas.json"));
         assert!(!is_day_file("2020-01-31.jsonx"));
-    }
-
-    #[test]
-    fn slackdump_dump_file_names() {
-        for yes in ["CHY5HUESG.json", "C0123456789.json", "GABCDEFGH.json", "D01DM0000.json"] {
-            assert!(looks_like_slackdump_dump(yes), "{yes}");
-        }
-        for no in
-            ["users.json", "canvas.json", "C01.json", "CHY5HUESG.txt", "Chy5huesg.json", "X12345678.json"]
-        {
-            assert!(!looks_like_slackdump_dump(no), "{no}");
-        }
     }
 
     /// The day-file path before the fast path: every element parsed into a `Value`,
