@@ -142,3 +142,40 @@ fn a_dump_listed_in_the_metadata_keeps_the_listed_record_and_zip_equals_folder()
         }
     }
 }
+
+#[test]
+fn a_conversation_read_twice_is_kept_apart_under_new_ids() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut e = entries();
+    // C0DUMP0001 also as a folder of day files (read first) and in a second dump file.
+    e.push((
+        "C0DUMP0001/2025-01-11.json".into(),
+        br#"[{"type":"message","user":"U1","text":"day","ts":"1736600000.000400"}]"#.to_vec(),
+    ));
+    let (_, again) = dump(
+        "C0DUMP0001",
+        "again",
+        json!([{"type": "message", "user": "U2", "text": "x", "ts": "1736600000.000500"}]),
+    );
+    e.push(("C0DUMP0009.json".into(), again));
+    let zip = tmp.path().join("dump.zip");
+    write_zip(&zip, &e);
+    let out = tmp.path().join("c");
+    let (manifest, warnings) = extract(&zip, &out);
+    assert_eq!(manifest["counts"]["conversations"], 7, "{manifest}");
+    let counts: Vec<(String, u64)> = jsonl(&out.join("conversations.jsonl"))
+        .iter()
+        .filter(|c| c["id"].as_str().unwrap().starts_with("C0DUMP0001"))
+        .map(|c| (c["id"].as_str().unwrap().to_owned(), c["message_count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        counts,
+        [("C0DUMP0001".to_owned(), 1), ("C0DUMP0001~dump".to_owned(), 6), ("C0DUMP0001~dump2".to_owned(), 1)]
+    );
+    let apart: Vec<&str> = warnings
+        .iter()
+        .filter(|w| w["code"] == "duplicate_conversation")
+        .map(|w| w["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(apart, ["C0DUMP0001.json", "C0DUMP0009.json"]);
+}

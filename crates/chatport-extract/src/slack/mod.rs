@@ -428,9 +428,9 @@ fn layout(run: &Run<'_>, source: &ExportSource, warnings: &mut Vec<Warning>) -> 
     l
 }
 
-/// Turns a dump-format conversation file into a spooled day file (see [`dump`]): its
-/// messages, each followed by its replies, as one JSON array. Returns the spool file and
-/// the conversation's header, `None` (with a warning) when the entry cannot be read.
+/// Turns a dump-format conversation file into a spooled day file at `path` (see [`dump`]):
+/// its messages, each followed by its replies, as one JSON array. Returns the
+/// conversation's header, or `None` (with a warning) when the entry cannot be read.
 fn spool_dump(
     run: &Run<'_>,
     entry: Entry,
@@ -1750,13 +1750,20 @@ fn extract_from(
             continue;
         }
         if work.iter().any(|p| p.id == id) {
+            let taken = |candidate: &str| work.iter().any(|p| p.id == candidate);
+            let apart = (1u32..)
+                .map(|n| if n == 1 { format!("{id}~dump") } else { format!("{id}~dump{n}") })
+                .find(|candidate| !taken(candidate))
+                .unwrap_or_default();
             warnings.push(Warning::new(
                 WarningCode::DuplicateConversation,
                 Some(&rel),
                 None,
-                format!("conversation {id} is also a folder: extracted apart as `{id}~dump`"),
+                format!(
+                    "conversation {id} is already read from a folder or another file: extracted apart as `{apart}`"
+                ),
             ));
-            id = format!("{id}~dump");
+            id = apart;
         }
         let kind = kind_of_id(&id, header.name.as_deref());
         work.push(Pending {
