@@ -8,8 +8,10 @@
 
 use serde::de::{self, DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
+use std::cell::Cell;
 use std::fmt;
 use std::io::{Read, Write};
+use std::rc::Rc;
 
 /// The key under which slackdump nests a thread root's replies.
 pub const REPLIES_KEY: &str = "slackdump_thread_replies";
@@ -48,14 +50,36 @@ pub struct Flattened {
     pub error: Option<serde_json::Error>,
     /// Whether the file had a `messages` array.
     pub had_messages: bool,
+    /// Whether reading stopped at a message longer than the bound of [`flatten_bounded`].
+    pub too_long: bool,
 }
 
 /// Reads a dump file from `input` and writes its messages to `out` as one JSON array, each
 /// message followed by its replies, in the file's order. The array is closed also when the
 /// input breaks: the messages before the break are kept (see [`Flattened::error`]).
-/// Errors are those of `out`.
+/// One message (with its replies) may not run past [`super::chunks::MAX_RECORD_BYTES`], as
+/// in a day file: it is held whole while it is read. Errors are those of `out`.
 pub fn flatten(input: impl Read, out: &mut impl Write) -> std::io::Result<Flattened> {
-    let mut state = State { out, first: true, messages: 0, replies: 0, io: None };
+    flatten_bounded(input, out, super::chunks::MAX_RECORD_BYTES as u64)
+}
+
+/// [`flatten`] with the bound on one message's bytes given.
+pub fn flatten_bounded(
+    input: impl Read,
+    out: &mut impl Write,
+    max_message: u64,
+) -> std::io::Result<Flattened> {
+    let read = Rc::new(Cell::new(0u64));
+    let mark = Rc::new(Cell::new(0u64));
+    let tripped = Rc::new(Cell::new(false));
+    let input = Guard {
+        inner: input,
+        read: read.clone(),
+        mark: mark.clone(),
+        limit: max_message,
+        tripped: tripped.clone(),
+    };
+    let mut state = State { out, first: true, messages: 0, replies: 0, io: None, read, mark };
     out_write(&mut state, b"[");
     let mut header = Header::default();
     let mut had_messages = false;
@@ -77,7 +101,34 @@ pub fn flatten(input: impl Read, out: &mut impl Write) -> std::io::Result<Flatte
         replies: state.replies,
         error: result.err(),
         had_messages,
+        too_long: tripped.get(),
     })
+}
+
+/// Counts the bytes read and fails a read that would take the current message (from
+/// `mark`) past `limit`. The parser reads ahead by its buffer, so the bound is exact to
+/// within that.
+struct Guard<R> {
+    inner: R,
+    read: Rc<Cell<u64>>,
+    mark: Rc<Cell<u64>>,
+    limit: u64,
+    tripped: Rc<Cell<bool>>,
+}
+
+impl<R: Read> Read for Guard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.read.get().saturating_sub(self.mark.get()) > self.limit {
+            self.tripped.set(true);
+            return Err(std::io::Error::other(format!(
+                "a message runs past {} MiB, far beyond any Slack message (a decompression bomb?)",
+                self.limit >> 20
+            )));
+        }
+        let n = self.inner.read(buf)?;
+        self.read.set(self.read.get() + n as u64);
+        Ok(n)
+    }
 }
 
 struct State<'o, W: Write> {
@@ -87,6 +138,9 @@ struct State<'o, W: Write> {
     replies: u64,
     /// The first write error; writing stops there and it is returned.
     io: Option<std::io::Error>,
+    /// Bytes read so far, and where the message being read began (see [`Guard`]).
+    read: Rc<Cell<u64>>,
+    mark: Rc<Cell<u64>>,
 }
 
 fn out_write<W: Write>(s: &mut State<'_, W>, bytes: &[u8]) {
@@ -194,10 +248,11 @@ impl<'de, W: Write> Visitor<'de> for MessagesSeed<'_, '_, W> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(v) = seq.next_element::<Value>()? {
+        loop {
+            self.state.mark.set(self.state.read.get());
+            let Some(v) = seq.next_element::<Value>()? else { return Ok(()) };
             self.state.message(v);
         }
-        Ok(())
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
@@ -275,6 +330,23 @@ mod tests {
         assert_eq!((array.as_str(), f.error.is_none(), f.had_messages), ("[]", true, true));
         let (_, f) = run(r#"{"channel_id":"C1"}"#);
         assert!(!f.had_messages);
+    }
+
+    #[test]
+    fn one_message_past_the_bound_stops_the_read_and_keeps_the_ones_before() {
+        let small = r#"{"ts":"1.000001","text":"ok"}"#;
+        let big = format!(r#"{{"ts":"2.000001","text":"{}"}}"#, "x".repeat(600_000));
+        let text = format!(r#"{{"channel_id":"C0DUMP0001","messages":[{small},{small},{big},{small}]}}"#);
+        let mut out = Vec::new();
+        let f = flatten_bounded(text.as_bytes(), &mut out, 256 << 10).unwrap();
+        assert!(f.too_long, "{:?}", f.error);
+        assert_eq!(f.messages, 2);
+        let v: Vec<Value> = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v.len(), 2);
+        // Under a bound it fits, everything is read.
+        let f = flatten_bounded(text.as_bytes(), &mut Vec::new(), 1 << 20).unwrap();
+        assert!(!f.too_long && f.error.is_none());
+        assert_eq!(f.messages, 4);
     }
 
     #[test]

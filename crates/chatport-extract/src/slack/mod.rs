@@ -470,6 +470,16 @@ fn spool_dump(
             let (code, why) = run.stopped(stop, &kept);
             warnings.push(Warning::new(code, Some(&rel), None, why));
         }
+        (None, Some(_)) if flat.too_long => warnings.push(Warning::new(
+            WarningCode::EntryTooLarge,
+            Some(&rel),
+            None,
+            format!(
+                "message {} runs past {} MiB, far beyond any Slack message (a decompression bomb?): {kept}",
+                flat.messages,
+                chunks::MAX_RECORD_BYTES >> 20
+            ),
+        )),
         (None, Some(e)) => warnings.push(Warning::new(
             WarningCode::InvalidJson,
             Some(&rel),
