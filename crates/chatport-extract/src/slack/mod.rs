@@ -102,7 +102,7 @@ const SPARE_LINES: usize = 8;
 const SPARE_LINE_BYTES: usize = 64 << 20;
 const SPARE_TOTAL_BYTES: usize = 4 << 20;
 
-impl Run<'_> {
+impl<'a> Run<'a> {
     /// An empty buffer for a day file's lines.
     fn lines_buffer(&self) -> Vec<u8> {
         self.spare_lines.lock().ok().and_then(|mut spare| spare.pop()).unwrap_or_default()
@@ -172,6 +172,24 @@ impl Run<'_> {
         }
     }
 
+    /// Opens an entry to be read as a whole JSON file, under the bounds; `None`, with an
+    /// `unreadable_source` warning, when it cannot be opened.
+    fn open_bounded<'r>(
+        &'r self,
+        entry: Entry,
+        rel: &str,
+        warnings: &mut Vec<Warning>,
+    ) -> Option<Bounded<'r, 'a, Box<dyn std::io::Read + 'a>>> {
+        match self.source.reader(entry) {
+            Ok(inner) => Some(Bounded { inner, run: self, read: 0, stop: None, charge: true }),
+            Err(e) => {
+                let why = format!("{e}: skipped");
+                warnings.push(Warning::new(WarningCode::UnreadableSource, Some(rel), None, why));
+                None
+            }
+        }
+    }
+
     /// Parses a metadata file (a JSON array of records) with `convert` per record, handing
     /// each record to `each` as it is read. The file is streamed as it inflates, never held
     /// whole: `users.json` of a large organisation can be hundreds of megabytes.
@@ -184,19 +202,7 @@ impl Run<'_> {
     ) {
         let Some(entry) = entry else { return };
         let rel = self.rel(entry);
-        let inner = match self.source.reader(entry) {
-            Ok(r) => r,
-            Err(e) => {
-                warnings.push(Warning::new(
-                    WarningCode::UnreadableSource,
-                    Some(&rel),
-                    None,
-                    format!("{e}: skipped"),
-                ));
-                return;
-            }
-        };
-        let mut bounded = Bounded { inner, run: self, read: 0, stop: None, charge: true };
+        let Some(mut bounded) = self.open_bounded(entry, &rel, warnings) else { return };
         let mut text = crate::lossy::Utf8Lossy::new(&mut bounded);
         let mut local = Vec::new();
         let de =
@@ -438,20 +444,8 @@ fn spool_dump(
     warnings: &mut Vec<Warning>,
 ) -> Result<Option<dump::Header>, ExtractError> {
     let rel = run.rel(entry);
-    let inner = match run.source.reader(entry) {
-        Ok(r) => r,
-        Err(e) => {
-            warnings.push(Warning::new(
-                WarningCode::UnreadableSource,
-                Some(&rel),
-                None,
-                format!("{e}: skipped"),
-            ));
-            return Ok(None);
-        }
-    };
+    let Some(mut bounded) = run.open_bounded(entry, &rel, warnings) else { return Ok(None) };
     let io = |e: std::io::Error| ExtractError::Output { path: path.to_owned(), source: e };
-    let mut bounded = Bounded { inner, run, read: 0, stop: None, charge: true };
     let mut text = crate::lossy::Utf8Lossy::new(&mut bounded);
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
     let flat = dump::flatten(&mut text, &mut out).map_err(io)?;
@@ -495,6 +489,35 @@ fn spool_dump(
         (None, None) => {}
     }
     Ok(Some(flat.header))
+}
+
+/// The record of a conversation the metadata does not describe: what is known is its id,
+/// kind and name, and where it was found.
+fn bare_conversation(
+    id: String,
+    kind: ConversationKind,
+    name: Option<String>,
+    listed_in: Option<String>,
+    folder: Option<String>,
+) -> Conversation {
+    Conversation {
+        id,
+        kind,
+        name: name.filter(|_| kind != ConversationKind::Dm),
+        created: None,
+        creator: None,
+        topic: None,
+        purpose: None,
+        archived: false,
+        is_general: false,
+        members: Vec::new(),
+        memberships: Vec::new(),
+        listed_in,
+        folder,
+        messages_path: String::new(),
+        message_count: 0,
+        extra: Default::default(),
+    }
 }
 
 /// The kind of a conversation known only by its id (slackdump's dump format).
@@ -1722,24 +1745,13 @@ fn extract_from(
         ));
         work.push(Pending {
             id: id.clone(),
-            conversation: Ok(Box::new(Conversation {
+            conversation: Ok(Box::new(bare_conversation(
                 id,
                 kind,
-                name: (kind != ConversationKind::Dm).then(|| folder.clone()),
-                created: None,
-                creator: None,
-                topic: None,
-                purpose: None,
-                archived: false,
-                is_general: false,
-                members: Vec::new(),
-                memberships: Vec::new(),
-                listed_in: None,
-                folder: Some(folder.clone()),
-                messages_path: String::new(),
-                message_count: 0,
-                extra: Default::default(),
-            })),
+                Some(folder.clone()),
+                None,
+                Some(folder.clone()),
+            ))),
             folder: None,
             days: std::mem::take(days),
         });
@@ -1779,22 +1791,8 @@ fn extract_from(
         work.push(Pending {
             id: id.clone(),
             conversation: Ok(Box::new(Conversation {
-                id,
-                kind,
-                name: header.name.filter(|_| kind != ConversationKind::Dm),
-                created: None,
-                creator: None,
-                topic: None,
-                purpose: None,
-                archived: false,
-                is_general: false,
-                members: Vec::new(),
-                memberships: Vec::new(),
-                listed_in: Some(rel),
-                folder: None,
-                messages_path: String::new(),
-                message_count: 0,
                 extra: header.extra,
+                ..bare_conversation(id, kind, header.name, Some(rel), None)
             })),
             folder: None,
             days,
