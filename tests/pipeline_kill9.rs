@@ -20,6 +20,9 @@ use serde_json::Value;
 // Cargo.toml), so `chatport` is its own binary.
 #[path = "../crates/chatport-cli/tests/common/mod.rs"]
 mod common;
+#[path = "support/destination.rs"]
+mod destination;
+use destination::{assert_chat_exact, assert_teams_exact};
 
 const FALLBACK: &str = "11111111-2222-3333-4444-555555555555";
 const NOW: &str = "2026-01-01T00:00:00Z";
@@ -71,21 +74,6 @@ fn creds() -> &'static TestCredentials {
     C.get_or_init(|| TestCredentials::generate().unwrap())
 }
 
-/// Operations of the plan by action name, counted from its ops files.
-fn planned(plan: &Path, action: &str) -> usize {
-    let mut n = 0;
-    for e in std::fs::read_dir(plan.join("ops")).unwrap() {
-        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
-        for line in text.lines() {
-            let op: Value = serde_json::from_str(line).unwrap();
-            if op["action"]["type"].as_str() == Some(action) {
-                n += 1;
-            }
-        }
-    }
-    n
-}
-
 /// One emulator (in this process) and one state file, shared by the killed runs and the
 /// final run of one seed.
 struct Env {
@@ -98,15 +86,11 @@ impl Env {
     async fn start() -> Env {
         let dir = tempfile::tempdir().unwrap();
         let mut c = EmulatorConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: dir.path().join("emu"),
             auto_users_domain: Some("example.com".into()),
-            ..EmulatorConfig::default()
+            users: vec![DirectoryUser::new("carol@guest.example.org")],
+            ..EmulatorConfig::local(dir.path().join("emu"), creds())
         };
         c.quotas.enabled = false;
-        c.users = vec![DirectoryUser::new("carol@guest.example.org")];
-        c.google_service_accounts = vec![creds().service_account_trust()];
-        c.microsoft_apps = vec![creds().microsoft_trust()];
         c.faults.latency_ms = 2;
         c.faults.latency_jitter_ms = 6;
         let emu = start(c).await.unwrap();
@@ -204,49 +188,6 @@ fn run(mut cmd: Command) -> (std::process::ExitStatus, String) {
     (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
-fn count(v: &Value, pred: impl Fn(&Value) -> bool) -> usize {
-    v.as_array().map_or(0, |a| a.iter().filter(|x| pred(x)).count())
-}
-
-/// The Chat destination holds exactly the plan's spaces, messages and reactions, with no
-/// repeated client id.
-async fn assert_chat_exact(env: &Env, plan: &Path, seed: u64) {
-    let st = env.admin_state().await;
-    let chat = &st["chat"];
-    let live = |x: &Value| x["deleted"].as_bool() != Some(true);
-    assert_eq!(count(&chat["spaces"], live), planned(plan, "chat_create_space"), "seed {seed}: spaces");
-    assert_eq!(
-        count(&chat["messages"], |m| live(m) && m["delete_time"].is_null()),
-        planned(plan, "chat_create_message"),
-        "seed {seed}: messages"
-    );
-    assert_eq!(
-        count(&chat["reactions"], live),
-        planned(plan, "chat_create_reaction"),
-        "seed {seed}: reactions"
-    );
-    let mut ids: Vec<&str> =
-        chat["messages"].as_array().unwrap().iter().filter_map(|m| m["client_id"].as_str()).collect();
-    let n = ids.len();
-    ids.sort_unstable();
-    ids.dedup();
-    assert_eq!(ids.len(), n, "seed {seed}: duplicate client ids");
-}
-
-/// The Teams destination holds exactly the plan's teams, channels and messages (a team
-/// whose creation answer was lost to a kill is found again, never created twice).
-async fn assert_teams_exact(env: &Env, plan: &Path, seed: u64) {
-    let st = env.admin_state().await;
-    let g = &st["graph"];
-    assert_eq!(count(&g["messages"], |_| true), planned(plan, "teams_post_message"), "seed {seed}: messages");
-    let channels = count(&g["channels"], |c| {
-        c["is_general"].as_bool() != Some(true) && c["deleted"].as_bool() != Some(true)
-    });
-    assert_eq!(channels, planned(plan, "teams_create_channel"), "seed {seed}: channels");
-    let teams = count(&g["teams"], |t| t["deleted"].as_bool() != Some(true));
-    assert_eq!(teams, planned(plan, "teams_create_team"), "seed {seed}: teams");
-}
-
 /// Loads `plan` under up to [`KILLS_PER_SEED`] SIGKILLs at seeded points for each seed,
 /// then once more to the end, checking exact destination counts and a clean verify.
 /// Returns how many runs were killed mid-run.
@@ -278,9 +219,9 @@ async fn kill_and_resume(plan: &Path, seeds: std::ops::Range<u64>, teams: bool) 
         assert!(status.success(), "seed {seed}: resumed load failed: {err}");
         assert_eq!(env.done_ops(), total, "seed {seed}: operations recorded after resume");
         if teams {
-            assert_teams_exact(&env, plan, seed).await;
+            assert_teams_exact(&env.admin_state().await, plan, &format!("seed {seed}"));
         } else {
-            assert_chat_exact(&env, plan, seed).await;
+            assert_chat_exact(&env.admin_state().await, plan, &format!("seed {seed}"));
         }
         let (status, err) = run(env.command("verify", plan));
         assert!(status.success(), "seed {seed}: verify found differences: {err}");

@@ -97,10 +97,8 @@ async fn run_against_emulator(
     step("emulator");
     let creds = TestCredentials::generate()?;
     let mut config = EmulatorConfig {
-        listen: "127.0.0.1:0".parse()?,
-        data_dir: out.join("emulator"),
         auto_users_domain: Some("example.com".into()),
-        ..EmulatorConfig::default()
+        ..EmulatorConfig::local(out.join("emulator"), &creds)
     };
     // Users of other domains in the sample (a guest) are known to the directory too.
     let users: Vec<chatport_model::User> =
@@ -113,8 +111,6 @@ async fn run_against_emulator(
         .collect();
     // Quotas off: at the documented 1 write/s per space the demo would take minutes.
     config.quotas.enabled = false;
-    config.google_service_accounts = vec![creds.service_account_trust()];
-    config.microsoft_apps = vec![creds.microsoft_trust()];
     let emu = chatport_emulator::start(config).await?;
     let base = emu.base_url();
     let files = creds.write(&out.join("credentials"), Some(&base))?;

@@ -54,11 +54,8 @@ async fn run(emulator_rt: &tokio::runtime::Runtime) -> Result<(), Box<dyn std::e
     let dir = tempfile::tempdir()?;
     let creds = TestCredentials::generate()?;
     let mut config = EmulatorConfig {
-        listen: "127.0.0.1:0".parse()?,
-        data_dir: dir.path().to_path_buf(),
         auto_users_domain: Some("example.com".into()),
-        google_service_accounts: vec![creds.service_account_trust()],
-        ..EmulatorConfig::default()
+        ..EmulatorConfig::local(dir.path().to_path_buf(), &creds)
     };
     config.quotas.enabled = false;
     let emu = emulator_rt.spawn(start(config)).await??;

@@ -62,6 +62,19 @@ impl Default for EmulatorConfig {
 }
 
 impl EmulatorConfig {
+    /// An emulator on a free loopback port, keeping its state in `data_dir` and trusting
+    /// `creds` (both its Google service account and its Microsoft app); the rest as
+    /// [`Default`] (quotas on). What the demo, the examples and the tests start from.
+    pub fn local(data_dir: PathBuf, creds: &crate::TestCredentials) -> EmulatorConfig {
+        EmulatorConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir,
+            google_service_accounts: vec![creds.service_account_trust()],
+            microsoft_apps: vec![creds.microsoft_trust()],
+            ..EmulatorConfig::default()
+        }
+    }
+
     /// Reads a JSON configuration file; fields it does not mention keep their defaults.
     pub fn from_file(path: &Path) -> Result<EmulatorConfig, EmulatorError> {
         let text = std::fs::read_to_string(path)

@@ -112,13 +112,7 @@ impl Setup {
         let dir = tempfile::tempdir().unwrap();
         write_plan(&dir.path().join("plan"), 3);
         let creds = TestCredentials::generate().unwrap();
-        let mut c = EmulatorConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: dir.path().join("emu"),
-            ..EmulatorConfig::default()
-        };
-        c.microsoft_apps = vec![creds.microsoft_trust()];
-        let emu = start(c).await.unwrap();
+        let emu = start(EmulatorConfig::local(dir.path().join("emu"), &creds)).await.unwrap();
         creds.write(&dir.path().join("creds"), Some(&emu.base_url())).unwrap();
         Setup { dir, emu, creds }
     }

@@ -17,6 +17,10 @@ use chatport_model::plan::{Action, Destination};
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
+#[path = "../../../tests/support/destination.rs"]
+mod destination;
+use destination::{count, planned};
+
 const FALLBACK: &str = "11111111-2222-3333-4444-555555555555";
 
 struct Fixture {
@@ -58,12 +62,6 @@ fn creds() -> &'static TestCredentials {
     C.get_or_init(|| TestCredentials::generate().unwrap())
 }
 
-/// Counts of plan actions.
-fn planned(plan: &Path, action: &str) -> usize {
-    let p = chatport_load::plan_dir::Plan::read(plan).unwrap();
-    p.containers.iter().flat_map(|c| c.ops.iter()).filter(|o| o.action.name() == action).count()
-}
-
 struct Env {
     dir: tempfile::TempDir,
     emu: RunningEmulator,
@@ -74,15 +72,11 @@ impl Env {
     async fn start(tweak: impl FnOnce(&mut EmulatorConfig)) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let mut c = EmulatorConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: dir.path().join("emu"),
             auto_users_domain: Some("example.com".into()),
-            ..EmulatorConfig::default()
+            users: vec![DirectoryUser::new("carol@guest.example.org")],
+            ..EmulatorConfig::local(dir.path().join("emu"), creds())
         };
         c.quotas.enabled = false;
-        c.users = vec![DirectoryUser::new("carol@guest.example.org")];
-        c.google_service_accounts = vec![creds().service_account_trust()];
-        c.microsoft_apps = vec![creds().microsoft_trust()];
         tweak(&mut c);
         let emu = start(c).await.unwrap();
         let base = emu.base_url();
@@ -149,46 +143,18 @@ impl Env {
     }
 }
 
-fn count(v: &Value, pred: impl Fn(&Value) -> bool) -> usize {
-    v.as_array().map_or(0, |a| a.iter().filter(|x| pred(x)).count())
-}
-
 /// Destination counts equal the plan exactly (Chat).
 async fn assert_chat_exact(env: &Env, plan: &Path) {
-    let st = env.admin("state").await;
-    let chat = &st["chat"];
-    let live = |m: &Value| m["delete_time"].is_null() && m["deleted"].as_bool() != Some(true);
-    assert_eq!(
-        count(&chat["spaces"], |s| s["deleted"].as_bool() != Some(true)),
-        planned(plan, "chat_create_space")
-    );
-    assert_eq!(count(&chat["messages"], live), planned(plan, "chat_create_message"), "messages");
-    assert_eq!(
-        count(&chat["reactions"], |r| r["deleted"].as_bool() != Some(true)),
-        planned(plan, "chat_create_reaction"),
-        "reactions"
-    );
-    let mut ids: Vec<&str> =
-        chat["messages"].as_array().unwrap().iter().filter_map(|m| m["client_id"].as_str()).collect();
-    let n = ids.len();
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), n, "duplicate client ids");
+    destination::assert_chat_exact(&env.admin("state").await, plan, "chat");
 }
 
 /// Destination counts equal the plan exactly (Teams): no duplicate message or channel, and
 /// no orphan team (a lost POST /teams answer is reconciled by looking the team up).
 async fn assert_teams_exact(env: &Env, plan: &Path) -> usize {
     let st = env.admin("state").await;
-    let g = &st["graph"];
-    assert_eq!(count(&g["messages"], |_| true), planned(plan, "teams_post_message"), "messages");
-    let non_general = count(&g["channels"], |c| {
-        c["is_general"].as_bool() != Some(true) && c["deleted"].as_bool() != Some(true)
-    });
-    assert_eq!(non_general, planned(plan, "teams_create_channel"), "channels");
-    let teams = count(&g["teams"], |t| t["deleted"].as_bool() != Some(true));
+    let teams = destination::assert_teams_exact(&st, plan, "teams");
     let expected = planned(plan, "teams_create_team");
-    assert_eq!(teams, expected, "teams (an orphan team is a duplicate)");
+    let g = &st["graph"];
     let busy: std::collections::BTreeSet<&str> = g["messages"]
         .as_array()
         .unwrap()

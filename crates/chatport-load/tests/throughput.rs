@@ -240,17 +240,13 @@ async fn run_with(
     let bound = quotas.then(|| quota_bound(&Plan::read(&plan).unwrap(), &quota_opts));
     let creds = TestCredentials::generate().unwrap();
     let mut c = EmulatorConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().join("emu"),
         time_scale: scale,
         auto_users_domain: Some("example.com".into()),
-        ..EmulatorConfig::default()
+        faults,
+        users: vec![DirectoryUser::new("admin@example.com")],
+        ..EmulatorConfig::local(dir.path().join("emu"), &creds)
     };
     c.quotas.enabled = quotas;
-    c.faults = faults;
-    c.users = vec![DirectoryUser::new("admin@example.com")];
-    c.microsoft_apps = vec![creds.microsoft_trust()];
-    c.google_service_accounts = vec![creds.service_account_trust()];
     let emu = start(c).await.unwrap();
     creds.write(&dir.path().join("creds"), Some(&emu.base_url())).unwrap();
     let progress = std::sync::Arc::new(Probe::default());

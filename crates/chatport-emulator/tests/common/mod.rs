@@ -34,18 +34,14 @@ pub fn creds() -> &'static TestCredentials {
 /// Port 0, quotas off, three users, the test credentials trusted.
 pub fn base_config(dir: &std::path::Path) -> EmulatorConfig {
     let mut c = EmulatorConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.to_path_buf(),
-        ..EmulatorConfig::default()
+        users: vec![
+            DirectoryUser::new(ADA),
+            DirectoryUser::new(BOB),
+            DirectoryUser { external: true, ..DirectoryUser::new(EVE_EXTERNAL) },
+        ],
+        ..EmulatorConfig::local(dir.to_path_buf(), creds())
     };
     c.quotas.enabled = false;
-    c.users = vec![
-        DirectoryUser::new(ADA),
-        DirectoryUser::new(BOB),
-        DirectoryUser { external: true, ..DirectoryUser::new(EVE_EXTERNAL) },
-    ];
-    c.google_service_accounts = vec![creds().service_account_trust()];
-    c.microsoft_apps = vec![creds().microsoft_trust()];
     c
 }
 
