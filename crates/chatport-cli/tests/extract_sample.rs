@@ -157,7 +157,7 @@ fn sample_constructs_are_carried() {
 #[test]
 fn passed_through_numbers_keep_their_source_text() {
     // Past 64 bits, past f64's 17 digits, an exponent, a negative zero: an f64 round trip
-    // would change every one of them. (serde_json writes an exponent's `E` as `e`.)
+    // would change every one of them. (serde_json respells an exponent: `E` as `e`, with its sign.)
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("c");
     extract(&sample(), &out);

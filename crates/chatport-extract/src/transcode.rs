@@ -4,8 +4,8 @@
 //! The bytes are exactly what parsing into a `Value` and writing it with `serde_json`
 //! gives: compact, object keys sorted (a repeated key keeps its last value), strings
 //! escaped as serde_json escapes them, numbers as their source text (serde_json is built
-//! with `arbitrary_precision`, so a `Value` keeps that text too; only an exponent's `E`
-//! becomes `e`). With `strip`
+//! with `arbitrary_precision`, so a `Value` keeps that text too; only an exponent is
+//! respelled, `E` as `e` and with its sign: `1E5` becomes `1e+5`). With `strip`
 //! set, the same secret removal as [`crate::slack::urls::strip_value`] is applied on the
 //! way: `pub_secret` members are dropped and tokens are cut from strings.
 
@@ -14,42 +14,7 @@ use crate::slack::urls::strip_url_tokens;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
-
-/// Whether `s` is a JSON number (RFC 8259: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`).
-pub fn is_json_number(s: &str) -> bool {
-    fn digits(b: &[u8], mut i: usize) -> usize {
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        i
-    }
-    let b = s.as_bytes();
-    let mut i = usize::from(b.first() == Some(&b'-'));
-    match b.get(i) {
-        Some(b'0') => i += 1,
-        Some(b'1'..=b'9') => i = digits(b, i + 1),
-        _ => return false,
-    }
-    if b.get(i) == Some(&b'.') {
-        let j = digits(b, i + 1);
-        if j == i + 1 {
-            return false;
-        }
-        i = j;
-    }
-    if matches!(b.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(b.get(i), Some(b'+' | b'-')) {
-            i += 1;
-        }
-        let j = digits(b, i);
-        if j == i {
-            return false;
-        }
-        i = j;
-    }
-    i == b.len()
-}
+use std::str::FromStr;
 
 /// Reusable working space of the transcoder: keys of the objects being written (a stack
 /// shared by all nesting levels) and a buffer for reordering members.
@@ -278,11 +243,12 @@ impl<'de> Visitor<'de> for Canon<'_, 'de> {
             if first && key == NUMBER_TOKEN {
                 // serde_json (with `arbitrary_precision`) hands a number over as a map of
                 // this one key to the number's source text, which is written as it is.
+                // The text is checked (and written) as a `Number`: an object that spells
+                // this key itself is refused or read exactly as serde_json's `Value` would.
                 let text = map.next_value_seed(KeySeed)?;
-                if !is_json_number(&text) {
-                    return Err(de::Error::custom(format_args!("invalid number {text:?}")));
-                }
-                out.extend_from_slice(text.as_bytes());
+                let number = serde_json::Number::from_str(&text)
+                    .map_err(|e| de::Error::custom(format_args!("invalid number {text:?}: {e}")))?;
+                Canon { out, scratch, strip }.display(number);
                 return Ok(());
             }
             first = false;
@@ -368,10 +334,11 @@ mod tests {
 
     #[test]
     fn numbers_keep_their_source_text() {
-        let text = r#"[1E+2,123456789012345678901234567890,0.10,-0,-0.0,3.14159265358979323846264338327950288,1e-400]"#;
+        let text = r#"[1E+2,123456789012345678901234567890,0.10,-0,-0.0,3.14159265358979323846264338327950288,1e-400,2.50E5]"#;
         let (ours, theirs) = both(text, false);
-        // serde_json's one change to a number's text: an exponent's `E` is written `e`.
-        let expected = text.replace('E', "e");
+        // serde_json's one change to a number's text: an exponent is written `e`, with
+        // its sign.
+        let expected = text.replace('E', "e").replace("e5", "e+5");
         assert_eq!(ours, expected);
         assert_eq!(theirs, expected);
     }
@@ -390,22 +357,31 @@ mod tests {
             assert!(ours.is_err(), "{text}");
             assert!(serde_json::from_str::<Value>(text).is_err(), "{text}");
         }
-        // Spelled as a valid number, both read it as that number.
+        // Spelled as a valid number, both read it as that number, as serde_json writes it.
         let (ours, theirs) = both(r#"{"$serde_json::private::Number":"12"}"#, false);
         assert_eq!((ours.as_str(), theirs.as_str()), ("12", "12"));
+        let (ours, theirs) = both(r#"{"$serde_json::private::Number":"1E5"}"#, false);
+        assert_eq!((ours.as_str(), theirs.as_str()), ("1e+5", "1e+5"));
     }
 
     proptest! {
         #[test]
-        fn the_number_grammar_accepts_every_number(text in arb_number()) {
-            prop_assert!(is_json_number(&text));
+        fn every_generated_number_is_a_json_number(text in arb_number()) {
             prop_assert!(serde_json::from_str::<Value>(&text).unwrap().is_number());
         }
 
         #[test]
-        fn the_number_grammar_agrees_with_serde_json(text in "[-+0-9.eE]{0,8}") {
-            let theirs = serde_json::from_str::<Value>(&text).is_ok_and(|v| v.is_number());
-            prop_assert_eq!(is_json_number(&text), theirs, "{}", text);
+        fn an_object_spelling_the_number_key_reads_as_serde_json_reads_it(text in "[-+0-9.eE]{0,8}") {
+            let json = format!(r#"{{"$serde_json::private::Number":"{text}"}}"#);
+            let mut out = Vec::new();
+            let mut scratch = Scratch::default();
+            let mut de = serde_json::Deserializer::from_str(&json);
+            let ours = Canon { out: &mut out, scratch: &mut scratch, strip: false }.deserialize(&mut de);
+            let theirs = serde_json::from_str::<Value>(&json);
+            prop_assert_eq!(ours.is_ok(), theirs.is_ok(), "{}", json);
+            if let Ok(v) = theirs {
+                prop_assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&v).unwrap());
+            }
         }
     }
 
